@@ -1,0 +1,5 @@
+"""``python -m lyrebird`` is the ``lyrebird`` command."""
+
+from lyrebird.cli import main
+
+main()

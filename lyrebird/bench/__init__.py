@@ -1,0 +1,1 @@
+"""Benchmarks behind ``lyrebird bench <what>``: speed ratios measured side by side in one run."""

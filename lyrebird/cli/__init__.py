@@ -1,0 +1,27 @@
+"""The ``lyrebird`` command: one click tree, ``lyrebird <verb> [<sub>]``.
+
+Each verb lives in its own module here and registers itself on :data:`main`. Heavy imports
+happen inside the commands, so ``lyrebird --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from lyrebird import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="lyrebird")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Lyrebird: music encoders, music–text search and zero-shot tagging."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+from lyrebird.cli import bench, demo  # noqa: E402  (verbs register themselves on main)
+
+__all__ = ["bench", "demo", "main"]

@@ -1,0 +1,1 @@
+"""Gradio views over ``lyrebird.index`` and ``lyrebird.mulan``. Populated by the UI issue."""
