@@ -129,26 +129,32 @@ def stream_chunks(
     buf = np.zeros(0, dtype=np.float32)
     offset = 0  # source sample index of buf[0]
     next_start = 0
-    pending: list[tuple[int, np.ndarray]] = []
+    out = np.zeros((batch, clip), dtype=np.float32)  # filled in place, one batch at a time
+    starts: list[int] = []
+    valid: list[int] = []
 
-    def flush(items: list[tuple[int, np.ndarray]]) -> Chunks:
-        audio = np.zeros((len(items), clip), dtype=np.float32)
-        valid = np.empty(len(items), dtype=np.int64)
-        for i, (_, seg) in enumerate(items):
-            audio[i, : len(seg)] = seg
-            valid[i] = len(seg)
-        return Chunks(audio, np.array([s for s, _ in items]) / sr, valid, sr)
+    def add(start: int, seg: np.ndarray) -> None:
+        out[len(starts), : len(seg)] = seg
+        out[len(starts), len(seg) :] = 0.0
+        starts.append(start)
+        valid.append(len(seg))
+
+    def flush() -> Chunks:
+        res = Chunks(out[: len(starts)].copy(), np.array(starts) / sr,
+                     np.array(valid, dtype=np.int64), sr)
+        starts.clear()
+        valid.clear()
+        return res
 
     block_s = max(clip_s, 10.0)
     for block in stream_audio(path, sr, block_s=block_s):
         buf = np.concatenate([buf, block])
         while next_start + clip <= offset + len(buf):
             a = next_start - offset
-            pending.append((next_start, buf[a : a + clip].copy()))
+            add(next_start, buf[a : a + clip])
             next_start += hop
-            if len(pending) == batch:
-                yield flush(pending)
-                pending = []
+            if len(starts) == batch:
+                yield flush()
         keep_from = min(next_start, offset + len(buf)) - offset
         # keep enough history for a final shifted window
         keep_from = max(0, min(keep_from, len(buf) - clip))
@@ -156,13 +162,12 @@ def stream_chunks(
     total = offset + len(buf)
     if total == 0:
         raise AudioError(path, "contains no audio samples")
-    have_full = next_start > 0
-    if not have_full:
-        pending.append((0, buf[:clip].copy()))
+    if next_start == 0:
+        add(0, buf[:clip])
     elif next_start - hop + clip < total and (last == "shift" or
                                               (last == "pad" and next_start < total)):
         s = total - clip if last == "shift" else next_start
         a = s - offset
-        pending.append((s, buf[a : a + clip].copy()))
-    if pending:
-        yield flush(pending)
+        add(s, buf[a : a + clip])
+    if starts:
+        yield flush()
