@@ -17,27 +17,38 @@ from .audio import (
     stream_audio,
     to_mono,
 )
+from .base import AudioEncoder, ClipOutput, best_device
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .chunking import Chunks, chunk, chunk_starts, stream_chunks
 from .mel import MEL_PRESETS, MelConfig, MelFrontend, fit_normalization, get_mel_config
+from .registry import get_encoder, list_encoders
 
 __all__ = [
     "AUDIO_EXTENSIONS",
     "MEL_PRESETS",
+    "AudioEncoder",
     "AudioError",
     "AudioInfo",
+    "CheckpointError",
     "Chunks",
+    "ClipOutput",
     "MelConfig",
     "MelFrontend",
     "SilentAudioWarning",
     "audio_info",
+    "best_device",
     "chunk",
     "chunk_starts",
     "fit_normalization",
+    "get_encoder",
     "get_mel_config",
     "is_audio_path",
+    "list_encoders",
     "load_audio",
+    "load_checkpoint",
     "prepare_waveform",
     "resample",
+    "save_checkpoint",
     "stream_audio",
     "stream_chunks",
     "to_mono",

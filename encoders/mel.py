@@ -22,6 +22,8 @@ import torch
 from nnAudio.utils import get_mel
 from torch import nn
 
+from .configs import config_from_dict, config_to_dict
+
 
 @dataclass(frozen=True)
 class MelConfig:
@@ -90,21 +92,12 @@ class MelConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready dict; inverse of :meth:`from_dict`."""
-        d = dataclasses.asdict(self)
-        d["normalize"] = list(self.normalize) if self.normalize else None
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> MelConfig:
         """Build from :meth:`to_dict` output; unknown keys are an error naming the key."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"MelConfig: unknown field(s) {sorted(unknown)}")
-        d = dict(d)
-        if d.get("normalize") is not None:
-            d["normalize"] = tuple(d["normalize"])
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 MEL_PRESETS: dict[str, MelConfig] = {
