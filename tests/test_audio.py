@@ -9,6 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import FORMATS, dominant_freq, tones, write
+from scipy import signal
+
 from lyrebird.encoders import (
     AudioError,
     SilentAudioWarning,
@@ -19,7 +21,6 @@ from lyrebird.encoders import (
     resample,
     stream_audio,
 )
-from scipy import signal
 
 pytestmark = pytest.mark.timeout(60)  # "never hangs": every case here must finish quickly
 

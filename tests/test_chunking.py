@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile as sf
+
 from lyrebird.encoders import AudioError, chunk, stream_chunks
 
 

@@ -8,6 +8,7 @@ import librosa
 import numpy as np
 import pytest
 import torch
+
 from lyrebird.encoders import MEL_PRESETS, MelConfig, MelFrontend, fit_normalization, get_mel_config
 
 

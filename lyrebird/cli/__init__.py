@@ -20,8 +20,14 @@ def main(verbose: bool) -> None:
     """Lyrebird: music encoders, music–text search and zero-shot tagging."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    # Lightning installs its own handlers; keep its records from printing twice, and drop
+    # its advertising tips.
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        lg = logging.getLogger(name)
+        lg.propagate = False
+        lg.addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
-from lyrebird.cli import bench, demo  # noqa: E402  (verbs register themselves on main)
+from lyrebird.cli import bench, demo, train  # noqa: E402  (verbs register themselves on main)
 
-__all__ = ["bench", "demo", "main"]
+__all__ = ["bench", "demo", "main", "train"]

@@ -1,0 +1,194 @@
+"""Spectrogram cache for training: every clip of a manifest decoded once, stored as fp16 mels.
+
+Layout of a cache directory:
+
+* ``mels.f16``: all spectrograms, ``(sum of frames, n_mels)`` float16, frame-major;
+* ``index.parquet``: one row per cached clip (``path``, ``start_s``, ``end_s``, ``split``,
+  ``offset`` and ``frames`` into ``mels.f16``, plus the manifest row number);
+* ``meta.json``: the mel config, the source, and the files skipped with their reasons.
+
+The cache lives next to the manifest under ``.cache/`` (git-ignored) and is keyed by the mel
+config and the manifest's size and modification time, so a changed manifest rebuilds it.
+Unreadable clips are skipped and reported; the build never aborts on one bad file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lyrebird.encoders import (
+    AudioError,
+    MelConfig,
+    MelFrontend,
+    audio_info,
+    is_audio_path,
+    load_audio,
+)
+from lyrebird.encoders.configs import config_to_dict
+from lyrebird.encoders.progress import progress
+
+log = logging.getLogger("lyrebird.train")
+
+
+def read_clip_table(source: str | os.PathLike) -> pd.DataFrame:
+    """Clips to train on: a manifest (parquet/CSV) or a folder of audio (one row per file).
+
+    Returns a frame with absolute ``path``, ``start_s``, ``end_s`` and ``split`` columns
+    (``split`` defaults to ``"train"``; a folder gets whole tracks).
+    """
+    src = Path(source)
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and is_audio_path(p))
+        rows = []
+        for p in files:
+            try:
+                rows.append({"path": str(p.resolve()), "start_s": 0.0,
+                             "end_s": audio_info(p).duration_s, "split": "train"})
+            except AudioError as e:
+                log.warning("skipping %s", e)
+        if not rows:
+            raise ValueError(f"'{source}': no readable audio files found")
+        return pd.DataFrame(rows)
+    if not src.is_file():
+        raise FileNotFoundError(f"'{source}': no such manifest file or audio folder")
+    df = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src)
+    if "path" not in df.columns:
+        raise ValueError(f"'{source}': manifest has no 'path' column")
+    df = df.copy()
+    df["path"] = [str(p if Path(p).is_absolute() else (src.parent / p).resolve())
+                  for p in df["path"]]
+    if "start_s" not in df.columns:
+        df["start_s"] = 0.0
+    if "end_s" not in df.columns:
+        df["end_s"] = np.nan
+    if "split" not in df.columns:
+        df["split"] = "train"
+    return df.reset_index(drop=True)
+
+
+def _key(source: Path, cfg: MelConfig) -> str:
+    st = source.stat()
+    blob = json.dumps([str(source.resolve()), st.st_size, st.st_mtime_ns, config_to_dict(cfg)])
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class MelCache:
+    """Read access to a built cache. ``mels`` is a read-only memmap ``(frames, n_mels)``."""
+
+    directory: Path
+    index: pd.DataFrame
+    mels: np.ndarray
+    cfg: MelConfig
+
+    def clip(self, i: int) -> np.ndarray:
+        """Spectrogram of cached clip ``i`` as ``(n_mels, frames)`` float16."""
+        r = self.index.iloc[i]
+        return self.mels[int(r.offset) : int(r.offset) + int(r.frames)].T
+
+    def split(self, name: str) -> np.ndarray:
+        """Positions (into ``index``) of the clips of split ``name``."""
+        return np.flatnonzero(self.index["split"].to_numpy() == name)
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike) -> MelCache:
+        d = Path(directory)
+        meta = json.loads((d / "meta.json").read_text())
+        cfg = MelConfig.from_dict(meta["mel"])
+        index = pd.read_parquet(d / "index.parquet")
+        total = int(index["frames"].sum()) if len(index) else 0
+        mels = np.memmap(d / "mels.f16", dtype=np.float16, mode="r", shape=(total, cfg.n_mels))
+        return cls(d, index, mels, cfg)
+
+
+def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
+                    cache_root: str | os.PathLike | None = None,
+                    max_clip_s: float = 600.0) -> MelCache:
+    """Decode every clip of ``source`` (manifest or folder) into a :class:`MelCache`.
+
+    ``cfg`` is applied without frame stacking (consumers stack). Clips longer than
+    ``max_clip_s`` seconds are truncated to bound memory. Reuses an existing complete cache.
+    """
+    src = Path(source)
+    cfg = dataclasses.replace(cfg, stack=1)
+    root = Path(cache_root) if cache_root else (src if src.is_dir() else src.parent) / ".cache"
+    d = root / f"mel-{_key(src, cfg)}"
+    if (d / "meta.json").is_file():
+        return MelCache.open(d)
+    d.mkdir(parents=True, exist_ok=True)
+    table = read_clip_table(src)
+    fe = MelFrontend(cfg)
+    rows, skipped, offset = [], [], 0
+    tmp = d / "mels.f16.tmp"
+    with open(tmp, "wb") as out, torch.inference_mode():
+        for r in progress(list(table.itertuples()), desc=f"mel cache {src.name}"):
+            i = r.Index
+            start = float(r.start_s) if pd.notna(r.start_s) else 0.0
+            dur = float(r.end_s) - start if pd.notna(r.end_s) else None
+            dur = max_clip_s if dur is None else min(dur, max_clip_s)
+            try:
+                wav = load_audio(r.path, cfg.sample_rate, offset_s=start, duration_s=dur)
+                if len(wav) <= cfg.n_fft // 2:
+                    raise AudioError(r.path, f"clip of {len(wav)} samples is too short")
+                m = fe(torch.from_numpy(wav))[0].T.contiguous().numpy().astype(np.float16)
+            except AudioError as e:
+                skipped.append({"row": int(i), "path": r.path, "reason": str(e)})
+                continue
+            out.write(m.tobytes())
+            rows.append({"row": int(i), "path": r.path, "start_s": start,
+                         "end_s": start + len(wav) / cfg.sample_rate, "split": r.split,
+                         "offset": offset, "frames": len(m)})
+            offset += len(m)
+        out.flush()
+        os.fsync(out.fileno())
+    if not rows:
+        raise ValueError(f"'{source}': no clip could be decoded; first errors: {skipped[:3]}")
+    for s in skipped:
+        log.warning("mel cache: skipped row %d: %s", s["row"], s["reason"])
+    os.replace(tmp, d / "mels.f16")
+    pd.DataFrame(rows).to_parquet(d / "index.parquet")
+    meta = {"mel": config_to_dict(cfg), "source": str(src.resolve()), "skipped": skipped}
+    (d / "meta.json").write_text(json.dumps(meta, indent=2))
+    return MelCache.open(d)
+
+
+def crop(mel: np.ndarray, start: int, frames: int, pad_value: float) -> np.ndarray:
+    """``(F, T)`` → ``(F, frames)`` from ``start``; pads with ``pad_value`` past the end."""
+    out = np.full((mel.shape[0], frames), pad_value, dtype=np.float32)
+    seg = mel[:, start : start + frames]
+    out[:, : seg.shape[1]] = seg
+    return out
+
+
+class TwoViewDataset(torch.utils.data.Dataset):
+    """Two random ``clip_frames`` crops of the same clip: a contrastive positive pair.
+
+    Crops are drawn from a generator seeded by ``(seed, epoch, index)``, so an epoch is
+    reproducible. Returns ``(view1, view2)``, each ``(n_mels, clip_frames)`` float32.
+    """
+
+    def __init__(self, cache: MelCache, positions: np.ndarray, clip_frames: int, seed: int = 0):
+        self.cache, self.pos, self.frames, self.seed = cache, positions, clip_frames, seed
+        self.epoch = 0
+        self.pad = float(np.log(cache.cfg.log_eps)) if cache.cfg.compression == "log" else 0.0
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mel = self.cache.clip(int(self.pos[i]))
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        hi = max(1, mel.shape[1] - self.frames + 1)
+        a, b = rng.integers(0, hi, size=2)
+        return (torch.from_numpy(crop(mel, a, self.frames, self.pad)),
+                torch.from_numpy(crop(mel, b, self.frames, self.pad)))
