@@ -15,6 +15,7 @@ independently at ``mask_ratio`` (0.9). Masked tokens are dropped before the proj
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -164,15 +165,22 @@ class MynaEncoder(AudioEncoder):
 
     def contrastive_loss(self, mel1: torch.Tensor, mel2: torch.Tensor,
                          mask_ratio: float | None = None,
-                         generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+                         generator: torch.Generator | None = None,
+                         gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                         ) -> tuple[torch.Tensor, dict]:
         """Myna loss for two views ``(B, F, T)`` each; hybrid = mean over patchers.
 
+        ``gather`` (data-parallel training) maps local ``(B, P)`` projections to the global
+        ``(world * B, P)`` batch with gradients, so negatives come from every device.
         Returns ``(loss, {patcher: loss})``.
         """
         parts = {}
         for name in self.patchers:
-            z1 = self.project_masked(mel1, name, mask_ratio, generator)
-            z2 = self.project_masked(mel2, name, mask_ratio, generator)
+            # both views in one pass: independent masks per row, larger (faster) matmuls
+            z1, z2 = self.project_masked(torch.cat([mel1, mel2]), name, mask_ratio,
+                                         generator).chunk(2)
+            if gather is not None:
+                z1, z2 = gather(z1), gather(z2)
             parts[name] = nt_xent(z1, z2, self.cfg.tau)
         return torch.stack(list(parts.values())).mean(), parts
 

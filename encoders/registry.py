@@ -33,7 +33,7 @@ def register_kind(kind: str, presets: Callable[[], dict],
 
 
 def _ensure_builtin_kinds() -> None:
-    from . import myna  # noqa: F401  (registers "myna")
+    from . import muq, myna  # noqa: F401  (register "muq" and "myna")
 
 
 def shipped_checkpoints() -> dict[str, Path]:

@@ -36,6 +36,7 @@ class RunConfig:
     precision: str | None = None  # None: bf16-mixed on CUDA, fp32 elsewhere
     val_every: int = 200  # steps between validations
     ckpt_every: int = 200  # steps between resumable checkpoints
+    log_every: int = 10  # steps between logged training metrics
     num_workers: int = 0
     seed: int = 0
 
@@ -85,7 +86,7 @@ def make_trainer(out_dir: Path, run: RunConfig) -> L.Trainer:
         precision=precision, gradient_clip_val=run.grad_clip, callbacks=callbacks,
         logger=CSVLogger(out_dir, name="logs"), enable_progress_bar=tty,
         val_check_interval=run.val_every, check_val_every_n_epoch=None,
-        log_every_n_steps=10, enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=run.log_every, enable_model_summary=False, num_sanity_val_steps=0,
         use_distributed_sampler=True,
     )
 

@@ -27,3 +27,22 @@ def bench_frontend_cmd(presets: tuple[str, ...], seconds: float, batch: int, rep
 
     reps = [bench_frontend(p, seconds=seconds, batch=batch, repeats=repeats) for p in presets]
     emit(reps, as_json, "\n\n".join(format_report(r) for r in reps))
+
+
+@bench.command("myna")
+@click.option("--preset", default="base-square", show_default=True,
+              help="Model for the training comparison (base-square = ViT-S/16).")
+@click.option("--batch", default=32, show_default=True, help="Pairs per training step.")
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--embed-model", default="default", show_default=True,
+              help="Encoder for the throughput test ('random' = the preset, untrained).")
+@click.option("--embed-seconds", default=120.0, show_default=True)
+@click.option("--no-memory", is_flag=True, help="Skip the peak-memory subprocesses.")
+@json_option
+def bench_myna_cmd(preset: str, batch: int, repeats: int, embed_model: str, embed_seconds: float,
+                   no_memory: bool, as_json: bool) -> None:
+    """Myna: masking speed-up, peak memory, embedding speed, and HF ViTModel parity."""
+    from lyrebird.bench.myna import bench_myna, format_report
+
+    rep = bench_myna(preset, batch, repeats, embed_model, embed_seconds, memory=not no_memory)
+    emit(rep, as_json, format_report(rep))

@@ -33,6 +33,7 @@ def run_options(f):
                      help="Lightning precision; default bf16-mixed on CUDA, 32-true on CPU."),
         click.option("--val-every", default=200, show_default=True, help="Steps between validations."),
         click.option("--ckpt-every", default=200, show_default=True, help="Steps between checkpoints."),
+        click.option("--log-every", default=10, show_default=True, help="Steps between logged metrics."),
         click.option("--num-workers", default=0, show_default=True, help="DataLoader workers."),
         click.option("--seed", default=0, show_default=True),
         click.option("--no-resume", is_flag=True, help="Start over even if OUT has a checkpoint."),
@@ -51,6 +52,7 @@ def make_run_config(kw: dict):
                      num_nodes=kw["num_nodes"], strategy=kw["strategy"],
                      accelerator=kw["accelerator"], precision=kw["precision"],
                      val_every=kw["val_every"], ckpt_every=kw["ckpt_every"],
+                     log_every=kw["log_every"],
                      num_workers=kw["num_workers"], seed=kw["seed"])
 
 
@@ -60,8 +62,9 @@ def train() -> None:
 
 
 @train.command("myna")
-@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Manifest (parquet/CSV) or a folder of audio files.")
+@click.option("--data", required=True, multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Manifest (parquet/CSV) or folder of audio; repeat to combine sources.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (checkpoints, logs, exported model). Default runs/myna-PRESET.")
 @click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default="small",
@@ -72,7 +75,7 @@ def train() -> None:
 @click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
 @run_options
 @json_option
-def train_myna_cmd(data: Path, out_dir: Path | None, preset: str, patch: str,
+def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, patch: str,
                    mask_ratio: float | None, fp16_export: bool, as_json: bool, **kw) -> None:
     """Pretrain a Myna encoder (contrastive, 90 % token masking) on a manifest or folder."""
     from lyrebird.train.myna_module import myna_config, train_myna
@@ -80,7 +83,8 @@ def train_myna_cmd(data: Path, out_dir: Path | None, preset: str, patch: str,
     name = f"{preset}-{patch}"
     cfg = myna_config(name, mask_ratio=mask_ratio)
     out_dir = out_dir or Path("runs") / f"myna-{name}"
-    export = train_myna(data, out_dir, cfg, make_run_config(kw), preset=name,
+    export = train_myna(list(data), out_dir, cfg, make_run_config(kw), preset=name,
                         resume=not kw["no_resume"], fp16_export=fp16_export)
-    emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
-         f"exported {export} (load it with get_encoder('{export}'))")
+    if export is not None:  # DDP: only rank 0 reports
+        emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
+             f"exported {export} (load it with get_encoder('{export}'))")
