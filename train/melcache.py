@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -91,10 +92,18 @@ class MelCache:
     mels: np.ndarray
     cfg: MelConfig
 
+    def __post_init__(self) -> None:
+        self._offset = self.index["offset"].to_numpy(np.int64) if len(self.index) else np.zeros(0, np.int64)
+        self._frames = self.index["frames"].to_numpy(np.int64) if len(self.index) else np.zeros(0, np.int64)
+
+    def frames(self, i: int) -> int:
+        """Number of frames of cached clip ``i``."""
+        return int(self._frames[i])
+
     def clip(self, i: int) -> np.ndarray:
         """Spectrogram of cached clip ``i`` as ``(n_mels, frames)`` float16."""
-        r = self.index.iloc[i]
-        return self.mels[int(r.offset) : int(r.offset) + int(r.frames)].T
+        o = self._offset[i]
+        return self.mels[o : o + self._frames[i]].T
 
     def split(self, name: str) -> np.ndarray:
         """Positions (into ``index``) of the clips of split ``name``."""
@@ -173,22 +182,34 @@ def crop(mel: np.ndarray, start: int, frames: int, pad_value: float) -> np.ndarr
 class TwoViewDataset(torch.utils.data.Dataset):
     """Two random ``clip_frames`` crops of the same clip: a contrastive positive pair.
 
-    Crops are drawn from a generator seeded by ``(seed, epoch, index)``, so an epoch is
-    reproducible. Returns ``(view1, view2)``, each ``(n_mels, clip_frames)`` float32.
+    Long clips (whole tracks) are split into windows of ``window_frames`` so that each minute
+    of music is sampled as often, whatever the track length; both views of an item come from
+    the same window. Crops are drawn from a generator seeded by ``(seed, epoch, index)``, so an
+    epoch is reproducible. Returns ``(view1, view2)``, each ``(n_mels, clip_frames)`` float32.
     """
 
-    def __init__(self, cache: MelCache, positions: np.ndarray, clip_frames: int, seed: int = 0):
-        self.cache, self.pos, self.frames, self.seed = cache, positions, clip_frames, seed
+    def __init__(self, cache: MelCache, positions: np.ndarray, clip_frames: int, seed: int = 0,
+                 window_frames: int | None = None):
+        self.cache, self.frames, self.seed = cache, clip_frames, seed
         self.epoch = 0
         self.pad = float(np.log(cache.cfg.log_eps)) if cache.cfg.compression == "log" else 0.0
+        win = window_frames or int(30 * cache.cfg.frame_rate)
+        items = []  # (cache position, first frame, frames in window)
+        for p in positions:
+            n = cache.frames(int(p))
+            k = max(1, round(n / win))
+            edges = np.linspace(0, n, k + 1).astype(int)
+            items += [(int(p), int(a), int(b - a)) for a, b in itertools.pairwise(edges)]
+        self.items = items
 
     def __len__(self) -> int:
-        return len(self.pos)
+        return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        mel = self.cache.clip(int(self.pos[i]))
+        pos, first, n = self.items[i]
+        mel = self.cache.clip(pos)[:, first : first + n]
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        hi = max(1, mel.shape[1] - self.frames + 1)
+        hi = max(1, n - self.frames + 1)
         a, b = rng.integers(0, hi, size=2)
         return (torch.from_numpy(crop(mel, a, self.frames, self.pad)),
                 torch.from_numpy(crop(mel, b, self.frames, self.pad)))
