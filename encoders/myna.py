@@ -185,18 +185,37 @@ class MynaEncoder(AudioEncoder):
         return torch.stack(list(parts.values())).mean(), parts
 
     # ----------------------------------------------------------------- inference
+    def _token_states(self, mel: torch.Tensor, hidden: bool) -> dict[str, list[torch.Tensor]]:
+        """Per patcher, the final (or every layer's) token states of an unmasked pass.
+
+        When every patcher yields the same number of tokens (square and vertical both give
+        48 at 96 frames), their sequences run through the shared transformer as one batch.
+        """
+        names = self._embed_names
+        toks = {k: self.patchers[k](mel) for k in names}
+        if len({t.shape[1] for t in toks.values()}) == 1 and len(names) > 1:
+            x = torch.cat([toks[k] for k in names])
+            if self.cls_token is not None:
+                x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+            out = self.transformer(x, return_all=hidden)
+            states = out if hidden else [out]
+            b = mel.shape[0]
+            return {k: [s[i * b : (i + 1) * b] for s in states] for i, k in enumerate(names)}
+        res = {}
+        for k in names:
+            out = self.tokens(mel, k, return_all=hidden)
+            res[k] = out if hidden else [out]
+        return res
+
     def encode_mel(self, mel: torch.Tensor, hidden: bool = False) -> ClipOutput:
         """Unmasked forward of ``(B, 128, clip_frames)`` spectrograms."""
-        pooled, frames, layers = [], [], []
         n = mel.shape[-1]
-        target_w = None
-        for name in self._embed_names:
-            states = self.tokens(mel, name, return_all=hidden)
-            last = states[-1] if hidden else states
+        target_w = max(self.patchers[k].grid(n)[1] for k in self._embed_names)
+        pooled, frames, layers = [], [], []
+        for name, states in self._token_states(mel, hidden).items():
+            last = states[-1]
             pooled.append(self.pool(last))
-            f = self._frames(last, name, n)
-            target_w = target_w or max(self.patchers[k].grid(n)[1] for k in self._embed_names)
-            frames.append(self._upsample(f, target_w))
+            frames.append(self._upsample(self._frames(last, name, n), target_w))
             if hidden:
                 layers.append([self._upsample(self._frames(s, name, n), target_w) for s in states])
         hs = [torch.cat(per, dim=-1) for per in zip(*layers, strict=True)] if hidden else None
