@@ -1,0 +1,175 @@
+"""The library's SQLite database: tracks, segments (with their vectors) and meta.
+
+SQLite is the source of truth. Vectors are stored with their rows (track vectors as float32,
+segment vectors as float16), so the FAISS files are a derived index that can always be rebuilt
+from committed rows; anything not committed here does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tracks (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    duration_s REAL NOT NULL,
+    title TEXT, artist TEXT, genre TEXT,
+    file_tags TEXT NOT NULL DEFAULT '{}',
+    zs_tags TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
+"""
+
+
+@dataclass
+class TrackRow:
+    """One track as stored (vectors excluded)."""
+
+    id: int
+    path: str
+    content_hash: str
+    duration_s: float
+    title: str | None
+    artist: str | None
+    genre: str | None
+    file_tags: dict
+    zs_tags: dict
+    added_at: float
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database in WAL mode (readers never block on the writer)."""
+    if readonly:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                              check_same_thread=False)
+    else:
+        con = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.executescript(SCHEMA)
+    con.execute("PRAGMA foreign_keys=ON")
+    return con
+
+
+def get_meta(con: sqlite3.Connection) -> dict[str, str]:
+    return dict(con.execute("SELECT key, value FROM meta").fetchall())
+
+
+def set_meta(con: sqlite3.Connection, **kv: str) -> None:
+    con.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(kv.items()))
+
+
+def has_hash(con: sqlite3.Connection, content_hash: str) -> int | None:
+    r = con.execute("SELECT id FROM tracks WHERE content_hash = ?", (content_hash,)).fetchone()
+    return None if r is None else int(r[0])
+
+
+def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, duration_s: float,
+                 meta: dict, vector: np.ndarray, segments: list[tuple[float, float]],
+                 seg_vectors: np.ndarray, zs_tags: dict | None = None) -> tuple[int, list[int]]:
+    """Insert a track and its segments (inside the caller's transaction); returns the ids."""
+    cur = con.execute(
+        "INSERT INTO tracks(path, content_hash, duration_s, title, artist, genre, file_tags,"
+        " zs_tags, added_at, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (path, content_hash, duration_s, meta.get("title"), meta.get("artist"), meta.get("genre"),
+         json.dumps(meta.get("tags", {})), json.dumps(zs_tags or {}), time.time(),
+         np.asarray(vector, np.float32).tobytes()))
+    tid = int(cur.lastrowid)
+    sids = []
+    for (a, b), v in zip(segments, seg_vectors, strict=True):
+        c = con.execute("INSERT INTO segments(track_id, start_s, end_s, vector) VALUES (?,?,?,?)",
+                        (tid, a, b, np.asarray(v, np.float16).tobytes()))
+        sids.append(int(c.lastrowid))
+    return tid, sids
+
+
+def _row(r) -> TrackRow:
+    return TrackRow(int(r[0]), r[1], r[2], float(r[3]), r[4], r[5], r[6], json.loads(r[7]),
+                    json.loads(r[8]), float(r[9]))
+
+
+_TRACK_COLS = "id, path, content_hash, duration_s, title, artist, genre, file_tags, zs_tags, added_at"
+
+
+def get_tracks(con: sqlite3.Connection, ids: list[int]) -> dict[int, TrackRow]:
+    if not ids:
+        return {}
+    q = f"SELECT {_TRACK_COLS} FROM tracks WHERE id IN ({','.join('?' * len(ids))})"
+    return {int(r[0]): _row(r) for r in con.execute(q, [int(i) for i in ids])}
+
+
+def all_tracks(con: sqlite3.Connection) -> list[TrackRow]:
+    return [_row(r) for r in con.execute(f"SELECT {_TRACK_COLS} FROM tracks ORDER BY id")]
+
+
+def track_vector(con: sqlite3.Connection, track_id: int) -> np.ndarray | None:
+    r = con.execute("SELECT vector FROM tracks WHERE id = ?", (int(track_id),)).fetchone()
+    return None if r is None else np.frombuffer(r[0], np.float32).copy()
+
+
+def track_segments(con: sqlite3.Connection, track_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, 2)`` [start_s, end_s] and ``(S, D)`` float32 vectors of one track's segments."""
+    rows = con.execute("SELECT start_s, end_s, vector FROM segments WHERE track_id = ? ORDER BY "
+                       "start_s", (int(track_id),)).fetchall()
+    if not rows:
+        return np.zeros((0, 2)), np.zeros((0, 0), np.float32)
+    times = np.array([(a, b) for a, b, _ in rows], float)
+    vecs = np.stack([np.frombuffer(v, np.float16) for *_, v in rows]).astype(np.float32)
+    return times, vecs
+
+
+def segments_info(con: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[int, float, float]]:
+    """Segment id → (track id, start_s, end_s)."""
+    if not ids:
+        return {}
+    q = f"SELECT id, track_id, start_s, end_s FROM segments WHERE id IN ({','.join('?' * len(ids))})"
+    return {int(r[0]): (int(r[1]), float(r[2]), float(r[3])) for r in con.execute(q, [int(i) for i in ids])}
+
+
+def all_vectors(con: sqlite3.Connection, table: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, vectors float32)`` of every committed row of ``tracks`` or ``segments``."""
+    if table not in ("tracks", "segments"):
+        raise ValueError(f"unknown table {table!r}")
+    dt = np.float32 if table == "tracks" else np.float16
+    ids, vecs = [], []
+    for i, v in con.execute(f"SELECT id, vector FROM {table} ORDER BY id"):
+        ids.append(int(i))
+        vecs.append(np.frombuffer(v, dt))
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    return np.asarray(ids, np.int64), np.stack(vecs).astype(np.float32)
+
+
+def counts(con: sqlite3.Connection) -> dict[str, float]:
+    n, hours = con.execute("SELECT COUNT(*), COALESCE(SUM(duration_s), 0) / 3600.0 FROM tracks").fetchone()
+    (s,) = con.execute("SELECT COUNT(*) FROM segments").fetchone()
+    return {"tracks": int(n), "segments": int(s), "hours": float(hours)}
+
+
+def vectors_by_id(con: sqlite3.Connection, table: str, ids: np.ndarray) -> np.ndarray:
+    """Exact float32 vectors ``(len(ids), D)`` of rows ``ids`` of ``tracks`` or ``segments``."""
+    if table not in ("tracks", "segments"):
+        raise ValueError(f"unknown table {table!r}")
+    dt = np.float32 if table == "tracks" else np.float16
+    q = f"SELECT id, vector FROM {table} WHERE id IN ({','.join('?' * len(ids))})"
+    found = {int(i): np.frombuffer(v, dt) for i, v in con.execute(q, [int(i) for i in ids])}
+    dim = len(next(iter(found.values()))) if found else 0
+    return np.stack([found.get(int(i), np.zeros(dim, dt)) for i in ids]).astype(np.float32)

@@ -1,0 +1,147 @@
+"""``lyrebird index …``, ``lyrebird search``, ``lyrebird similar``: the music library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lyrebird.cli import main
+from lyrebird.cli._common import emit, json_option
+
+library_arg = click.argument("library", type=click.Path(path_type=Path))
+
+
+def _open(library: Path, readonly: bool = False):
+    from lyrebird.index import Library, LibraryError
+
+    try:
+        return Library.open(library, readonly=readonly)
+    except LibraryError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _hits(hits) -> list[dict]:
+    return [h.to_dict() for h in hits]
+
+
+def _hits_text(hits) -> str:
+    if not hits:
+        return "no results"
+    lines = []
+    for n, h in enumerate(hits, 1):
+        name = h.title or Path(h.path).name
+        tags = ", ".join(list(h.tags)[:3])
+        lines.append(f"{n:2d}. [{h.track_id}] {name}  score {h.score:.3f}  "
+                     f"best {h.start_s:.0f}-{h.end_s:.0f} s" + (f"  ({tags})" if tags else ""))
+    return "\n".join(lines)
+
+
+@main.group("index")
+def index_group() -> None:
+    """Create and maintain a music library (SQLite + FAISS)."""
+
+
+@index_group.command("create")
+@library_arg
+@click.option("--model", default="default", show_default=True,
+              help="'default' (the shipped MuLan), a MuLan checkpoint dir, or 'encoder:NAME' "
+                   "for an audio-only library.")
+@click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]),
+              default="auto", show_default=True, help="FAISS index kind.")
+@click.option("--segment-s", default=10.0, show_default=True, help="Segment window, seconds.")
+@click.option("--hop-s", default=5.0, show_default=True, help="Segment hop, seconds.")
+@json_option
+def create_cmd(library: Path, model: str, kind: str, segment_s: float, hop_s: float,
+               as_json: bool) -> None:
+    """Create an empty library at LIBRARY."""
+    from lyrebird.index import IndexPolicy, Library, LibraryError
+
+    try:
+        lib = Library.create(library, model, policy=IndexPolicy(kind=kind), segment_s=segment_s,
+                             hop_s=hop_s)
+    except (LibraryError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    emit(lib.info(), as_json, f"created {library} (model {model})")
+
+
+@index_group.command("add")
+@library_arg
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--batch-size", default=16, show_default=True, help="Tracks per commit.")
+@json_option
+def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, as_json: bool) -> None:
+    """Add audio files and folders (recursive); duplicates and bad files are reported."""
+    lib = _open(library)
+    rep = lib.add(paths, batch_size=batch_size)
+    lines = [f"added {len(rep.added)}, duplicates {len(rep.duplicates)}, failed {len(rep.failed)}"]
+    lines += [f"  failed: {p}: {r}" for p, r in rep.failed]
+    emit(rep.to_dict(), as_json, "\n".join(lines))
+
+
+@index_group.command("remove")
+@library_arg
+@click.argument("track_id", type=int)
+@json_option
+def remove_cmd(library: Path, track_id: int, as_json: bool) -> None:
+    """Remove a track by id."""
+    from lyrebird.index import LibraryError
+
+    try:
+        _open(library).remove(track_id)
+    except LibraryError as e:
+        raise click.ClickException(str(e)) from None
+    emit({"removed": track_id}, as_json, f"removed track {track_id}")
+
+
+@index_group.command("info")
+@library_arg
+@json_option
+def info_cmd(library: Path, as_json: bool) -> None:
+    """Tracks, hours, index kinds, model fingerprint, memory per track."""
+    info = _open(library, readonly=True).info()
+    emit(info, as_json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+@index_group.command("reembed")
+@library_arg
+@click.option("--model", required=True, help="The model to migrate the library to.")
+@json_option
+def reembed_cmd(library: Path, model: str, as_json: bool) -> None:
+    """Re-embed every track with another model (atomic switch)."""
+    rep = _open(library).reembed(model)
+    emit(rep.to_dict(), as_json, f"re-embedded {len(rep.added)} tracks, failed {len(rep.failed)}")
+
+
+@main.command("search")
+@library_arg
+@click.argument("query")
+@click.option("-k", default=10, show_default=True, help="Number of results.")
+@click.option("--segments", is_flag=True, help="Return 10-second moments instead of tracks.")
+@json_option
+def search_cmd(library: Path, query: str, k: int, segments: bool, as_json: bool) -> None:
+    """Text → music: tracks (or moments) matching QUERY, in any language."""
+    lib = _open(library, readonly=True)
+    try:
+        hits = lib.search_segments(query, k) if segments else lib.search(query, k)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    emit(_hits(hits), as_json, _hits_text(hits))
+
+
+@main.command("similar")
+@library_arg
+@click.argument("item")
+@click.option("-k", default=10, show_default=True, help="Number of results.")
+@json_option
+def similar_cmd(library: Path, item: str, k: int, as_json: bool) -> None:
+    """Music → music: tracks similar to an audio FILE or a library TRACK_ID."""
+    from lyrebird.encoders import AudioError
+    from lyrebird.index import LibraryError
+
+    lib = _open(library, readonly=True)
+    try:
+        hits = lib.similar(int(item) if item.isdigit() and not Path(item).exists() else item, k)
+    except (LibraryError, AudioError) as e:
+        raise click.ClickException(str(e)) from None
+    emit(_hits(hits), as_json, _hits_text(hits))

@@ -1,0 +1,51 @@
+"""A transparent library model for index tests: vectors are tone-frequency histograms.
+
+Audio → normalised energy in 32 log-spaced bands (100–6400 Hz); text "tone at 440 Hz" → the
+same band as a one-hot vector. Search results are therefore predictable from first principles.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+EDGES = np.geomspace(100.0, 6400.0, 33)
+
+
+class ToneModel:
+    SAMPLE_RATE = 16000
+    DIM = 32
+
+    def __init__(self, name: str = "tone", salt: float = 0.0):
+        self.name, self.salt = name, salt
+
+    def fingerprint(self) -> str:
+        return f"tone-{self.salt}"
+
+    @property
+    def has_text(self) -> bool:
+        return True
+
+    def _band(self, hz: float) -> int:
+        return int(np.clip(np.searchsorted(EDGES, hz) - 1, 0, self.DIM - 1))
+
+    def embed_segments(self, audio: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(audio), self.DIM), np.float32)
+        for i, a in enumerate(audio):
+            spec = np.abs(np.fft.rfft(a)) ** 2
+            freqs = np.fft.rfftfreq(len(a), 1 / self.SAMPLE_RATE)
+            for b in range(self.DIM):
+                out[i, b] = spec[(freqs >= EDGES[b]) & (freqs < EDGES[b + 1])].sum()
+            out[i] = np.sqrt(out[i]) + self.salt
+            out[i] /= max(np.linalg.norm(out[i]), 1e-12)
+        return out
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        out = np.full((len(texts), self.DIM), 1e-3, np.float32)
+        for i, t in enumerate(texts):
+            m = re.search(r"([\d.]+)\s*hz", t.lower())
+            if m:
+                out[i, self._band(float(m.group(1)))] = 1.0
+            out[i] /= np.linalg.norm(out[i])
+        return out
