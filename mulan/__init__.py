@@ -1,4 +1,44 @@
 """MuLan two-tower music–text model (audio tower from ``lyrebird.encoders``, text tower, DCL).
 
-Imports only ``lyrebird.encoders``. Populated by the MuLan issue.
+>>> from lyrebird.mulan import MuLan
+>>> m = MuLan.load("default")
+>>> m.embed_text(["a calm piano piece", "ein schneller Rocksong"])   # (2, 512), L2-normalised
+>>> m.embed_audio(wav, sr)                                          # (512,)
+>>> m.tag(wav, sr, tags=["piano", "rock"])                           # {tag: cosine}
+
+Imports only ``lyrebird.encoders``; training lives in ``lyrebird.train.mulan_module``.
 """
+
+from .config import AudioTowerConfig, MuLanConfig, TextTowerConfig
+from .model import AudioTower, MuLan, TextTower, masked_mean, module_fingerprint
+from .text_backbones import TextBackbone, TextBackboneError, load_text_backbone
+from .zeroshot import (
+    DEFAULT_TEMPLATE,
+    EmbeddingCollapseError,
+    check_text_spread,
+    mtt_top50,
+    templates_for,
+    text_spread,
+    translate_tags,
+)
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "AudioTower",
+    "AudioTowerConfig",
+    "EmbeddingCollapseError",
+    "MuLan",
+    "MuLanConfig",
+    "TextBackbone",
+    "TextBackboneError",
+    "TextTower",
+    "TextTowerConfig",
+    "check_text_spread",
+    "load_text_backbone",
+    "masked_mean",
+    "module_fingerprint",
+    "mtt_top50",
+    "templates_for",
+    "text_spread",
+    "translate_tags",
+]

