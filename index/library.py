@@ -181,7 +181,12 @@ class Library(SearchMixin):
                     idx = load_index(self.path / name)
                 except RuntimeError as e:
                     log.warning("%s: unreadable (%s); rebuilding from the database", name, e)
-            if idx is None or set(index_ids(idx).tolist()) != ids_db:
+            ids_idx = set(index_ids(idx).tolist()) if idx is not None else set()
+            # A reader may see FAISS files a writer published just before its COMMIT: a superset
+            # of the committed rows is fine (uncommitted hits are filtered out by SQLite). A
+            # writer opening after a crash discards the uncommitted ids by rebuilding.
+            ahead_ok = self.readonly and ids_db <= ids_idx
+            if idx is None or (ids_idx != ids_db and not ahead_ok):
                 if idx is not None and not self.readonly:
                     log.warning("%s: index and database disagree (interrupted write?); rebuilding",
                                 name)
