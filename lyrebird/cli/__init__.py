@@ -28,6 +28,6 @@ def main(verbose: bool) -> None:
         lg.addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
-from lyrebird.cli import bench, demo, eval, tag, train  # noqa: E402  (verbs register themselves on main)
+from lyrebird.cli import bench, data, demo, eval, tag, train  # noqa: E402  (verbs register themselves on main)
 
 __all__ = ["bench", "demo", "main", "train"]

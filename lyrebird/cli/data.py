@@ -1,0 +1,178 @@
+"""``lyrebird data``: build, import, check and summarise datasets (manifests)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from lyrebird.cli import main
+from lyrebird.cli._common import emit, json_option
+
+
+@main.group()
+def data() -> None:
+    """Datasets: the demo corpus, folder import, manifest validation and summaries."""
+
+
+@data.command("demo")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"),
+              show_default=True, help="Output folder (manifest.parquet, audio/, probes/).")
+@click.option("--clips", type=click.IntRange(1), default=3200, show_default=True,
+              help="Number of 10 s clips.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+              help="Worker processes.")
+@click.option("--clip-seconds", "clip_s", type=click.FloatRange(1.0, 60.0), default=10.0,
+              show_default=True, help="Clip length in seconds.")
+@click.option("--sample-rate", type=click.Choice(["22050", "44100"]), default="22050",
+              show_default=True, help="Sample rate of the FLAC files (Hz).")
+@click.option("--soundfont", type=click.Path(dir_okay=False), default=None,
+              help="GM soundfont (.sf2); default: $LYREBIRD_SOUNDFONT or fluid-soundfont-gm.")
+@click.option("--no-probes", is_flag=True, help="Skip the probe tasks.")
+@click.option("--pitch-instruments", type=click.IntRange(0), default=24, show_default=True,
+              help="Instruments rendered for the single-note pitch probe task.")
+@click.option("--force", is_flag=True, help="Rebuild even if OUT holds another build.")
+@json_option
+def demo_cmd(out: Path, clips: int, seed: int, workers: int, clip_s: float, sample_rate: str,
+             soundfont: str | None, no_probes: bool, pitch_instruments: int, force: bool,
+             as_json: bool) -> None:
+    """Build the rendered music–text demo corpus (resumable; cached when complete)."""
+    from lyrebird.train.data.demo_corpus import DemoConfig, build_demo_corpus
+    from lyrebird.train.data.render import RenderError
+
+    cfg = DemoConfig(clips=clips, seed=seed, workers=workers, clip_s=clip_s,
+                     sample_rate=int(sample_rate), soundfont=soundfont, probes=not no_probes,
+                     pitch_instruments=pitch_instruments)
+    try:
+        rep = build_demo_corpus(out, cfg, force=force)
+    except (ValueError, RenderError) as err:
+        raise click.ClickException(str(err)) from err
+    d = asdict(rep)
+    human = (f"{'cached: ' if rep.cached else ''}{rep.clips} clips from {rep.works} works in "
+             f"{rep.seconds:.0f} s → {rep.manifest}\n"
+             f"collections: {rep.collections}\nsplits: {rep.splits}\n"
+             f"skipped: {len(rep.skipped)} {rep.skipped_reasons}")
+    if rep.probes:
+        human += "\nprobe tasks: " + ", ".join(f"{k} ({v.get('rows')} rows)"
+                                             for k, v in rep.probes.items())
+    emit(d, as_json, human)
+
+
+@data.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "manifest", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Manifest to write (.parquet or .csv).")
+@click.option("--clip-seconds", "clip_s", type=click.FloatRange(1.0), default=None,
+              help="Cut files into consecutive clips of this length (default: one row per file).")
+@click.option("--min-seconds", type=click.FloatRange(0.0), default=1.0, show_default=True,
+              help="Leave out files shorter than this.")
+@click.option("--keep-duplicates", is_flag=True, help="Also list files whose content repeats.")
+@click.option("--no-verify", is_flag=True, help="Skip the decode check of each file.")
+@click.option("--absolute", is_flag=True, help="Write absolute paths.")
+@json_option
+def import_cmd(folder: Path, manifest: Path, clip_s: float | None, min_seconds: float,
+               keep_duplicates: bool, no_verify: bool, absolute: bool, as_json: bool) -> None:
+    """Turn a folder of audio (recursively) into a manifest, with a per-file error report."""
+    from lyrebird.train.data.importer import ImportConfig, import_folder
+
+    cfg = ImportConfig(clip_s=clip_s, min_duration_s=min_seconds,
+                       keep_duplicates=keep_duplicates, verify=not no_verify,
+                       absolute_paths=absolute)
+    rep = import_folder(folder, manifest, cfg)
+    lines = [f"{rep.imported} of {rep.audio_files} audio files imported "
+             f"({rep.total_duration_s / 3600:.2f} h, {rep.rows} rows) → {rep.manifest}",
+             f"{len(rep.errors)} errors, {len(rep.duplicates)} duplicates, "
+             f"{rep.ignored} non-audio files ignored"]
+    lines += [f"  error: {e['path']}: {e['error']}" for e in rep.errors[:50]]
+    lines += [f"  duplicate: {d['path']} = {d['duplicate_of']}" for d in rep.duplicates[:50]]
+    emit(asdict(rep), as_json, "\n".join(lines))
+
+
+@data.command("validate")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--check-files", is_flag=True, help="Also check that every audio file exists.")
+@json_option
+def validate_cmd(manifest: Path, check_files: bool, as_json: bool) -> None:
+    """Check a manifest against the schema; names each bad row. Exit 1 when invalid."""
+    from lyrebird.train.data.manifest import ManifestError, format_problems, validate_manifest
+
+    try:
+        problems = validate_manifest(manifest, check_files=check_files)
+    except ManifestError as err:
+        raise click.ClickException(str(err)) from err
+    res = {"manifest": str(manifest), "valid": not problems, "problems": len(problems),
+           "details": [asdict(p) for p in problems]}
+    emit(res, as_json, f"{manifest}: valid" if not problems else
+         f"{manifest}: {len(problems)} problems\n{format_problems(problems)}")
+    if problems:
+        sys.exit(1)
+
+
+@data.command("summary")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path),
+                default=Path("data/demo/manifest.parquet"))
+@click.option("--top", type=click.IntRange(1), default=25, show_default=True,
+              help="Rows shown per table.")
+@json_option
+def summary_cmd(manifest: Path, top: int, as_json: bool) -> None:
+    """Clip counts per split, collection, instrument and tag."""
+    from lyrebird.train.data.manifest import ManifestError
+    from lyrebird.train.data.summary import format_summary, summarize
+
+    try:
+        s = summarize(manifest)
+    except ManifestError as err:
+        raise click.ClickException(str(err)) from err
+    emit(s, as_json, format_summary(s, top=top))
+
+
+@data.command("probes")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=Path("data/demo/manifest.parquet"))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the task manifests (default: probes/ beside MANIFEST).")
+@click.option("--pitch-instruments", type=click.IntRange(0), default=24, show_default=True,
+              help="Instruments rendered for the pitch task (0: skip it).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def probes_cmd(manifest: Path, out: Path | None, pitch_instruments: int, seed: int,
+               as_json: bool) -> None:
+    """(Re)build the offline probe tasks from a demo-corpus manifest."""
+    from lyrebird.train.data.probe_tasks import build_probe_tasks
+
+    info = build_probe_tasks(manifest, out or manifest.parent / "probes", seed=seed,
+                             pitch_instruments=pitch_instruments)
+    emit(info, as_json, "\n".join(
+        f"{k}: {v.get('rows')} rows, splits {v.get('splits')}" + (
+            f", {v['classes']} classes" if "classes" in v else "") for k, v in info.items()))
+
+
+@data.command("debian-music")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("data/debian-music"), show_default=True,
+              help="Folder to gather the music into (one subfolder per package).")
+@click.option("--install", "do_install", is_flag=True,
+              help="apt-get install the packages that are missing (root).")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Then import the folder into this manifest.")
+@json_option
+def debian_music_cmd(out: Path, do_install: bool, manifest: Path | None, as_json: bool) -> None:
+    """Gather Debian's game-music packages (≈15 h of ogg/opus) for pretraining."""
+    from lyrebird.train.data.debian_music import collect_debian_music
+
+    rep = collect_debian_music(out, do_install=do_install)
+    res: dict = {"collect": asdict(rep)}
+    lines = [f"{sum(rep.files.values())} music files in {out}: {rep.files}"]
+    if rep.missing:
+        lines.append(f"missing packages: {' '.join(rep.missing)} (install: {rep.install_hint})")
+    if manifest is not None:
+        from lyrebird.train.data.importer import ImportConfig, import_folder
+
+        irep = import_folder(out, manifest, ImportConfig(min_duration_s=10.0))
+        res["import"] = asdict(irep)
+        lines.append(f"imported {irep.imported} files ({irep.total_duration_s / 3600:.2f} h) → "
+                     f"{manifest}; {len(irep.errors)} errors, {len(irep.duplicates)} duplicates")
+    emit(res, as_json, "\n".join(lines))
