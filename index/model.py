@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lyrebird.encoders import AudioEncoder, get_encoder
+from lyrebird.mulan import module_fingerprint
 
 
 @runtime_checkable
@@ -43,12 +44,9 @@ class LibraryModel(Protocol):
 
 
 def state_fingerprint(module: torch.nn.Module, config: object) -> str:
-    """SHA-256 (first 16 hex digits) over a module's tensors and a JSON-able config."""
-    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    for k, v in sorted(module.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """Fingerprint of a module's weights (``module_fingerprint``) combined with a config."""
+    blob = json.dumps([module_fingerprint(module), config], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 class EncoderModel:
@@ -84,8 +82,8 @@ class MuLanModel:
 
     def __init__(self, mulan, name: str):
         self.mulan, self.name = mulan, name
-        self.SAMPLE_RATE = mulan.SAMPLE_RATE
-        self.DIM = mulan.DIM
+        self.SAMPLE_RATE = int(mulan.audio.sample_rate)
+        self.DIM = int(mulan.cfg.dim)
         self._fp: str | None = None
 
     def fingerprint(self) -> str:
@@ -94,8 +92,8 @@ class MuLanModel:
         return self._fp
 
     def embed_segments(self, audio: list[np.ndarray]) -> np.ndarray:
-        vecs = [torch.as_tensor(self.mulan.embed_audio(a, self.SAMPLE_RATE)) for a in audio]
-        return F.normalize(torch.stack(vecs).float(), dim=1).numpy()
+        v = self.mulan.embed_audio_batch(list(audio), self.SAMPLE_RATE)
+        return F.normalize(torch.as_tensor(v).float(), dim=1).numpy()
 
     @property
     def has_text(self) -> bool:
@@ -113,11 +111,9 @@ def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryMode
     if spec.startswith("encoder:"):
         name = spec.split(":", 1)[1]
         return EncoderModel(get_encoder(name, device=device), spec)
-    try:
-        from lyrebird.mulan import MuLan
-    except ImportError as e:  # pragma: no cover - mulan is part of the package
-        raise ValueError(f"model {spec!r}: the music–text model is unavailable ({e})") from e
+    from lyrebird.mulan import MuLan
+
     m = MuLan.load(spec)
-    if device is not None and hasattr(m, "to"):
+    if device is not None:
         m = m.to(device)
-    return MuLanModel(m.eval() if hasattr(m, "eval") else m, spec)
+    return MuLanModel(m.eval(), spec)

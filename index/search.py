@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from lyrebird.encoders import load_audio
+from lyrebird.mulan import mtt_top50
 
 from . import store
+from .model import MuLanModel
 
 DEFAULT_TEMPLATE = "A {} track"
 
@@ -17,12 +19,10 @@ DEFAULT_TEMPLATE = "A {} track"
 def default_tag_vocabulary(model=None) -> list[str]:
     """The model's own tag vocabulary if it has one, else the MTT top-50 shipped with MuLan."""
     vocab = getattr(model, "default_tags", None)
+    if vocab is None and isinstance(model, MuLanModel):
+        vocab = mtt_top50()
     if vocab is None:
-        from lyrebird import mulan
-
-        vocab = getattr(mulan, "MTT_TOP50", None)
-    if vocab is None:
-        raise ValueError("no default tag vocabulary available; pass tags=[...]")
+        raise ValueError("this model has no default tag vocabulary; pass tags=[...]")
     return list(vocab)
 
 
@@ -62,14 +62,15 @@ class SearchMixin:
     # -------------------------------------------------------------- results
     def _knn(self, table: str, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, ids)`` of the k nearest rows; IVF-PQ candidates re-ranked exactly."""
-        from .vectors import search_rerank
+        from .vectors import search_rerank, single_thread
 
         index = self._tracks if table == "tracks" else self._segments
         q = np.ascontiguousarray(q[None], np.float32)
-        if self._info.get(table, {}).get("kind") == "ivfpq":
-            s, i = search_rerank(index, q, k, lambda r: store.vectors_by_id(self.con, table, r))
-        else:
-            s, i = index.search(q, k)
+        with single_thread():
+            if self._info.get(table, {}).get("kind") == "ivfpq":
+                s, i = search_rerank(index, q, k, lambda r: store.vectors_by_id(self.con, table, r))
+            else:
+                s, i = index.search(q, k)
         return s[0], i[0]
 
     def _best_segment(self, track_id: int, q: np.ndarray) -> tuple[float, float]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -72,6 +73,18 @@ def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
     """Mean fraction of the exact top-k found by the approximate top-k."""
     hits = [len(set(a[a >= 0]) & set(e)) / len(e) for a, e in zip(approx, exact, strict=True)]
     return float(np.mean(hits))
+
+
+@contextmanager
+def single_thread():
+    """One OpenMP thread for the duration: single-query searches are latency-bound, and faiss'
+    thread team costs more than it saves (5x slower on 2 busy cores)."""
+    n = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(n)
 
 
 def search_rerank(index: faiss.Index, q: np.ndarray, k: int,

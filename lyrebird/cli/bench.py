@@ -46,3 +46,21 @@ def bench_myna_cmd(preset: str, batch: int, repeats: int, embed_model: str, embe
 
     rep = bench_myna(preset, batch, repeats, embed_model, embed_seconds, memory=not no_memory)
     emit(rep, as_json, format_report(rep))
+
+
+@bench.command("index")
+@click.option("--model", default="default", show_default=True,
+              help="Model for ingestion and the text tower ('none' to skip both).")
+@click.option("--sizes", default="10000,100000,1000000", show_default=True,
+              help="Library sizes (tracks) for the query benchmark.")
+@click.option("--queries", default=200, show_default=True)
+@json_option
+def bench_index_cmd(model: str, sizes: str, queries: int, as_json: bool) -> None:
+    """Library: ingestion speed, query latency p50/p99, recall@10, memory per track."""
+    from lyrebird.bench.index import bench_ingest, bench_queries, format_report
+
+    use = None if model == "none" else model
+    ingest = bench_ingest(use) if use else None
+    rows = bench_queries(tuple(int(s) for s in sizes.split(",")), queries=queries, text_model=use)
+    seg_per_track = (240 - 10) / 5 + 1
+    emit({"ingest": ingest, "queries": rows}, as_json, format_report(ingest, rows, seg_per_track))

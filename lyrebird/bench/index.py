@@ -1,0 +1,130 @@
+"""``lyrebird bench index``: ingestion speed, text-query latency, recall and memory per track.
+
+* ingestion: audio hours embedded and committed per wall-clock hour with a given model, on
+  generated tracks;
+* query latency p50/p99 = text tower (uncached query strings) + FAISS search + SQLite-free
+  ranking, on synthetic clustered vectors standing in for libraries of 10k, 100k and 1M tracks;
+* recall@10 of the chosen approximate index against exact search on the same vectors;
+* memory per track of the chosen index.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from lyrebird.index.vectors import (
+    IndexPolicy,
+    build_index,
+    bytes_per_vector,
+    exact_topk,
+    recall_at_k,
+    search_rerank,
+    single_thread,
+)
+
+
+def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """``(n, dim)`` unit vectors around ``sqrt(n)`` centres (music libraries are clustered)."""
+    rng = np.random.default_rng(seed)
+    k = max(8, int(np.sqrt(n)))
+    centres = rng.standard_normal((k, dim)).astype(np.float32)
+    x = centres[rng.integers(0, k, n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def bench_ingest(model_spec: str, tracks: int = 8, seconds: float = 60.0) -> dict:
+    """Add ``tracks`` generated tracks of ``seconds`` each; audio hours per wall hour."""
+    from lyrebird.index import Library
+
+    with tempfile.TemporaryDirectory() as d:
+        music = Path(d) / "music"
+        music.mkdir()
+        sr = 22050
+        t = np.arange(int(sr * seconds)) / sr
+        for i in range(tracks):
+            f0 = 110 * 2 ** (i / 5)
+            x = sum(0.2 / k * np.sin(2 * np.pi * f0 * k * t) for k in range(1, 5))
+            sf.write(music / f"t{i}.flac", (0.5 * x).astype(np.float32), sr)
+        lib = Library.create(Path(d) / "lib", model_spec)
+        t0 = time.perf_counter()
+        rep = lib.add([music])
+        dt = time.perf_counter() - t0
+        lib.close()
+    hours = len(rep.added) * seconds / 3600
+    return {"model": model_spec, "tracks": len(rep.added), "wall_s": dt,
+            "audio_hours_per_wall_hour": hours / (dt / 3600)}
+
+
+def bench_queries(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), dim: int = 512,
+                  queries: int = 200, text_model: str | None = None) -> list[dict]:
+    """Per library size: index kind, build time, recall@10, search and end-to-end latency."""
+    embed = None
+    if text_model:
+        from lyrebird.index.model import load_model
+
+        m = load_model(text_model)
+        if m.has_text and m.DIM == dim:
+            embed = m.embed_text
+    rows = []
+    for n in sizes:
+        x = clustered(n, dim)
+        ids = np.arange(1, n + 1)
+        t0 = time.perf_counter()
+        index, info = build_index(ids, x, dim, IndexPolicy())
+        build_s = time.perf_counter() - t0
+        rng = np.random.default_rng(1)
+        q = x[rng.choice(n, queries, replace=False)] + 0.1 * rng.standard_normal((queries, dim)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        exact = ids[exact_topk(x, q, 10)]
+        lat, got = [], []
+        with single_thread():
+            got, lat = _timed_queries(index, info, x, q, embed)
+        lat_ms = np.array(lat) * 1e3
+        rows.append({"tracks": n, "kind": info["kind"], "build_s": build_s,
+                     "recall_at_10": recall_at_k(np.array(got), exact),
+                     "p50_ms": float(np.percentile(lat_ms, 50)),
+                     "p99_ms": float(np.percentile(lat_ms, 99)),
+                     "includes_text_tower": embed is not None,
+                     "bytes_per_vector": bytes_per_vector(info["kind"], dim),
+                     "params": {k: v for k, v in info.items() if k in ("nlist", "nprobe", "efSearch")}})
+    return rows
+
+
+def _timed_queries(index, info: dict, x: np.ndarray, q: np.ndarray, embed) -> tuple[list, list]:
+    """Run each query alone (text tower + search); returns ``(top-10 ids, seconds)``."""
+    lat, got = [], []
+    for i in range(len(q)):
+        t0 = time.perf_counter()
+        if embed is not None:
+            embed([f"query number {i} about music"])  # a new string: no cache hit
+        qi = q[i : i + 1]
+        if info["kind"] == "ivfpq":
+            _, r = search_rerank(index, qi, 10, lambda r, x=x: x[r - 1])
+        else:
+            _, r = index.search(qi, 10)
+        lat.append(time.perf_counter() - t0)
+        got.append(r[0])
+    return got, lat
+
+
+def format_report(ingest: dict | None, rows: list[dict], segments_per_track: float) -> str:
+    lines = []
+    if ingest:
+        lines.append(f"ingestion ({ingest['model']}): {ingest['audio_hours_per_wall_hour']:.0f} audio "
+                     f"hours per wall hour ({ingest['tracks']} tracks in {ingest['wall_s']:.1f} s)")
+    lines.append(f"{'tracks':>9s} {'index':>6s} {'build s':>8s} {'recall@10':>9s} {'p50 ms':>7s} "
+                 f"{'p99 ms':>7s} {'text tower':>10s} {'bytes/track':>11s}")
+    for r in rows:
+        per_track = r["bytes_per_vector"] * (1 + segments_per_track)
+        lines.append(f"{r['tracks']:9d} {r['kind']:>6s} {r['build_s']:8.1f} {r['recall_at_10']:9.3f} "
+                     f"{r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {'yes' if r['includes_text_tower'] else 'no':>10s} "
+                     f"{per_track:11.0f}")
+    lines.append(f"(bytes/track = one track vector + {segments_per_track:.0f} segment vectors, "
+                 "a 4-minute track at 10 s windows / 5 s hop)")
+    return "\n".join(lines)
