@@ -28,7 +28,7 @@ from lyrebird.encoders import AudioError
 from lyrebird.encoders.progress import progress
 
 from . import store
-from .ingest import MAX_DURATION_S, content_hash, discover, embed_file, file_metadata
+from .ingest import MAX_DURATION_S, Embedded, content_hash, discover, embed_file, file_metadata
 from .model import LibraryModel, load_model
 from .search import SearchMixin
 from .vectors import (
@@ -228,36 +228,65 @@ class Library(SearchMixin):
 
         Commits every ``batch_size`` tracks; an interruption loses at most that batch.
         """
-        rep = AddReport()
         files, missing = discover(paths)
-        rep.failed += missing
+        seg, hop = float(self.meta["segment_s"]), float(self.meta["hop_s"])
+
+        def items():
+            for f in progress(files, desc="index add"):
+                try:
+                    h = content_hash(f)
+                except OSError as e:
+                    yield str(f), None, f"unreadable: {e}"
+                    continue
+                yield str(f), h, lambda f=f: (file_metadata(f), embed_file(
+                    self.model, f, seg, hop, max_duration_s=max_duration_s))
+
+        rep = self._ingest(items(), batch_size)
+        rep.failed = missing + rep.failed
+        return rep
+
+    def add_embedded(self, items: Iterable[tuple[str, str, dict, Embedded]],
+                     batch_size: int = 256) -> AddReport:
+        """Commit precomputed ``(path, content hash, file metadata, Embedded)`` items, e.g. the
+        shards of a distributed embedding job. Duplicates by hash are skipped."""
+        dim = int(self.meta["dim"])
+
+        def check(path, meta, emb):
+            if emb.seg_vectors.shape[1] != dim:
+                raise AudioError(path, f"vector width {emb.seg_vectors.shape[1]} != library dim {dim}")
+            return meta, emb
+
+        return self._ingest(((p, h, lambda p=p, m=m, e=e: check(p, m, e)) for p, h, m, e in items),
+                            batch_size)
+
+    def _ingest(self, items, batch_size: int) -> AddReport:
+        """Shared loop: ``(path, hash, make)`` items, where ``make()`` → ``(meta, Embedded)`` is
+        only called for new content (or ``(path, None, reason)`` for a failure)."""
+        rep = AddReport()
+        first_path: dict[str, str] = {}  # content hash -> first path in this call
+        in_call_dups: list[tuple[str, str]] = []
+        pending: list[tuple[str, str, dict, Embedded]] = []
         try:
             with self._lock():
                 self._refresh_writer()
-                first_path: dict[str, str] = {}  # content hash -> first path in this call
-                in_call_dups: list[tuple[str, str]] = []
-                pending: list[tuple[str, str, dict, object]] = []
-                for f in progress(files, desc="index add"):
-                    try:
-                        h = content_hash(f)
-                    except OSError as e:
-                        rep.failed.append((str(f), f"unreadable: {e}"))
+                for path, h, make in items:
+                    if h is None:
+                        rep.failed.append((path, make))
                         continue
                     dup = store.has_hash(self.con, h)
                     if dup:
-                        rep.duplicates.append((str(f), dup))
+                        rep.duplicates.append((path, dup))
                         continue
                     if h in first_path:
-                        in_call_dups.append((str(f), first_path[h]))
+                        in_call_dups.append((path, first_path[h]))
                         continue
                     try:
-                        emb = embed_file(self.model, f, float(self.meta["segment_s"]),
-                                         float(self.meta["hop_s"]), max_duration_s=max_duration_s)
+                        meta, emb = make()
                     except AudioError as e:
-                        rep.failed.append((str(f), e.reason))
+                        rep.failed.append((path, e.reason))
                         continue
-                    first_path[h] = str(f)
-                    pending.append((str(f), h, file_metadata(f), emb))
+                    first_path[h] = path
+                    pending.append((path, h, meta, emb))
                     if len(pending) >= batch_size:
                         rep.added += self._commit(pending)
                         pending = []
@@ -351,54 +380,8 @@ class Library(SearchMixin):
             self._stamp = self._files_stamp()
 
     def reembed(self, model: str | LibraryModel) -> AddReport:
-        """Re-embed every track with another model and switch the library to it.
+        """Re-embed every track with another model and switch the library to it atomically
+        (see :func:`lyrebird.index.reembed.reembed`)."""
+        from .reembed import reembed
 
-        All new vectors are computed first; then rows and indexes are replaced in one commit,
-        so an interruption leaves the library on the old model, intact. Tracks whose file is
-        gone or unreadable are reported in ``failed`` and removed.
-        """
-        m = load_model(model) if isinstance(model, str) else model
-        rep = AddReport()
-        with self._lock():
-            self._refresh_writer()
-            new = {}
-            for r in progress(store.all_tracks(self.con), desc="reembed"):
-                try:
-                    new[r.id] = embed_file(m, r.path, float(self.meta["segment_s"]),
-                                           float(self.meta["hop_s"]))
-                    rep.added.append((r.path, r.id))
-                except (AudioError, OSError) as e:
-                    rep.failed.append((r.path, getattr(e, "reason", str(e))))
-            self.con.execute("BEGIN IMMEDIATE")
-            try:
-                keep = set(new)
-                for r in store.all_tracks(self.con):
-                    if r.id not in keep:
-                        self.con.execute("DELETE FROM tracks WHERE id = ?", (r.id,))
-                self.con.execute("DELETE FROM segments")
-                self._model = m
-                for tid, emb in new.items():
-                    self.con.execute("UPDATE tracks SET vector = ?, zs_tags = ? WHERE id = ?",
-                                     (emb.vector.astype(np.float32).tobytes(),
-                                      json.dumps(self._zs_tags(emb.vector)), tid))
-                    for (a, b), v in zip(emb.segments, emb.seg_vectors, strict=True):
-                        self.con.execute("INSERT INTO segments(track_id, start_s, end_s, vector) "
-                                         "VALUES (?,?,?,?)", (tid, a, b, v.astype(np.float16).tobytes()))
-                store.set_meta(self.con, model=m.name, fingerprint=m.fingerprint(), dim=str(m.DIM),
-                               sample_rate=str(m.SAMPLE_RATE))
-                self.meta = store.get_meta(self.con)
-                info = {}
-                for name, table in ((TRACKS, "tracks"), (SEGMENTS, "segments")):
-                    idx, info[table] = self._build(table)
-                    save_index(idx, self.path / name)
-                store.set_meta(self.con, index_info=json.dumps(info))
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                self.meta = store.get_meta(self.con)
-                self._model = None
-                self._load_indexes()
-                raise
-            self._text_cache.clear()
-            self._load_indexes()
-        return rep
+        return reembed(self, model)

@@ -106,8 +106,21 @@ class MuLanModel:
 
 def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryModel:
     """Resolve a model spec: ``"default"`` or a MuLan checkpoint directory → :class:`MuLanModel`;
-    ``"encoder:<name or path>"`` → audio-only :class:`EncoderModel` (e.g. ``encoder:default``).
+    ``"encoder:<name or path>"`` → audio-only :class:`EncoderModel` (e.g. ``encoder:default``);
+    ``"py:<module>:<factory>"`` → a plug-in object implementing :class:`LibraryModel`.
     """
+    if spec.startswith("py:"):
+        import importlib
+
+        try:
+            _, mod, attr = spec.split(":", 2)
+            m = getattr(importlib.import_module(mod), attr)()
+        except (ValueError, ImportError, AttributeError) as e:
+            raise ValueError(f"model {spec!r}: expected 'py:<module>:<factory>' ({e})") from e
+        if not isinstance(m, LibraryModel):
+            raise ValueError(f"model {spec!r} does not implement the LibraryModel protocol")
+        m.name = spec
+        return m
     if spec.startswith("encoder:"):
         name = spec.split(":", 1)[1]
         return EncoderModel(get_encoder(name, device=device), spec)

@@ -69,11 +69,36 @@ def create_cmd(library: Path, model: str, kind: str, segment_s: float, hop_s: fl
 @library_arg
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--batch-size", default=16, show_default=True, help="Tracks per commit.")
+@click.option("--devices", default=None,
+              help="Embed with a distributed Lightning predict job on this many devices per "
+                   "node (an int or 'auto'), then merge the shards.")
+@click.option("--num-nodes", default=1, show_default=True, help="Nodes for the predict job.")
+@click.option("--strategy", default="auto", show_default=True, help="e.g. 'ddp'.")
+@click.option("--accelerator", default="auto", show_default=True)
+@click.option("--shard-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the predict job writes its shards (default LIBRARY/shards).")
 @json_option
-def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, as_json: bool) -> None:
+def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, devices: str | None,
+            num_nodes: int, strategy: str, accelerator: str, shard_dir: Path | None,
+            as_json: bool) -> None:
     """Add audio files and folders (recursive); duplicates and bad files are reported."""
     lib = _open(library)
-    rep = lib.add(paths, batch_size=batch_size)
+    if devices is None and num_nodes == 1:
+        rep = lib.add(paths, batch_size=batch_size)
+    else:
+        from lyrebird.train.embed_job import embed_sharded, merge_shards
+
+        meta = lib.meta
+        lib.close()
+        shards = embed_sharded([str(p) for p in paths], meta["model"], shard_dir or library / "shards",
+                               float(meta["segment_s"]), float(meta["hop_s"]),
+                               devices=int(devices) if devices and devices.isdigit() else devices or "auto",
+                               num_nodes=num_nodes, strategy=strategy, accelerator=accelerator)
+        import os
+
+        if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
+            return  # only the first process merges and reports
+        rep = merge_shards(library, shards)
     lines = [f"added {len(rep.added)}, duplicates {len(rep.duplicates)}, failed {len(rep.failed)}"]
     lines += [f"  failed: {p}: {r}" for p, r in rep.failed]
     emit(rep.to_dict(), as_json, "\n".join(lines))
