@@ -78,8 +78,19 @@ def read_clip_table(source: str | os.PathLike) -> pd.DataFrame:
 
 
 def _key(source: Path, cfg: MelConfig) -> str:
-    st = source.stat()
-    blob = json.dumps([str(source.resolve()), st.st_size, st.st_mtime_ns, config_to_dict(cfg)])
+    """Cache key: the mel config plus the identity of the source's content.
+
+    A manifest counts by path, size and modification time; a folder by its audio files' paths,
+    sizes and modification times (the folder's own mtime changes when ``.cache`` appears in it).
+    """
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and is_audio_path(p)
+                       and ".cache" not in p.parts)
+        ident = [(str(p.relative_to(source)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    else:
+        st = source.stat()
+        ident = [st.st_size, st.st_mtime_ns]
+    blob = json.dumps([str(source.resolve()), ident, config_to_dict(cfg)])
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
