@@ -36,7 +36,14 @@ from lyrebird.encoders.configs import config_from_dict, config_to_dict
 from lyrebird.encoders.progress import progress
 from lyrebird.mulan.config import MuLanConfig
 from lyrebird.mulan.model import MuLan, module_fingerprint
-from lyrebird.mulan.zeroshot import TEMPLATES, check_text_spread, mtt_top50, translate_tags
+from lyrebird.mulan.zeroshot import (
+    TEMPLATES,
+    EmbeddingCollapseError,
+    check_text_spread,
+    mtt_top50,
+    text_spread,
+    translate_tags,
+)
 
 from .common import RunConfig, cosine_with_warmup, make_trainer, plot_curve, read_curve, resume_path
 from .data.manifest import read_manifest, resolve_path
@@ -424,7 +431,8 @@ def train_mulan(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: Mu
     (``None`` on DDP ranks other than 0). Resumes from ``out_dir/checkpoints/last.ckpt``.
 
     The export (``out_dir/model``) holds only the trained parts and is loadable with
-    ``MuLan.load(path)``; a text-collapse check runs on it before it is written.
+    ``MuLan.load(path)``. A text-collapse check runs on the MTT prompts; a collapsed model is
+    still exported (``prompt_spread.collapsed`` in its config) but logged as an error.
     """
     manifest = Path(manifest)
     out = Path(out_dir)
@@ -461,8 +469,14 @@ def train_mulan(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: Mu
     from lyrebird.mulan.zeroshot import DEFAULT_TEMPLATE
 
     tags = list(mtt_top50())
-    spread = check_text_spread(model.prompt_embeddings(tags, [DEFAULT_TEMPLATE]),
-                               [DEFAULT_TEMPLATE.format(t) for t in tags])
+    try:
+        spread = check_text_spread(model.prompt_embeddings(tags, [DEFAULT_TEMPLATE]),
+                                   [DEFAULT_TEMPLATE.format(t) for t in tags])
+        spread["collapsed"] = False
+    except EmbeddingCollapseError as e:  # export anyway (the run is not lost), but loudly
+        log.error("%s", e)
+        spread = {**text_spread(model.prompt_embeddings(tags, [DEFAULT_TEMPLATE])),
+                  "collapsed": True}
     curve = read_curve(out)
     last = {k: float(curve[k].dropna().iloc[-1]) for k in ("train_loss", "val_loss",
                                                            "val_t2m_R@10")
