@@ -134,3 +134,22 @@ def test_keyword_captions_are_translated_and_deterministic():
     assert "not-in-mtt" not in " ".join(c["text"] for c in a)
     assert any("Klavier" in c["text"] or "langsam" in c["text"] for c in a if c["lang"] == "de")
     assert keyword_captions(["not-in-mtt"], "x") == []
+
+
+def test_trainable_towers_read_raw_data_and_export_their_weights(corpus, tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(
+        CFG, audio=dataclasses.replace(CFG.audio, train_encoder=True),
+        text=dataclasses.replace(CFG.text, train_backbone=True))
+    export = train_mulan(corpus, tmp_path / "run", cfg, run_config(3))
+    from safetensors.torch import load_file
+
+    keys = load_file(str(export / "model.safetensors"))
+    assert any(k.startswith("audio.encoder.") for k in keys)
+    assert any(k.startswith("text.backbone.") for k in keys)
+    m = MuLan.load(str(export))
+    before = MuLan(cfg)  # fresh random towers differ from the fine-tuned ones
+    enc = "audio.encoder." + next(k for k in keys if k.startswith("audio.encoder.")).split(
+        "audio.encoder.", 1)[1]
+    assert not torch.equal(m.state_dict()[enc], before.state_dict()[enc])
