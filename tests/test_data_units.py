@@ -170,3 +170,24 @@ def test_music21_catalogue_groups_duplicate_tunes():
     # O'Neill's files 0626-0635 and 0626-0700 print the same tunes: one work each
     dup = [g for g, rs in by_group.items() if len({Path(r.relpath).name for r in rs}) > 1]
     assert dup and all(g.startswith("folk:") for g in dup)
+
+
+def test_every_instrument_sounds_across_its_range_at_soft_dynamics():
+    """The softest velocity the arranger uses must be audible for every instrument and pitch
+    in its range before levelling (FluidR3's soft layers are quiet, down to about -73 dBFS)."""
+    from lyrebird.train.data.arrange import DYNAMICS
+    from lyrebird.train.data.demo_corpus import SILENCE_DBFS
+    from lyrebird.train.data.instruments import INSTRUMENTS
+    from lyrebird.train.data.render import Note, Renderer, rms_dbfs
+
+    softest = DYNAMICS["soft"][0] - 6
+    silent = []
+    with Renderer() as r:
+        for name, inst in INSTRUMENTS.items():
+            vel = max(softest, inst.min_velocity)
+            for p in sorted({inst.low, (inst.low + inst.high) // 2, inst.high}):
+                wav = r.render([Note(0.0, 0.5, p, vel, 0)], {0: (0, inst.program)}, 0.8,
+                               preroll_s=0.0)
+                if rms_dbfs(wav) < SILENCE_DBFS:
+                    silent.append((name, p, vel))
+    assert not silent, f"silent notes: {silent}"

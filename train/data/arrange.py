@@ -201,7 +201,8 @@ def arrange(piece: Piece, n_clips: int, *, clip_s: float = 10.0, seed: int = 0,
             if n.velocity:  # constructed velocities scale with the chosen dynamics
                 vel = int(round(n.velocity * base_vel / 78))
             on, dur = n.offset_ql * sec, max(0.03, n.dur_ql * sec * 0.97)
-            events.append(Note(on, dur, pitch, int(np.clip(vel, 1, 127)), pl.channel))
+            vel = int(np.clip(vel, inst.min_velocity, 127))
+            events.append(Note(on, dur, pitch, vel, pl.channel))
             if pl is players[0] or ensemble == "solo" or len(set(pl.voices)) == 1:
                 heard.append((on, dur, pitch))
     if drums:

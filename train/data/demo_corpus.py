@@ -42,7 +42,8 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
 )
 """Share of clips per collection (music21 collections, then procedural ones)."""
 
-BUILD_VERSION = 1  # bump when the output of a given config changes
+BUILD_VERSION = 2  # bump when the output of a given config changes
+SILENCE_DBFS = -80.0  # a raw render quieter than this is dropped (then levelled otherwise)
 DEFAULT_OUT = Path("data/demo")
 
 
@@ -217,10 +218,10 @@ def run_task(task: Task, out: str, cfg: DemoConfig) -> dict[str, Any]:
                 renders = [renderer.render(p.notes, p.programs, cfg.clip_s, start_s=p.offset_s,
                                            room=p.room) for p in plans]
             for plan, wav in zip(plans, renders, strict=True):
-                if rms_dbfs(wav) < -60.0:
+                if rms_dbfs(wav) < SILENCE_DBFS:
                     skipped.append({"source": f"{task.source}@{plan.offset_s:.1f}s",
                                     "collection": task.collection,
-                                    "reason": "rendered audio is silent (< -60 dBFS)"})
+                                    "reason": f"rendered audio is silent (< {SILENCE_DBFS} dBFS)"})
                     continue
                 wav, _ = set_level(wav, plan.level_dbfs)
                 rel = f"audio/{task.collection}/{plan.clip_id}.flac"

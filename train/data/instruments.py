@@ -19,18 +19,19 @@ class Instrument:
     low: int  # lowest comfortable MIDI pitch
     high: int  # highest comfortable MIDI pitch
     sustained: bool = True  # False for plucked/struck sounds that decay
+    min_velocity: int = 1  # softer notes are silent in FluidR3's velocity layers
 
 
 _I = Instrument
 INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in [
-    _I(0, "piano", "piano", 21, 108, False),
+    _I(0, "piano", "piano", 21, 105, False),
     _I(4, "electric piano", "electric piano", 28, 103, False),
     _I(6, "harpsichord", "harpsichord", 29, 89, False),
     _I(8, "celesta", "mallets", 60, 108, False),
     _I(10, "music box", "mallets", 60, 108, False),
-    _I(11, "vibraphone", "mallets", 53, 89, False),
+    _I(11, "vibraphone", "mallets", 53, 86, False, 56),
     _I(12, "marimba", "mallets", 45, 96, False),
-    _I(13, "xylophone", "mallets", 65, 108, False),
+    _I(13, "xylophone", "mallets", 65, 96, False, 64),
     _I(16, "drawbar organ", "organ", 36, 96),
     _I(19, "church organ", "organ", 24, 96),
     _I(20, "reed organ", "organ", 36, 96),
@@ -47,9 +48,9 @@ INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in [
     _I(40, "violin", "violin", 55, 100),
     _I(41, "viola", "viola", 48, 88),
     _I(42, "cello", "cello", 36, 76),
-    _I(43, "contrabass", "bass", 28, 60),
+    _I(43, "contrabass", "bass", 28, 55),
     _I(45, "pizzicato strings", "strings", 36, 96, False),
-    _I(46, "harp", "harp", 24, 103, False),
+    _I(46, "harp", "harp", 24, 100, False),
     _I(48, "string ensemble", "strings", 28, 96),
     _I(52, "choir", "choir", 40, 81),
     _I(53, "voice oohs", "choir", 40, 81),

@@ -161,7 +161,7 @@ def pitch_task(out_dir: str | os.PathLike, *, seed: int = 0, sample_rate: int = 
             vel = int(rng.choice([60, 90, 120]))
             wav = renderer.render([Note(0.0, PITCH_NOTE_S, pitch, vel, 0)],
                                   {0: (0, inst.program)}, PITCH_CLIP_S, preroll_s=0.0)
-            if rms_dbfs(wav) < -70.0:
+            if rms_dbfs(wav) < -80.0:
                 skipped.append({"instrument": name, "pitch": pitch, "reason": "silent"})
                 continue
             wav, _ = set_level(wav, -20.0)
