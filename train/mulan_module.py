@@ -8,8 +8,8 @@ captions composed from its tags ("piano, slow, classical" in en/de/fr/es prompt 
 
 Frozen towers are run once: audio encoder frames (or their time average when the audio tower
 has no transformer layers) and text-backbone token states are cached as fp16 under
-``<manifest dir>/.cache/mulan-<key>/`` (keyed by the manifest, the encoder weights and the
-tower settings), so training only runs the small trained heads — fast on CPU. Trainable
+``<manifest dir>/.cache/mulan-audio-<key>/`` and ``mulan-text-<key>/`` (keyed by the
+manifest, the encoder weights or text backbone, and the tower settings), so training only runs the small trained heads — fast on CPU. Trainable
 towers read raw audio / text instead.
 
 Negatives are the other pairs of the batch (gathered across devices under DDP); pairs from the
@@ -174,25 +174,31 @@ class Ragged:
             {"offsets": offsets, "counts": counts, "dim": int(dim or 0)}))
 
 
-def _cache_key(manifest: Path, model: MuLan, data: MuLanDataConfig, encoder_fp: str) -> str:
+def _cache_keys(manifest: Path, model: MuLan, data: MuLanDataConfig, encoder_fp: str
+                ) -> tuple[str, str]:
+    """(audio key, text key): audio features depend on the manifest, the encoder weights and
+    the audio settings; text features on the manifest, the caption config and the backbone."""
     st = manifest.stat()
     c = model.cfg
-    blob = json.dumps([CACHE_VERSION, str(manifest.resolve()), st.st_size, st.st_mtime_ns,
-                       encoder_fp, c.audio.layers, c.audio.window_s, c.audio.n_layers > 0,
-                       c.audio.encoder, c.text.backbone, model.text.backbone.prefix,
-                       c.text.max_length, c.text.n_layers > 0, config_to_dict(data)], default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+    src = [CACHE_VERSION, str(manifest.resolve()), st.st_size, st.st_mtime_ns]
+    audio = [*src, encoder_fp, c.audio.layers, c.audio.window_s, c.audio.n_layers > 0,
+             data.max_windows]
+    text = [*src, c.text.backbone, model.text.backbone.prefix, c.text.max_length,
+            c.text.n_layers > 0, data.tag_caption_p > 0, data.tag_vocab]
+    h = [hashlib.sha1(json.dumps(k, default=str).encode()).hexdigest()[:12] for k in (audio, text)]
+    return h[0], h[1]
 
 
 @torch.no_grad()
 def build_feature_cache(model: MuLan, items: pd.DataFrame, texts: pd.DataFrame,
-                        directory: Path, batch: int = 16) -> dict[str, Ragged | None]:
-    """Run the frozen towers once over every window and text; reuse a complete cache."""
-    directory.mkdir(parents=True, exist_ok=True)
+                        audio_dir: Path, text_dir: Path, batch: int = 16
+                        ) -> dict[str, Ragged | None]:
+    """Run the frozen towers once over every window and text; reuse complete caches."""
     out: dict[str, Ragged | None] = {"audio": None, "text": None}
     model.eval()
     if not model.cfg.audio.train_encoder:
-        p = directory / "audio.f16"
+        audio_dir.mkdir(parents=True, exist_ok=True)
+        p = audio_dir / "audio.f16"
         if not p.with_suffix(".json").is_file():
             pooled = model.cfg.audio.n_layers == 0
             sr, win = model.audio.sample_rate, model.audio.window
@@ -220,7 +226,8 @@ def build_feature_cache(model: MuLan, items: pd.DataFrame, texts: pd.DataFrame,
             Ragged.write(p, audio_chunks())
         out["audio"] = Ragged(p)
     if not model.cfg.text.train_backbone:
-        p = directory / "text.f16"
+        text_dir.mkdir(parents=True, exist_ok=True)
+        p = text_dir / "text.f16"
         if not p.with_suffix(".json").is_file():
             pooled = model.cfg.text.n_layers == 0
 
@@ -451,13 +458,14 @@ def train_mulan(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: Mu
     items, texts = load_items(manifest, cfg, data)
     items = items[items["split"].isin(["train", "valid"])].reset_index(drop=True)
     root = Path(cache_dir) if cache_dir else manifest.parent / ".cache"
-    cdir = root / f"mulan-{_cache_key(manifest, model, data, fp)}"
-    feats = build_feature_cache(model, items, texts, cdir)
+    ka, kt = _cache_keys(manifest, model, data, fp)
+    feats = build_feature_cache(model, items, texts, root / f"mulan-audio-{ka}",
+                                root / f"mulan-text-{kt}")
     model.train()
     dm = MuLanDataModule(items, texts, feats, model, data, run.batch_size, run.num_workers,
                          run.seed)
     log.info("MuLan: %d train / %d valid items, %d texts, cache %s", len(dm.train_ds),
-             len(dm.valid_ds), len(texts), cdir)
+             len(dm.valid_ds), len(texts), root)
     trainer = make_trainer(out, run)
     ckpt = resume_path(out) if resume else None
     if ckpt:
