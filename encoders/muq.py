@@ -16,7 +16,7 @@ Input is the ``muq`` mel preset (24 kHz, 128 HTK mels in dB, ×4 stacked to 512 
 random codebooks of 8192, Conformer), ``omar-fsq`` (4 × FSQ 6⁵), ``brn-sum`` / ``brn-att``
 (seed 001: Branchformer with SummaryMixing / MHSA, BEST-RQ 8192, p = 0.2, + mel MSE) and
 ``cnf-sum`` (Conformer with SummaryMixing), and sizes ``tiny`` (CPU tests), ``small``,
-``base`` (≈ OMAR-RQ base) and ``large`` (≈ MuQ's 310 M; 24 layers for ``omar``).
+``base`` (≈ OMAR-RQ base) and ``large`` (≈ MuQ's 310 M; 24 layers, ≈ 600 M, for ``omar``/``omar-fsq``).
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ FAMILIES: dict[str, dict] = {
                  backbone=dict(block="conformer", mixer="mhsa"), objective=dict(mask_prob=0.6),
                  large=dict(depth=24)),
     "omar-fsq": dict(tokenizer=dict(kind="fsq", num_codebooks=4, fsq_levels=(6, 6, 6, 6, 6)),
-                     backbone=dict(block="conformer", mixer="mhsa"), objective=dict(mask_prob=0.6)),
+                     backbone=dict(block="conformer", mixer="mhsa"), objective=dict(mask_prob=0.6),
+                     large=dict(depth=24)),
     "brn-sum": dict(tokenizer=dict(_RANDOM, num_codebooks=1),
                     backbone=dict(block="branchformer", mixer="summary"),
                     objective=dict(mask_prob=0.2, recon_weight=1.0)),

@@ -4,8 +4,8 @@ A tokenizer maps stacked mel frames to ``N`` parallel streams of integer tokens:
 
 * ``encode(feats)``: ``(T, F) → (T, N)`` or ``(B, T, F) → (B, T, N)`` int64, frame-major
   (``F = 512`` stacked ``muq`` mel features at 25 Hz; transpose ``MelFrontend`` output first);
-* ``fit(batches, ...)``: trains the tokenizers that need it (Mel-RVQ, iterative); a no-op
-  for the frozen ones;
+* ``fit(batches, ...)``: trains the tokenizers that need it (Mel-RVQ, iterative); for the
+  frozen ones it only estimates the per-dimension input statistics (``standardize``);
 * ``num_streams`` (``N``) and ``vocab_size`` (``K``, tokens per stream).
 
 Kinds (:class:`TokenizerConfig.kind`):
@@ -19,8 +19,9 @@ Kinds (:class:`TokenizerConfig.kind`):
 * ``"melrvq"``: MuQ's Mel-RVQ (:mod:`lyrebird.encoders.melrvq`), trained with ``fit``.
 * ``"iter"``: Mel-RVQ fitted on layer-``layer`` latents of a trained encoder (MuQ_iter).
 
-Frozen tokenizers are deterministic functions of their config: the same seed gives the same
-tokens on any machine (their tables are drawn on the CPU generator).
+Frozen tokenizers are deterministic functions of their config (and, when standardising, of
+the fitted statistics): the same seed gives the same tokens on any machine (their tables are
+drawn on the CPU generator).
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class TokenizerConfig:
         codebook_dim: projected dimension ``d`` (random, melrvq, iter).
         fsq_levels: quantization levels per FSQ channel; ``K = prod(levels)``.
         seed: seed of the frozen tables (random, fsq) or of the initialisation (RVQ).
-        standardize: RVQ only: standardise each input dimension with statistics fitted at
-            the start of ``fit`` (used for encoder latents, whose scale is arbitrary).
+        standardize: standardise each input dimension with statistics estimated by ``fit``
+            (BEST-RQ normalises its input the same way; identity until fitted).
         layer: iter only: which hidden state of the source encoder (0 = stem output).
         backbone: iter only: the source encoder's backbone architecture.
         path: checkpoint directory of a fitted tokenizer (melrvq, iter), or ``None``.
@@ -67,7 +68,7 @@ class TokenizerConfig:
     codebook_dim: int = 16
     fsq_levels: tuple[int, ...] = (6, 6, 6, 6, 6)
     seed: int = 0
-    standardize: bool = False
+    standardize: bool = True
     layer: int | None = None
     backbone: BackboneConfig | None = None
     path: str | None = None
@@ -122,6 +123,22 @@ class Tokenizer(nn.Module):
     def __init__(self, cfg: TokenizerConfig):
         super().__init__()
         self.cfg = cfg
+
+    def _init_standardization(self, dim: int) -> None:
+        """Per-dimension ``mean``/``std`` buffers ``(dim,)`` (identity until fitted)."""
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def standardized(self, x: torch.Tensor) -> torch.Tensor:
+        """``(M, dim)`` → standardised with the fitted statistics (if ``cfg.standardize``)."""
+        return (x - self.mean) / self.std if self.cfg.standardize else x
+
+    @torch.no_grad()
+    def fit_standardization(self, x: torch.Tensor) -> None:
+        """Set the per-dimension mean/std from ``(M, dim)`` frames (if ``cfg.standardize``)."""
+        if self.cfg.standardize:
+            self.mean.copy_(x.mean(0))
+            self.std.copy_(x.std(0).clamp_min(1e-5))
 
     @property
     def num_streams(self) -> int:
@@ -236,15 +253,35 @@ class FSQQuantizer(Tokenizer):
 
 
 class MultiCodebook(Tokenizer):
-    """``N`` frozen single-stream quantizers with seeds ``seed + n``, run in parallel."""
+    """``N`` frozen single-stream quantizers with seeds ``seed + n``, run in parallel.
+
+    With ``standardize``, inputs are first standardised per dimension; as in BEST-RQ, this
+    keeps the random projection from sending almost every frame to the same few codewords.
+    ``fit`` only estimates these statistics; projections and codebooks never change.
+    """
 
     def __init__(self, cfg: TokenizerConfig):
         super().__init__(cfg)
         make = RandomProjectionQuantizer if cfg.kind == "random" else FSQQuantizer
         self.quantizers = nn.ModuleList(make(cfg, cfg.seed + n) for n in range(cfg.num_codebooks))
+        self._init_standardization(cfg.in_dim)
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.standardized(x)
         return torch.cat([q.codes(x) for q in self.quantizers], dim=-1)
+
+    def fit(self, batches, steps: int = 50, **kwargs) -> dict[str, Any]:
+        """Estimate the input statistics from up to ``steps`` batches of ``(M, F)`` frames."""
+        if not self.cfg.standardize:
+            return super().fit(batches)
+        frames = []
+        for i, x in enumerate(batches):
+            frames.append(x.reshape(-1, x.shape[-1]).float().cpu())
+            if i + 1 >= steps:
+                break
+        self.fit_standardization(torch.cat(frames).to(self.mean.device))
+        return {"fitted": True, "what": "input statistics", "frames": sum(map(len, frames)),
+                "history": [], "restarted_codewords": 0}
 
 
 def build_tokenizer(cfg: TokenizerConfig) -> Tokenizer:
