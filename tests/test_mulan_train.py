@@ -153,3 +153,13 @@ def test_trainable_towers_read_raw_data_and_export_their_weights(corpus, tmp_pat
     enc = "audio.encoder." + next(k for k in keys if k.startswith("audio.encoder.")).split(
         "audio.encoder.", 1)[1]
     assert not torch.equal(m.state_dict()[enc], before.state_dict()[enc])
+
+
+def test_ragged_cache_written_out_of_order(tmp_path):
+    from lyrebird.train.mulan_module import Ragged
+
+    arrs = [np.full((i + 1, 3), i, np.float32) for i in range(5)]
+    order = np.array([3, 0, 4, 1, 2])
+    Ragged.write(tmp_path / "x.f16", (arrs[k] for k in order), order)
+    r = Ragged(tmp_path / "x.f16")
+    assert len(r) == 5 and all((r[i] == arrs[i]).all() for i in range(5))

@@ -155,8 +155,9 @@ class Ragged:
         return np.asarray(self.data[o : o + self.counts[i]], dtype=np.float32)
 
     @staticmethod
-    def write(path: Path, chunks) -> None:
-        """Write an iterable of ``(n_i, D)`` arrays (atomically, then the index)."""
+    def write(path: Path, chunks, order: np.ndarray | None = None) -> None:
+        """Write an iterable of ``(n_i, D)`` arrays (atomically, then the index). With
+        ``order``, the k-th array written is item ``order[k]``."""
         tmp = path.with_suffix(".tmp")
         offsets, counts, dim, off = [], [], None, 0
         with open(tmp, "wb") as f:
@@ -170,6 +171,10 @@ class Ragged:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        if order is not None:
+            inv = np.empty(len(order), dtype=np.int64)
+            inv[np.asarray(order)] = np.arange(len(order))
+            offsets, counts = [offsets[k] for k in inv], [counts[k] for k in inv]
         path.with_suffix(".json").write_text(json.dumps(
             {"offsets": offsets, "counts": counts, "dim": int(dim or 0)}))
 
@@ -231,15 +236,17 @@ def build_feature_cache(model: MuLan, items: pd.DataFrame, texts: pd.DataFrame,
         if not p.with_suffix(".json").is_file():
             pooled = model.cfg.text.n_layers == 0
 
+            order = np.argsort([len(t) for t in texts["text"]], kind="stable")
+            tl = [texts["text"].iloc[k] for k in order]  # similar lengths batch together
+
             def text_chunks():
-                tl = texts["text"].tolist()
-                for i in progress(range(0, len(tl), 64), desc="caching text features"):
-                    s, m = model.text.states(tl[i : i + 64])
+                for i in progress(range(0, len(tl), 128), desc="caching text features"):
+                    s, m = model.text.states(tl[i : i + 128])
                     for k in range(len(s)):
                         sk = s[k][m[k]].float()
                         yield (sk.mean(0, keepdim=True) if pooled else sk).cpu().numpy()
 
-            Ragged.write(p, text_chunks())
+            Ragged.write(p, text_chunks(), order)
         out["text"] = Ragged(p)
     return out
 
