@@ -64,3 +64,32 @@ def bench_index_cmd(model: str, sizes: str, queries: int, as_json: bool) -> None
     rows = bench_queries(tuple(int(s) for s in sizes.split(",")), queries=queries, text_model=use)
     seg_per_track = (240 - 10) / 5 + 1
     emit({"ingest": ingest, "queries": rows}, as_json, format_report(ingest, rows, seg_per_track))
+
+
+@bench.command("muq")
+@click.option("--size", type=click.Choice(["tiny", "small", "base", "large"]), default="small",
+              show_default=True, help="Backbone size (of the muq presets).")
+@click.option("--depth", default=2, show_default=True,
+              help="Layers for the scaling run (0 = the size's own depth).")
+@click.option("--seconds", "seconds", multiple=True, type=float, default=(30.0, 120.0, 600.0),
+              show_default=True, help="Sequence lengths for the scaling run.")
+@click.option("--clip-s", default=30.0, show_default=True,
+              help="Seconds per clip for the throughput run.")
+@click.option("--batch", default=2, show_default=True, help="Clips per call (throughput).")
+@click.option("--repeats", default=3, show_default=True, help="Timed rounds (median reported).")
+@click.option("--no-memory", is_flag=True, help="Skip the peak-memory measurements.")
+@click.option("--only", type=click.Choice(["scaling", "throughput"]), default=None,
+              help="Run one of the two measurements.")
+@json_option
+def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: float, batch: int,
+                  repeats: int, no_memory: bool, only: str | None, as_json: bool) -> None:
+    """SummaryMixing vs MHSA scaling (30 s to 10 min) and Conformer throughput vs HF."""
+    from lyrebird.bench.muq import bench_scaling, bench_throughput, format_report
+
+    scaling = throughput = None
+    if only in (None, "scaling"):
+        scaling = bench_scaling(size, depth or None, tuple(seconds), repeats, not no_memory)
+    if only in (None, "throughput"):
+        throughput = bench_throughput(size, clip_s, batch, repeats)
+    emit({"scaling": scaling, "throughput": throughput}, as_json,
+         format_report(scaling, throughput))

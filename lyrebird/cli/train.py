@@ -148,3 +148,107 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
     if export is not None:  # DDP: only rank 0 reports
         emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
              f"exported {export} (load it with MuLan.load('{export}'))")
+
+
+def _muq_presets() -> list[str]:
+    from lyrebird.encoders.muq import FAMILIES, SIZES
+
+    return [f"{f}-{s}" for f in FAMILIES for s in SIZES]
+
+
+@train.command("muq")
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Manifest (parquet/CSV) or a folder of audio files.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (tokenizer, checkpoints, logs, exported model). "
+                   "Default runs/PRESET.")
+@click.option("--preset", type=click.Choice(_muq_presets()), default="muq-small",
+              show_default=True,
+              help="FAMILY-SIZE: muq (Mel-RVQ), omar (4 random codebooks), omar-fsq, brn-sum / "
+                   "brn-att / cnf-sum (seed 001); sizes tiny, small, base, large.")
+@click.option("--stem", type=click.Choice(["linear", "conv2d"]), default=None,
+              help="Override the stem: conv2d (presets) or the light linear stem.")
+@click.option("--mixer", type=click.Choice(["mhsa", "summary"]), default=None,
+              help="Override the token mixer: rotary MHSA or linear-time SummaryMixing.")
+@click.option("--mask-prob", type=float, default=None, help="Span masking probability.")
+@click.option("--recon-weight", type=float, default=None,
+              help="Weight of the auxiliary mel-reconstruction MSE (0 = off).")
+@click.option("--clip-s", type=float, default=None, help="Seconds per training crop.")
+@click.option("--tokenizer", "tokenizer_dir", default=None,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A fitted tokenizer directory (from 'lyrebird train melrvq').")
+@click.option("--tokenizer-steps", default=2000, show_default=True,
+              help="Steps to fit a Mel-RVQ when no --tokenizer is given.")
+@click.option("--iter-from", default=None, type=click.Path(exists=True, path_type=Path),
+              help="Iterative refinement: a trained 'muq' model whose layer latents are "
+                   "quantized for the targets (MuQ_iter).")
+@click.option("--iter-layer", default=None, type=int,
+              help="Hidden state of --iter-from to quantize (MuQ used layer 10 of 12).")
+@click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
+@run_options
+@json_option
+def train_muq_cmd(data: Path, out_dir: Path | None, preset: str, stem: str | None,
+                  mixer: str | None, mask_prob: float | None, recon_weight: float | None,
+                  clip_s: float | None, tokenizer_dir: Path | None, tokenizer_steps: int,
+                  iter_from: Path | None, iter_layer: int | None, fp16_export: bool,
+                  as_json: bool, **kw) -> None:
+    """Pretrain a masked-token-prediction encoder (MuQ, OMAR-RQ-like, Branchformer)."""
+    import dataclasses
+
+    from lyrebird.encoders.muq import muq_config
+    from lyrebird.train.muq_module import train_muq
+
+    if (iter_from is None) != (iter_layer is None):
+        raise click.UsageError("--iter-from and --iter-layer go together")
+    cfg = muq_config(preset, stem=stem, mixer=mixer, mask_prob=mask_prob,
+                     recon_weight=recon_weight, clip_s=clip_s)
+    if tokenizer_dir is not None:
+        from lyrebird.encoders.tokenizers import load_tokenizer
+
+        tok = load_tokenizer(tokenizer_dir).cfg
+        cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(tok, path=str(tokenizer_dir)))
+    out_dir = out_dir or Path("runs") / preset
+    export = train_muq(data, out_dir, cfg, make_run_config(kw), preset=preset,
+                       resume=not kw["no_resume"], fp16_export=fp16_export,
+                       tokenizer_steps=tokenizer_steps, iter_from=iter_from,
+                       iter_layer=iter_layer)
+    emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
+         f"exported {export} (load it with get_encoder('{export}'))")
+
+
+@train.command("melrvq")
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Manifest (parquet/CSV) or a folder of audio files.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/melrvq"), show_default=True, help="Tokenizer directory.")
+@click.option("--codebooks", default=8, show_default=True, help="Residual steps N.")
+@click.option("--codebook-size", default=1024, show_default=True, help="Codewords K per step.")
+@click.option("--codebook-dim", default=16, show_default=True, help="Projected dimension d.")
+@click.option("--steps", default=2000, show_default=True, help="Optimizer steps.")
+@click.option("--batch-frames", default=4096, show_default=True, help="25 Hz frames per step.")
+@click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--restart-every", default=100, show_default=True,
+              help="Re-seed codewords unused for this many steps (0 = never).")
+@click.option("--encoder", default=None, type=click.Path(exists=True, path_type=Path),
+              help="Iterative refinement: fit on the latents of this trained 'muq' model.")
+@click.option("--layer", default=None, type=int, help="Hidden state of --encoder to quantize.")
+@click.option("--seed", default=0, show_default=True)
+@json_option
+def train_melrvq_cmd(data: Path, out_dir: Path, codebooks: int, codebook_size: int,
+                     codebook_dim: int, steps: int, batch_frames: int, lr: float,
+                     restart_every: int, encoder: Path | None, layer: int | None, seed: int,
+                     as_json: bool) -> None:
+    """Fit a Mel-RVQ tokenizer (MuQ) and report codebook utilisation and perplexity."""
+    from lyrebird.encoders.mel import MEL_PRESETS
+    from lyrebird.encoders.tokenizers import TokenizerConfig
+    from lyrebird.train.melrvq import format_report, train_melrvq
+
+    if (encoder is None) != (layer is None):
+        raise click.UsageError("--encoder and --layer go together")
+    cfg = TokenizerConfig(kind="melrvq", num_codebooks=codebooks, codebook_size=codebook_size,
+                          codebook_dim=codebook_dim, seed=seed)
+    rep = train_melrvq(data, out_dir, cfg, MEL_PRESETS["muq"], steps=steps,
+                       batch_frames=batch_frames, lr=lr, restart_every=restart_every,
+                       encoder=encoder, layer=layer, seed=seed)
+    rep = {k: v for k, v in rep.items() if k != "history"} | {"tokenizer": str(out_dir)}
+    emit(rep, as_json, format_report(rep) + f"\nsaved {out_dir}")
