@@ -22,12 +22,11 @@ def main(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     # Lightning installs its own handlers; keep its records from printing twice, and drop
     # its advertising tips.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     for name in ("lightning.pytorch", "lightning.fabric"):
         lg = logging.getLogger(name)
         lg.propagate = False
         lg.addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
-from lyrebird.cli import bench, data, demo, eval, tag, train  # noqa: E402  (verbs register themselves on main)
-
-__all__ = ["bench", "demo", "main", "train"]
+from lyrebird.cli import bench, data, demo, eval, index, tag, train  # noqa: E402, F401  (verbs register themselves on main)
