@@ -164,7 +164,7 @@ def import_folder(root: str | os.PathLike, manifest: str | os.PathLike,
             for k in range(n):
                 rows.append(dict(common, start_s=round(k * config.clip_s, 3),
                                  end_s=round((k + 1) * config.clip_s, 3)))
-    from .demo_corpus import assign_splits
+    from .splits import assign_splits
 
     works = {r["work_id"]: r["collection"] for r in rows}
     splits = assign_splits(works, config.seed, config.split_fractions)

@@ -124,8 +124,8 @@ def pitch_task(out_dir: str | os.PathLike, *, seed: int = 0, sample_rate: int = 
     """
     from lyrebird.encoders.progress import progress
 
-    from .demo_corpus import assign_splits
     from .render import Note, RenderConfig, Renderer, rms_dbfs, set_level, write_flac
+    from .splits import assign_splits
 
     out_dir = Path(out_dir)
     stamp = out_dir / "pitch.json"
