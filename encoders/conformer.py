@@ -17,9 +17,15 @@ cannot leak into valid frames.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention import MixerKind, make_mixer
+
+
+def silu(x: torch.Tensor) -> torch.Tensor:
+    """SiLU, in place when no gradient is recorded (saves an allocation at inference)."""
+    return F.silu(x, inplace=not torch.is_grad_enabled())
 
 
 class FeedForward(nn.Module):
@@ -27,11 +33,13 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.SiLU(),
-                                 nn.Dropout(dropout), nn.Linear(hidden, dim), nn.Dropout(dropout))
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.drop(self.fc2(self.drop(silu(self.fc1(self.norm(x))))))
 
 
 def zero_padded(x: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
@@ -50,7 +58,6 @@ class ConvModule(nn.Module):
         self.pointwise_in = nn.Linear(dim, 2 * dim)
         self.depthwise = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
         self.norm_dw = nn.LayerNorm(dim)
-        self.act = nn.SiLU()
         self.pointwise_out = nn.Linear(dim, dim)
         self.drop = nn.Dropout(dropout)
 
@@ -58,7 +65,7 @@ class ConvModule(nn.Module):
         y = nn.functional.glu(self.pointwise_in(self.norm(x)), dim=-1)
         y = zero_padded(y, pad_mask)
         y = self.depthwise(y.transpose(1, 2)).transpose(1, 2)
-        return self.drop(self.pointwise_out(self.act(self.norm_dw(y))))
+        return self.drop(self.pointwise_out(silu(self.norm_dw(y))))
 
 
 class ConformerBlock(nn.Module):

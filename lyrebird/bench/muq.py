@@ -4,9 +4,10 @@ Two measurements, each side by side in one process run:
 
 1. **Scaling.** One forward pass of the same backbone with rotary MHSA and with SummaryMixing
    over a single sequence of 30 s, 2 min and 10 min of 25 Hz frames (no chunking: this is the
-   cost the chunked inference of ``embed`` avoids). Wall time is timed round-robin; peak memory
+   cost the chunked inference of ``embed`` avoids). MHSA runs twice: with the fused SDPA
+   kernel (memory-efficient) and with the ``T × T`` score matrix materialised. Wall time is timed round-robin; peak memory
    is the extra resident memory of the forward pass, measured in a fresh subprocess per
-   point on CPU (``ru_maxrss``) or with ``torch.cuda.max_memory_allocated`` on CUDA. The growth
+   point on CPU (``VmHWM``) or with ``torch.cuda.max_memory_allocated`` on CUDA. The growth
    exponent between two lengths is ``log(cost ratio) / log(length ratio)``: 1 for linear,
    2 for quadratic.
 2. **Throughput.** Our Conformer stack against ``transformers``' ``Wav2Vec2ConformerEncoder``
@@ -17,6 +18,7 @@ Two measurements, each side by side in one process run:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -36,28 +38,63 @@ FEATURES = 512
 
 
 def _rss_bytes() -> int:
+    """Current resident set size of this process."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _forward_peak(cfg_dict: dict, frames: int) -> float:
+def _reset_peak_rss() -> None:
+    """Reset this process's peak-RSS mark (Linux ``clear_refs`` 5), where permitted."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss_bytes() -> int:
+    """Peak resident set size of this process's address space (``VmHWM``).
+
+    Not ``ru_maxrss``: Linux carries that mark over from the parent across fork/exec, so a
+    child spawned by a process that once held 8 GB reports at least 8 GB.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _attention_context(math_kernel: bool):
+    """``sdpa_kernel(MATH)`` (scores materialised as ``T × T``) or the default dispatch."""
+    if not math_kernel:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+def _forward_peak(cfg_dict: dict, frames: int, math_kernel: bool = False) -> float:
     """Child process: extra peak resident memory (bytes) of one forward pass."""
     torch.set_num_threads(int(os.environ.get("LYREBIRD_BENCH_THREADS", torch.get_num_threads())))
     model = Backbone(BackboneConfig(**cfg_dict)).eval()
     x = torch.randn(1, frames, FEATURES)
-    with torch.inference_mode():
+    with torch.inference_mode(), _attention_context(math_kernel):
         model(x[:, :64])  # allocator warm-up
+        _reset_peak_rss()
         base = _rss_bytes()
         model(x)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0 - base
+    return _peak_rss_bytes() - base
 
 
-def peak_memory(cfg: BackboneConfig, frames: int, device: torch.device) -> float:
-    """Extra peak memory in bytes of one forward over ``frames`` frames."""
+def peak_memory(cfg: BackboneConfig, frames: int, device: torch.device,
+                math_kernel: bool = False) -> float:
+    """Extra peak memory in bytes of one forward over ``frames`` frames.
+
+    CPU: measured in a fresh spawned process (peak ``VmHWM`` minus the resident size before the
+    forward). CUDA: ``max_memory_allocated`` minus the allocation before the forward.
+    """
     if device.type == "cuda":
         model = Backbone(cfg).eval().to(device)
         x = torch.randn(1, frames, FEATURES, device=device)
-        with torch.inference_mode():
+        with torch.inference_mode(), _attention_context(math_kernel):
             model(x[:, :64])
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -69,7 +106,7 @@ def peak_memory(cfg: BackboneConfig, frames: int, device: torch.device) -> float
 
     os.environ["LYREBIRD_BENCH_THREADS"] = str(torch.get_num_threads())
     with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_forward_peak, (dataclasses.asdict(cfg), frames))
+        return pool.apply(_forward_peak, (dataclasses.asdict(cfg), frames, math_kernel))
 
 
 def _sync(device: torch.device) -> None:
@@ -94,10 +131,24 @@ def _time(fns: dict[str, Callable[[], object]], repeats: int, warmup: int,
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+CANDIDATES = {  # name -> (mixer, materialise the T x T scores)
+    "mhsa": ("mhsa", False),
+    "mhsa-math": ("mhsa", True),
+    "summary": ("summary", False),
+}
+
+
 def bench_scaling(size: str = "small", depth: int | None = 2,
                   seconds: tuple[float, ...] = (30.0, 120.0, 600.0), repeats: int = 3,
-                  memory: bool = True, device: str | None = None) -> dict:
-    """Forward time and peak memory of MHSA vs SummaryMixing Conformers over ``seconds``."""
+                  memory: bool = True, device: str | None = None,
+                  math_limit_gb: float = 8.0) -> dict:
+    """Forward time and peak memory of MHSA vs SummaryMixing Conformers over ``seconds``.
+
+    Candidates: ``mhsa`` (rotary MHSA, fused SDPA kernel: memory-efficient, quadratic time),
+    ``mhsa-math`` (the same weights with the ``T × T`` score matrix materialised, as eager
+    implementations do; skipped where that matrix would exceed ``math_limit_gb``) and
+    ``summary`` (SummaryMixing).
+    """
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     kw = {**SIZES[size], "dropout": 0.0, "stem": "linear"}
     if depth is not None:
@@ -105,25 +156,34 @@ def bench_scaling(size: str = "small", depth: int | None = 2,
     cfgs = {m: BackboneConfig(block="conformer", mixer=m, **kw) for m in ("mhsa", "summary")}
     torch.manual_seed(0)
     models = {m: Backbone(c).eval().to(dev) for m, c in cfgs.items()}
+
+    def call(name: str, x: torch.Tensor):
+        mixer, math_kernel = CANDIDATES[name]
+        with _attention_context(math_kernel):
+            return models[mixer](x)
+
     rows = []
     for i, s in enumerate(seconds):
         frames = int(round(s * FRAME_RATE))
+        scores_gb = 2 * kw["heads"] * frames ** 2 * 4 / 2**30  # scores + softmax, fp32
+        names = [n for n in CANDIDATES if n != "mhsa-math" or scores_gb <= math_limit_gb]
         x = torch.randn(1, frames, FEATURES, device=dev)
         with torch.inference_mode():
-            med = _time({m: (lambda m=m, x=x: models[m](x)) for m in models}, repeats,
+            med = _time({n: (lambda n=n, x=x: call(n, x)) for n in names}, repeats,
                         1 if i == 0 else 0, dev)
-        row = {"seconds": s, "frames": frames,
-               "time_s": med, "mem_bytes": {}}
+        row = {"seconds": s, "frames": frames, "time_s": med, "mem_bytes": {}}
         if memory:
-            row["mem_bytes"] = {m: peak_memory(c, frames, dev) for m, c in cfgs.items()}
+            row["mem_bytes"] = {n: peak_memory(cfgs[CANDIDATES[n][0]], frames, dev,
+                                               CANDIDATES[n][1]) for n in names}
         row["summary_speedup"] = med["mhsa"] / med["summary"]
         rows.append(row)
     for a, b in itertools.pairwise(rows):
         lr = math.log(b["frames"] / a["frames"])
-        b["time_exponent"] = {m: math.log(b["time_s"][m] / a["time_s"][m]) / lr for m in cfgs}
+        both = [n for n in b["time_s"] if n in a["time_s"]]
+        b["time_exponent"] = {n: math.log(b["time_s"][n] / a["time_s"][n]) / lr for n in both}
         if memory:
-            b["mem_exponent"] = {m: math.log(max(b["mem_bytes"][m], 1.0) /
-                                             max(a["mem_bytes"][m], 1.0)) / lr for m in cfgs}
+            b["mem_exponent"] = {n: math.log(max(b["mem_bytes"][n], 1.0) /
+                                             max(a["mem_bytes"][n], 1.0)) / lr for n in both}
     return {"device": str(dev), "threads": torch.get_num_threads(),
             "backbone": dict(kw), "rows": rows}
 
@@ -187,32 +247,33 @@ def bench_throughput(size: str = "small", clip_s: float = 30.0, batch: int = 2,
                         for k, v in med.items()}}
 
 
-def _mb(b: float) -> str:
-    return f"{b / 2**20:9.1f}"
-
-
 def format_report(scaling: dict | None, throughput: dict | None) -> str:
     """Human-readable tables of :func:`bench_scaling` and :func:`bench_throughput`."""
     out = []
     if scaling:
         b = scaling["backbone"]
+        names = list(CANDIDATES)
         out += [f"SummaryMixing vs MHSA: one forward over the whole sequence, Conformer "
                 f"dim {b['dim']} x {b['depth']} layers, {scaling['device']}, "
-                f"{scaling['threads']} threads",
-                f"{'audio':>7s} {'frames':>7s} {'MHSA s':>9s} {'SumMix s':>9s} {'speedup':>8s} "
-                f"{'MHSA MB':>9s} {'SumMix MB':>9s} {'time exp MHSA/SM':>17s} "
-                f"{'mem exp MHSA/SM':>16s}"]
-        for r in scaling["rows"]:
-            t, m = r["time_s"], r["mem_bytes"]
-            te, me = r.get("time_exponent"), r.get("mem_exponent")
-            tes = "{:.2f} / {:.2f}".format(te["mhsa"], te["summary"]) if te else "-"
-            mes = "{:.2f} / {:.2f}".format(me["mhsa"], me["summary"]) if me else "-"
-            mm = (_mb(m["mhsa"]), _mb(m["summary"])) if m else ("-", "-")
-            out.append(
-                f"{r['seconds']:6.0f}s {r['frames']:7d} {t['mhsa']:9.3f} {t['summary']:9.3f} "
-                f"{r['summary_speedup']:7.1f}x {mm[0]:>9s} {mm[1]:>9s} {tes:>17s} {mes:>16s}")
-        out.append("(exponent: log(cost ratio)/log(length ratio) from the previous row; "
-                   "1 = linear, 2 = quadratic)")
+                f"{scaling['threads']} threads"]
+        for what, key, exp, fmt in (("forward time, s", "time_s", "time_exponent", "{:9.3f}"),
+                                    ("peak memory, MB", "mem_bytes", "mem_exponent", "{:9.1f}")):
+            if not any(r[key] for r in scaling["rows"]):
+                continue
+            out.append(f"{what:16s}" + "".join(f"{n:>11s}" for n in names)
+                       + "   growth exponent " + " / ".join(names))
+            for r in scaling["rows"]:
+                scale = 2**20 if key == "mem_bytes" else 1
+                vals = "".join(f"{fmt.format(r[key][n] / scale):>11s}" if n in r[key]
+                               else f"{'skipped':>11s}" for n in names)
+                e = r.get(exp)
+                es = " / ".join(f"{e[n]:.2f}" if n in e else "-" for n in names) if e else "-"
+                out.append(f"{r['seconds']:7.0f} s audio " + vals + "   " + es)
+        out.append("growth exponent: log(cost ratio) / log(length ratio) against the previous "
+                   "row (1 = linear, 2 = quadratic); mhsa = fused SDPA kernel, mhsa-math = "
+                   "T x T scores materialised")
+        out.append("SummaryMixing speedup over MHSA: " + ", ".join(
+            f"{r['seconds']:.0f} s {r['summary_speedup']:.1f}x" for r in scaling["rows"]))
     if throughput:
         tp = throughput
         b = tp["backbone"]

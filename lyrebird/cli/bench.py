@@ -80,12 +80,19 @@ def bench_index_cmd(model: str, sizes: str, queries: int, as_json: bool) -> None
 @click.option("--no-memory", is_flag=True, help="Skip the peak-memory measurements.")
 @click.option("--only", type=click.Choice(["scaling", "throughput"]), default=None,
               help="Run one of the two measurements.")
+@click.option("--threads", default=0, show_default=True,
+              help="CPU threads for torch (0 = torch's default; 1 is steadier on a busy machine).")
 @json_option
 def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: float, batch: int,
-                  repeats: int, no_memory: bool, only: str | None, as_json: bool) -> None:
+                  repeats: int, no_memory: bool, only: str | None, threads: int,
+                  as_json: bool) -> None:
     """SummaryMixing vs MHSA scaling (30 s to 10 min) and Conformer throughput vs HF."""
+    import torch
+
     from lyrebird.bench.muq import bench_scaling, bench_throughput, format_report
 
+    if threads > 0:
+        torch.set_num_threads(threads)
     scaling = throughput = None
     if only in (None, "scaling"):
         scaling = bench_scaling(size, depth or None, tuple(seconds), repeats, not no_memory)
