@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from nnAudio.utils import get_mel
 from torch import nn
 
 from .configs import config_from_dict, config_to_dict
@@ -141,6 +140,8 @@ class MelFrontend(nn.Module):
         if stft not in ("auto", "torch", "nnaudio"):
             raise ValueError(f"stft must be auto|torch|nnaudio, got {stft!r}")
         self.backend = "torch" if stft == "auto" else stft
+        from nnAudio.utils import get_mel  # imports scipy.signal: keep it off the import path
+
         win = cfg.win_length or cfg.n_fft
         fb = get_mel(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax,
                      htk=cfg.htk, norm=1 if cfg.slaney_norm else None, dtype=np.float32)
