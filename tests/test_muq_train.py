@@ -176,7 +176,7 @@ def test_bench_muq_smoke():
     rep = json.loads(res.output)
     rows = rep["scaling"]["rows"]
     assert [r["frames"] for r in rows] == [100, 400]
-    assert set(rows[1]["time_exponent"]) == {"mhsa", "summary"}
+    assert set(rows[1]["time_exponent"]) == {"mhsa", "mhsa-math", "summary"}
     res_t = rep["throughput"]["results"]
     assert {"lyrebird Conformer", "HF Wav2Vec2ConformerEncoder"} <= set(res_t)
     assert all(r["seconds"] > 0 for r in res_t.values())

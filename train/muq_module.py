@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import time
 from pathlib import Path
 
 import lightning as L
@@ -133,6 +135,19 @@ class MuQModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def _rank() -> int:
+    """Global rank from the launcher's environment (0 when not distributed)."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
+
+
+def _wait_for(path: Path, timeout_s: float = 4 * 3600.0) -> None:
+    t0 = time.monotonic()
+    while not path.is_file():
+        if time.monotonic() - t0 > timeout_s:
+            raise TimeoutError(f"rank {_rank()}: '{path}' did not appear within {timeout_s:.0f} s")
+        time.sleep(2.0)
+
+
 def prepare_tokenizer(cfg: MuQConfig, cache: MelCache, out: Path, *, steps: int = 2000,
                       iter_from: str | Path | None = None, iter_layer: int | None = None,
                       seed: int = 0) -> MuQConfig:
@@ -144,8 +159,11 @@ def prepare_tokenizer(cfg: MuQConfig, cache: MelCache, out: Path, *, steps: int 
         return cfg
     tdir = out / "tokenizer"
     if not (tdir / "config.json").is_file():
-        fit_tokenizer(cache, t, tdir, steps=steps, encoder=iter_from, layer=iter_layer,
-                      clip_frames=cfg.clip_frames, seed=seed)
+        if _rank() == 0:
+            fit_tokenizer(cache, t, tdir, steps=steps, encoder=iter_from, layer=iter_layer,
+                          clip_frames=cfg.clip_frames, seed=seed)
+        else:  # launched all at once (torchrun): rank 0 fits, the others wait for it
+            _wait_for(tdir / "config.json")
     from lyrebird.encoders.tokenizers import load_tokenizer
 
     fitted = load_tokenizer(tdir).cfg
