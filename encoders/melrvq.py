@@ -24,8 +24,10 @@ standardised per dimension with statistics taken at the start of ``fit``
 (``TokenizerConfig.standardize``; a globally standardised mel still has a large common
 component that makes every projection point the same way), and ``fit`` re-seeds codewords
 left unused over ``restart_every`` steps from current projections (against codebook
-collapse; 0 turns it off). On a synthetic corpus, both together raise the per-codebook
-perplexity from ~15 to ~200 of 1024 after 300 steps.
+collapse; 0 turns it off). Measured on the demo corpus (8 × 1024, batches of 4096 frames,
+held-out frames): without restarts the codebooks collapse to 1.3 % utilisation and a
+perplexity of 2–3 after 300 steps; re-seeding every 10 steps gives 64 % utilisation and
+perplexities of 167–351 after 1000 steps (every 100 steps: 22 % and 9–56).
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class MelRVQ(Tokenizer):
         return restarted
 
     def fit(self, batches: Iterable[torch.Tensor], steps: int = 2000, lr: float = 1e-3,
-            restart_every: int = 100, log_every: int = 100,
+            restart_every: int = 10, log_every: int = 100,
             callback=None) -> dict[str, Any]:
         """Train with Adam on ``steps`` batches of ``(M, D)`` frames (``batches`` is iterated).
 

@@ -165,6 +165,10 @@ def test_rvq_fit_lowers_the_loss_and_reports_utilisation():
     assert all(0 < u <= 1 for u in stats["utilisation"])
     assert stats["utilisation"][0] > 0.5  # 40 clusters over 16 codewords: most are used
     assert all(1 <= p <= 16 for p in stats["perplexity"])
+    # without re-seeding, more codewords stay dead
+    plain = small_rvq(standardize=True)
+    plain.fit(batches(), steps=150, lr=3e-3, restart_every=0, log_every=0)
+    assert plain.stats(next(batches())[None])["mean_utilisation"] < stats["mean_utilisation"]
 
 
 def test_tokenizer_checkpoint_round_trip(tmp_path):

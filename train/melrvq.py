@@ -94,7 +94,7 @@ def _source_backbone(encoder_dir: str | Path) -> tuple[dict, dict[str, torch.Ten
 
 def fit_tokenizer(cache: MelCache, cfg: TokenizerConfig, out_dir: str | Path, *,
                   steps: int = 2000, batch_frames: int = 4096, lr: float = 1e-3,
-                  restart_every: int = 100, encoder: str | Path | None = None,
+                  restart_every: int = 10, encoder: str | Path | None = None,
                   layer: int | None = None, clip_frames: int = 250, seed: int = 0,
                   device: str | torch.device | None = None, eval_frames: int = 50_000,
                   ) -> dict[str, Any]:

@@ -227,7 +227,7 @@ def train_muq_cmd(data: Path, out_dir: Path | None, preset: str, stem: str | Non
 @click.option("--steps", default=2000, show_default=True, help="Optimizer steps.")
 @click.option("--batch-frames", default=4096, show_default=True, help="25 Hz frames per step.")
 @click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--restart-every", default=100, show_default=True,
+@click.option("--restart-every", default=10, show_default=True,
               help="Re-seed codewords unused for this many steps (0 = never).")
 @click.option("--encoder", default=None, type=click.Path(exists=True, path_type=Path),
               help="Iterative refinement: fit on the latents of this trained 'muq' model.")
