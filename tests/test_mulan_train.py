@@ -128,31 +128,22 @@ def test_train_cli_wiring(corpus, tmp_path):
 
 
 def test_keyword_captions_are_translated_and_deterministic():
+    from lyrebird.mulan.zeroshot import TEMPLATES
+
     a = keyword_captions(["piano", "slow", "not-in-mtt"], "w/1")
-    assert [c["lang"] for c in a] == ["en", "de", "fr", "es"]
+    assert [c["lang"] for c in a] == [lang for lang in ("en", "de", "fr", "es") for _ in range(3)]
     assert a == keyword_captions(["piano", "slow", "not-in-mtt"], "w/1")
-    assert "not-in-mtt" not in " ".join(c["text"] for c in a)
-    assert any("Klavier" in c["text"] or "langsam" in c["text"] for c in a if c["lang"] == "de")
+    text = " ".join(c["text"] for c in a)
+    assert "not-in-mtt" not in text and "Klavier" in text and "langsam" in text
+    # single-tag captions are shared across clips; prompts of the zero-shot eval are not used
+    b = keyword_captions(["piano", "slow"], "w/2")
+    assert {c["text"] for c in a if "," not in c["text"]} == {c["text"] for c in b
+                                                             if "," not in c["text"]}
+    evals = {tpls[0].format(w) for tpls, w in zip(TEMPLATES.values(),
+                                                  ("piano", "Klavier", "piano", "piano"),
+                                                  strict=True)}  # the single prompts
+    assert not evals & {c["text"] for c in a}
     assert keyword_captions(["not-in-mtt"], "x") == []
-
-
-def test_trainable_towers_read_raw_data_and_export_their_weights(corpus, tmp_path):
-    import dataclasses
-
-    cfg = dataclasses.replace(
-        CFG, audio=dataclasses.replace(CFG.audio, train_encoder=True),
-        text=dataclasses.replace(CFG.text, train_backbone=True))
-    export = train_mulan(corpus, tmp_path / "run", cfg, run_config(3))
-    from safetensors.torch import load_file
-
-    keys = load_file(str(export / "model.safetensors"))
-    assert any(k.startswith("audio.encoder.") for k in keys)
-    assert any(k.startswith("text.backbone.") for k in keys)
-    m = MuLan.load(str(export))
-    before = MuLan(cfg)  # fresh random towers differ from the fine-tuned ones
-    enc = "audio.encoder." + next(k for k in keys if k.startswith("audio.encoder.")).split(
-        "audio.encoder.", 1)[1]
-    assert not torch.equal(m.state_dict()[enc], before.state_dict()[enc])
 
 
 def test_ragged_cache_written_out_of_order(tmp_path):

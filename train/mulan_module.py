@@ -4,7 +4,8 @@ Data: a manifest (``path``, ``start_s``, ``end_s``, ``split``, ``work_id``, ``ca
 ``tags``). Every clip is cut into ``window_s`` windows (the demo corpus' 10 s clips are one
 window each); each window is a training item whose text is sampled, every epoch, from its
 clip's captions (all languages) and — with probability ``tag_caption_p`` — from keyword
-captions composed from its tags ("piano, slow, classical" in en/de/fr/es prompt templates).
+captions composed from its tags ("Tags: piano", "Schlagwörter: Klavier, langsam", …; see
+:data:`KEYWORD_TEMPLATES`, distinct from the zero-shot prompt templates).
 
 Frozen towers are run once: audio encoder frames (or their time average when the audio tower
 has no transformer layers) and text-backbone token states are cached as fp16 under
@@ -37,7 +38,6 @@ from lyrebird.encoders.progress import progress
 from lyrebird.mulan.config import MuLanConfig
 from lyrebird.mulan.model import MuLan, module_fingerprint
 from lyrebird.mulan.zeroshot import (
-    TEMPLATES,
     EmbeddingCollapseError,
     check_text_spread,
     mtt_top50,
@@ -70,22 +70,38 @@ class MuLanDataConfig:
 
 
 # --------------------------------------------------------------------------- captions
-def keyword_captions(tags: list[str], key: str, vocab: str = "mtt") -> list[dict[str, str]]:
-    """Deterministic keyword captions (one per language) from a clip's tags.
+KEYWORD_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "en": ("Tags: {}", "{}", "Keywords: {}"),
+    "de": ("Schlagwörter: {}", "{}", "Stichworte: {}"),
+    "fr": ("Mots-clés : {}", "{}", "Étiquettes : {}"),
+    "es": ("Etiquetas: {}", "{}", "Palabras clave: {}"),
+}
+"""Templates of keyword captions. Deliberately not the zero-shot prompt templates
+(``lyrebird.mulan.zeroshot.TEMPLATES``), so evaluation prompts stay unseen in training."""
 
-    Up to three tags (seeded by ``key``) are joined by commas and put into the first prompt
-    template of each language, with MTT tags translated.
+
+def keyword_captions(tags: list[str], key: str, vocab: str = "mtt") -> list[dict[str, str]]:
+    """Deterministic keyword captions from a clip's tags, in en/de/fr/es.
+
+    Per language: each tag alone (template fixed per tag and language, so these texts are
+    shared across clips), plus one list of two or three tags (seeded by ``key``). MTT tags
+    are translated; other tags stay as they are.
     """
     pool = [t for t in tags if t in set(mtt_top50())] if vocab == "mtt" else list(tags)
     if not pool:
         return []
     rng = np.random.default_rng(zlib.crc32(key.encode()))
     out = []
-    for lang, tpls in TEMPLATES.items():
-        k = int(rng.integers(1, min(3, len(pool)) + 1))
-        pick = [pool[i] for i in rng.choice(len(pool), size=k, replace=False)]
-        words = translate_tags(pick, lang)
-        out.append({"lang": lang, "text": tpls[0].format(", ".join(words))})
+    for lang, tpls in KEYWORD_TEMPLATES.items():
+        words = translate_tags(pool, lang)
+        for t, w in zip(pool, words, strict=True):
+            out.append({"lang": lang, "text": tpls[zlib.crc32(f"{t}/{lang}".encode()) % len(tpls)]
+                        .format(w)})
+        if len(pool) >= 2:
+            k = int(rng.integers(2, min(3, len(pool)) + 1))
+            pick = rng.choice(len(pool), size=k, replace=False)
+            out.append({"lang": lang, "text": tpls[int(rng.integers(len(tpls)))].format(
+                ", ".join(words[i] for i in pick))})
     return out
 
 
@@ -179,17 +195,17 @@ class Ragged:
             {"offsets": offsets, "counts": counts, "dim": int(dim or 0)}))
 
 
-def _cache_keys(manifest: Path, model: MuLan, data: MuLanDataConfig, encoder_fp: str
-                ) -> tuple[str, str]:
+def _cache_keys(manifest: Path, model: MuLan, data: MuLanDataConfig, encoder_fp: str,
+                texts: list[str]) -> tuple[str, str]:
     """(audio key, text key): audio features depend on the manifest, the encoder weights and
-    the audio settings; text features on the manifest, the caption config and the backbone."""
+    the audio settings; text features on the exact texts and the backbone settings."""
     st = manifest.stat()
     c = model.cfg
     src = [CACHE_VERSION, str(manifest.resolve()), st.st_size, st.st_mtime_ns]
     audio = [*src, encoder_fp, c.audio.layers, c.audio.window_s, c.audio.n_layers > 0,
              data.max_windows]
-    text = [*src, c.text.backbone, model.text.backbone.prefix, c.text.max_length,
-            c.text.n_layers > 0, data.tag_caption_p > 0, data.tag_vocab]
+    text = [CACHE_VERSION, hashlib.sha1("\n".join(texts).encode()).hexdigest(),
+            c.text.backbone, model.text.backbone.prefix, c.text.max_length, c.text.n_layers > 0]
     h = [hashlib.sha1(json.dumps(k, default=str).encode()).hexdigest()[:12] for k in (audio, text)]
     return h[0], h[1]
 
@@ -465,7 +481,7 @@ def train_mulan(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: Mu
     items, texts = load_items(manifest, cfg, data)
     items = items[items["split"].isin(["train", "valid"])].reset_index(drop=True)
     root = Path(cache_dir) if cache_dir else manifest.parent / ".cache"
-    ka, kt = _cache_keys(manifest, model, data, fp)
+    ka, kt = _cache_keys(manifest, model, data, fp, texts["text"].tolist())
     feats = build_feature_cache(model, items, texts, root / f"mulan-audio-{ka}",
                                 root / f"mulan-text-{kt}")
     model.train()
