@@ -15,8 +15,10 @@ class AudioTowerConfig:
     Attributes:
         encoder: name or path for ``lyrebird.encoders.get_encoder`` (``"default"``,
             ``"myna:base-hybrid"`` for a random-init baseline, a checkpoint directory, …).
-        layers: encoder layers whose frame states are averaged (``-1`` = last layer via
+        layers: encoder layers whose frame states are combined (``-1`` = last layer via
             ``embed_frames``; other indices use ``hidden_states``, 0 = token input).
+        layer_mode: ``"mean"`` (average the layers; equal widths) or ``"concat"`` (stack
+            their features side by side).
         n_layers: transformer layers on the frames before pooling (0 = none).
         heads: attention heads of those layers.
         window_s: seconds per window at inference (the training clip length); longer audio is
@@ -28,6 +30,7 @@ class AudioTowerConfig:
 
     encoder: str = "default"
     layers: tuple[int, ...] = (-1,)
+    layer_mode: str = "mean"
     n_layers: int = 0
     heads: int = 8
     window_s: float = 10.0
@@ -87,5 +90,8 @@ class MuLanConfig:
             raise ValueError(f"MuLanConfig.dim must be positive, got {self.dim}")
         if not self.audio.layers:
             raise ValueError("MuLanConfig.audio.layers must name at least one layer")
+        if self.audio.layer_mode not in ("mean", "concat"):
+            raise ValueError("MuLanConfig.audio.layer_mode must be 'mean' or 'concat', got "
+                             f"{self.audio.layer_mode!r}")
         if self.audio.window_s <= 0:
             raise ValueError(f"MuLanConfig.audio.window_s must be > 0, got {self.audio.window_s}")

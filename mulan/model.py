@@ -113,11 +113,15 @@ class AudioTower(nn.Module):
             probe = self.encoder.encode_clips(
                 torch.zeros(1, self.encoder.clip_samples, device=self.encoder.device),
                 hidden=self._hidden)
-        dims = {self._pick(probe, layer).shape[-1] for layer in cfg.layers}
-        if len(dims) != 1:
+        widths = [self._pick(probe, layer).shape[-1] for layer in cfg.layers]
+        if cfg.layer_mode == "concat":
+            self.feat_dim = sum(widths)
+        elif len(set(widths)) != 1:
             raise ValueError(f"AudioTowerConfig.layers={cfg.layers}: layers have different "
-                             f"widths {sorted(dims)}; pick layers of one width")
-        self.feat_dim = dims.pop()
+                             f"widths {sorted(set(widths))}; pick layers of one width or "
+                             "layer_mode='concat'")
+        else:
+            self.feat_dim = widths[0]
         self.transformer = (SeqTransformer(self.feat_dim, cfg.n_layers, cfg.heads, dropout,
                                            where="AudioTowerConfig")
                             if cfg.n_layers else None)
@@ -149,7 +153,9 @@ class AudioTower(nn.Module):
         grad = self.cfg.train_encoder and torch.is_grad_enabled()
         with torch.set_grad_enabled(grad):
             out = enc.encode_clips(x, hidden=self._hidden)
-            feats = torch.stack([self._pick(out, layer) for layer in self.cfg.layers]).mean(0)
+            picked = [self._pick(out, layer) for layer in self.cfg.layers]
+            feats = (torch.cat(picked, dim=-1) if self.cfg.layer_mode == "concat"
+                     else torch.stack(picked).mean(0))
         if not grad:
             feats = feats.detach()
         t_clip = feats.shape[1]

@@ -155,6 +155,9 @@ def test_load_errors(model, tmp_path):
 def test_layer_selection_and_config_errors():
     m = MuLan(tiny_config(layers=(0, -1), n_layers=0)).eval()
     assert m.embed_audio(noise(1.0), SR).shape == (32,)
+    c = MuLan(tiny_config(layers=(0, 1, -1), layer_mode="concat", n_layers=0)).eval()
+    assert c.audio.feat_dim == 3 * m.audio.feat_dim
+    assert c.embed_audio(noise(1.0), SR).shape == (32,)
     with pytest.raises(ValueError, match="out of range"):
         MuLan(tiny_config(layers=(40,)))
     with pytest.raises(ValueError, match="heads"):

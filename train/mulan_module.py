@@ -202,7 +202,7 @@ def _cache_keys(manifest: Path, model: MuLan, data: MuLanDataConfig, encoder_fp:
     st = manifest.stat()
     c = model.cfg
     src = [CACHE_VERSION, str(manifest.resolve()), st.st_size, st.st_mtime_ns]
-    audio = [*src, encoder_fp, c.audio.layers, c.audio.window_s, c.audio.n_layers > 0,
+    audio = [*src, encoder_fp, c.audio.layers, c.audio.layer_mode, c.audio.window_s, c.audio.n_layers > 0,
              data.max_windows]
     text = [CACHE_VERSION, hashlib.sha1("\n".join(texts).encode()).hexdigest(),
             c.text.backbone, model.text.backbone.prefix, c.text.max_length, c.text.n_layers > 0]

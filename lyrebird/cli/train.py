@@ -98,7 +98,9 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
 @click.option("--audio-encoder", default="default", show_default=True,
               help="Lyrebird encoder: 'default', 'myna:base-hybrid' (random init), or a path.")
 @click.option("--audio-layers", default="-1", show_default=True,
-              help="Comma-separated encoder layers to average (-1 = last).")
+              help="Comma-separated encoder layers (-1 = last), combined by --audio-layer-mode.")
+@click.option("--audio-layer-mode", type=click.Choice(["mean", "concat"]), default="mean",
+              show_default=True, help="Average the layers or concatenate their features.")
 @click.option("--audio-transformer-layers", default=0, show_default=True,
               help="Transformer layers on audio frames before pooling.")
 @click.option("--train-audio-encoder", is_flag=True, help="Fine-tune the audio encoder.")
@@ -120,7 +122,7 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
 @run_options
 @json_option
 def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_layers: str,
-                    audio_transformer_layers: int, train_audio_encoder: bool,
+                    audio_layer_mode: str, audio_transformer_layers: int, train_audio_encoder: bool,
                     text_backbone: str, text_layers: int, train_text_backbone: bool, dim: int,
                     loss: str, tau: float, fixed_tau: bool, window_s: float,
                     tag_caption_p: float, cache_dir: Path | None, fp16_export: bool,
@@ -135,7 +137,7 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
         raise click.BadParameter(f"expected comma-separated integers, got {audio_layers!r}",
                                  param_hint="--audio-layers") from e
     cfg = MuLanConfig(
-        audio=AudioTowerConfig(encoder=audio_encoder, layers=layers,
+        audio=AudioTowerConfig(encoder=audio_encoder, layers=layers, layer_mode=audio_layer_mode,
                                n_layers=audio_transformer_layers, window_s=window_s,
                                train_encoder=train_audio_encoder),
         text=TextTowerConfig(backbone=text_backbone, n_layers=text_layers,
