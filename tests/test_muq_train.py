@@ -124,8 +124,10 @@ def test_resume_continues_from_the_checkpoint(trained, manifest):
     assert read_config(trained / "model")["steps"] == 125  # 120 restored + 5 new
 
 
-def test_train_melrvq_cli_reports_utilisation(corpus, tmp_path):
-    res = CliRunner().invoke(main, ["train", "melrvq", "--data", str(corpus), "--out",
+def test_train_melrvq_cli_reports_utilisation(corpus, manifest, tmp_path):
+    # two sources (a folder and a manifest) are pooled
+    res = CliRunner().invoke(main, ["train", "melrvq", "--data", str(corpus), "--data",
+                                    str(manifest), "--out",
                                     str(tmp_path / "rvq"), "--codebooks", "3",
                                     "--codebook-size", "32", "--steps", "60",
                                     "--batch-frames", "1024", "--restart-every", "20", "--json"])
@@ -162,8 +164,9 @@ def test_iterative_refinement_tokenizer_from_trained_model(trained, corpus, mani
     cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(tok.cfg, path=str(tmp_path / "iter")))
     run = RunConfig(max_steps=3, batch_size=4, warmup_steps=1, val_every=3, ckpt_every=3,
                     accelerator="cpu", devices=1)
-    export = train_muq(manifest, tmp_path / "next", cfg, run, preset="muq-tiny")
+    export = train_muq([manifest, corpus], tmp_path / "next", cfg, run, preset="muq-tiny")
     meta = read_config(export)
+    assert meta["clips"]["train"] == 12 + 17  # the manifest's train split + 95 % of the folder
     assert meta["steps"] == 3 and meta["config"]["tokenizer"]["kind"] == "iter"
     assert get_encoder(export, device="cpu").heads.out_features == 2 * 16
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,9 @@ def split_positions(cache: MelCache, seed: int = 0) -> tuple[np.ndarray, np.ndar
         train = np.arange(len(cache.index))
     if len(valid) == 0:
         rng = np.random.default_rng(seed)
-        valid = rng.choice(train, size=max(1, len(train) // 20), replace=False)
+        valid = np.sort(rng.choice(train, size=max(1, len(train) // 20), replace=False))
+        if len(train) > 1:
+            train = np.setdiff1d(train, valid)
     return train, valid
 
 
@@ -57,15 +59,32 @@ def stacked(mel: np.ndarray, stack: int) -> np.ndarray:
     return np.ascontiguousarray(mel[:, : t2 * stack].T, dtype=np.float32).reshape(t2, n * stack)
 
 
-def sequence_batches(cache: MelCache, positions: np.ndarray, frames: int, stack: int,
-                     batch: int, seed: int = 0) -> Iterator[torch.Tensor]:
-    """Endless random crops ``(B, frames, F)`` of stacked mel (clips shorter than a crop are
-    repeated to fill it)."""
+Pool = list[tuple[MelCache, np.ndarray]]
+"""Clips to sample from: ``(cache, positions into its index)`` for each source."""
+
+
+def split_pool(caches: Sequence[MelCache], seed: int = 0) -> tuple[Pool, Pool]:
+    """``(train, valid)`` pools over several caches (see :func:`split_positions`)."""
+    splits = [split_positions(c, seed) for c in caches]
+    return ([(c, t) for c, (t, _) in zip(caches, splits, strict=True)],
+            [(c, v) for c, (_, v) in zip(caches, splits, strict=True)])
+
+
+def sequence_batches(pool: Pool, frames: int, stack: int, batch: int,
+                     seed: int = 0) -> Iterator[torch.Tensor]:
+    """Endless random crops ``(B, frames, F)`` of stacked mel, each from a clip drawn uniformly
+    over all clips of ``pool`` (clips shorter than a crop are repeated to fill it)."""
     rng = np.random.default_rng(seed)
+    sizes = np.array([len(p) for _, p in pool])
+    if sizes.sum() == 0:
+        raise ValueError("no clips to sample from")
+    bounds = np.cumsum(sizes)
     while True:
         out = []
-        for p in rng.choice(positions, size=batch):
-            x = stacked(cache.clip(int(p)), stack)
+        for k in rng.integers(0, bounds[-1], size=batch):
+            ci = int(np.searchsorted(bounds, k, side="right"))
+            cache, pos = pool[ci]
+            x = stacked(cache.clip(int(pos[k - (bounds[ci - 1] if ci else 0)])), stack)
             if len(x) < frames:
                 x = np.concatenate([x] * (frames // max(1, len(x)) + 1))
             s = int(rng.integers(0, len(x) - frames + 1))
@@ -73,11 +92,11 @@ def sequence_batches(cache: MelCache, positions: np.ndarray, frames: int, stack:
         yield torch.from_numpy(np.stack(out))
 
 
-def frame_batches(cache: MelCache, positions: np.ndarray, stack: int, batch_frames: int,
-                  seed: int = 0, clips_per_batch: int = 32) -> Iterator[torch.Tensor]:
+def frame_batches(pool: Pool, stack: int, batch_frames: int, seed: int = 0,
+                  clips_per_batch: int = 32) -> Iterator[torch.Tensor]:
     """Endless batches ``(batch_frames, F)`` of stacked mel frames from random clips."""
     per = max(1, batch_frames // clips_per_batch)
-    for seq in sequence_batches(cache, positions, per, stack, clips_per_batch, seed):
+    for seq in sequence_batches(pool, per, stack, clips_per_batch, seed):
         yield seq.reshape(-1, seq.shape[-1])[:batch_frames]
 
 
@@ -92,7 +111,8 @@ def _source_backbone(encoder_dir: str | Path) -> tuple[dict, dict[str, torch.Ten
     return meta["config"]["backbone"], weights
 
 
-def fit_tokenizer(cache: MelCache, cfg: TokenizerConfig, out_dir: str | Path, *,
+def fit_tokenizer(caches: MelCache | Sequence[MelCache], cfg: TokenizerConfig,
+                  out_dir: str | Path, *,
                   steps: int = 2000, batch_frames: int = 4096, lr: float = 1e-3,
                   restart_every: int = 10, encoder: str | Path | None = None,
                   layer: int | None = None, clip_frames: int = 250, seed: int = 0,
@@ -101,7 +121,8 @@ def fit_tokenizer(cache: MelCache, cfg: TokenizerConfig, out_dir: str | Path, *,
     """Fit a Mel-RVQ (or, with ``encoder`` and ``layer``, a latent RVQ) and save it.
 
     Args:
-        cache: mel cache built with the ``muq`` preset (unstacked; stacked here).
+        caches: mel cache(s) built with the ``muq`` preset (unstacked; stacked here); clips
+            are drawn uniformly over all of them.
         cfg: the tokenizer config (``kind`` is set to ``melrvq``/``iter`` as appropriate).
         out_dir: where the tokenizer checkpoint and ``report.json`` go.
         steps, batch_frames, lr, restart_every: optimisation (see ``MelRVQ.fit``).
@@ -112,8 +133,9 @@ def fit_tokenizer(cache: MelCache, cfg: TokenizerConfig, out_dir: str | Path, *,
     Returns the report (also written to ``out_dir/report.json``).
     """
     out = Path(out_dir)
-    stack = cache_stack(cache, cfg)
-    train_pos, valid_pos = split_positions(cache, seed)
+    caches = [caches] if isinstance(caches, MelCache) else list(caches)
+    stack = cache_stack(caches[0], cfg)
+    train_pool, valid_pool = split_pool(caches, seed)
     dev = torch.device(device) if device is not None else best_device()
     if encoder is not None:
         if layer is None:
@@ -127,16 +149,16 @@ def fit_tokenizer(cache: MelCache, cfg: TokenizerConfig, out_dir: str | Path, *,
         assert isinstance(tok, LatentRVQ)
         tok.backbone.load_state_dict(bb_weights)
         seqs = max(1, batch_frames // clip_frames)
-        batches = sequence_batches(cache, train_pos, clip_frames, stack, seqs, seed)
-        held = next(sequence_batches(cache, valid_pos, clip_frames, stack,
+        batches = sequence_batches(train_pool, clip_frames, stack, seqs, seed)
+        held = next(sequence_batches(valid_pool, clip_frames, stack,
                                      max(1, eval_frames // clip_frames), seed + 1))
     else:
         if cfg.kind == "iter":
             raise ValueError("fit_tokenizer: an 'iter' tokenizer needs encoder and layer")
         cfg = dataclasses.replace(cfg, path=None)
         tok = build_tokenizer(cfg)
-        batches = frame_batches(cache, train_pos, stack, batch_frames, seed)
-        held = next(frame_batches(cache, valid_pos, stack, eval_frames, seed + 1))[None]
+        batches = frame_batches(train_pool, stack, batch_frames, seed)
+        held = next(frame_batches(valid_pool, stack, eval_frames, seed + 1))[None]
         if not cfg.needs_fit:  # frozen: only the input statistics are estimated
             steps = min(steps, 50)
     tok.to(dev)
@@ -180,9 +202,10 @@ def format_report(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def train_melrvq(data: str | Path, out_dir: str | Path, cfg: TokenizerConfig,
-                 mel: MelConfig, **kwargs) -> dict[str, Any]:
-    """Build the mel cache of ``data`` (manifest or folder) and :func:`fit_tokenizer` on it."""
-    cache = build_mel_cache(data, mel)
+def train_melrvq(data: str | Path | Sequence[str | Path], out_dir: str | Path,
+                 cfg: TokenizerConfig, mel: MelConfig, **kwargs) -> dict[str, Any]:
+    """Build the mel caches of ``data`` (manifests and/or folders) and :func:`fit_tokenizer`."""
+    sources = [data] if isinstance(data, str | Path) else list(data)
+    caches = [build_mel_cache(d, mel) for d in sources]
     torch.manual_seed(kwargs.get("seed", 0))
-    return fit_tokenizer(cache, cfg, out_dir, **kwargs)
+    return fit_tokenizer(caches, cfg, out_dir, **kwargs)

@@ -68,18 +68,25 @@ class CropDataset(torch.utils.data.Dataset):
 
 
 class MuQDataModule(L.LightningDataModule):
-    """Train/valid loaders of stacked-mel crops over a :class:`MelCache`."""
+    """Train/valid loaders of stacked-mel crops over one or more :class:`MelCache` s."""
 
-    def __init__(self, cache: MelCache, clip_frames: int, stack: int, batch_size: int,
-                 num_workers: int = 0, seed: int = 0):
+    def __init__(self, caches: MelCache | list[MelCache], clip_frames: int, stack: int,
+                 batch_size: int, num_workers: int = 0, seed: int = 0):
         super().__init__()
-        train, valid = split_positions(cache, seed)
+        caches = [caches] if isinstance(caches, MelCache) else caches
         self.bs, self.nw = batch_size, num_workers
-        self.train_ds = CropDataset(cache, train, clip_frames, stack, seed)
-        self.valid_ds = CropDataset(cache, valid, clip_frames, stack, seed + 1)
+        parts = {"train": [], "valid": []}
+        for c in caches:
+            train, valid = split_positions(c, seed)
+            parts["train"].append(CropDataset(c, train, clip_frames, stack, seed))
+            parts["valid"].append(CropDataset(c, valid, clip_frames, stack, seed + 1))
+        self.train_parts = parts["train"]
+        self.train_ds = torch.utils.data.ConcatDataset(parts["train"])
+        self.valid_ds = torch.utils.data.ConcatDataset(parts["valid"])
 
     def train_dataloader(self):
-        self.train_ds.epoch = self.trainer.current_epoch if self.trainer else 0
+        for part in self.train_parts:
+            part.epoch = self.trainer.current_epoch if self.trainer else 0
         return torch.utils.data.DataLoader(
             self.train_ds, batch_size=self.bs, shuffle=True, drop_last=len(self.train_ds) > self.bs,
             num_workers=self.nw, persistent_workers=self.nw > 0)
@@ -148,7 +155,7 @@ def _wait_for(path: Path, timeout_s: float = 4 * 3600.0) -> None:
         time.sleep(2.0)
 
 
-def prepare_tokenizer(cfg: MuQConfig, cache: MelCache, out: Path, *, steps: int = 2000,
+def prepare_tokenizer(cfg: MuQConfig, caches: list[MelCache], out: Path, *, steps: int = 2000,
                       iter_from: str | Path | None = None, iter_layer: int | None = None,
                       seed: int = 0) -> MuQConfig:
     """Return ``cfg`` with a usable tokenizer in ``out/tokenizer`` (unless one is there already
@@ -160,7 +167,7 @@ def prepare_tokenizer(cfg: MuQConfig, cache: MelCache, out: Path, *, steps: int 
     tdir = out / "tokenizer"
     if not (tdir / "config.json").is_file():
         if _rank() == 0:
-            fit_tokenizer(cache, t, tdir, steps=steps, encoder=iter_from, layer=iter_layer,
+            fit_tokenizer(caches, t, tdir, steps=steps, encoder=iter_from, layer=iter_layer,
                           clip_frames=cfg.clip_frames, seed=seed)
         else:  # launched all at once (torchrun): rank 0 fits, the others wait for it
             _wait_for(tdir / "config.json")
@@ -170,11 +177,13 @@ def prepare_tokenizer(cfg: MuQConfig, cache: MelCache, out: Path, *, steps: int 
     return dataclasses.replace(cfg, tokenizer=dataclasses.replace(fitted, path=str(tdir)))
 
 
-def train_muq(data: str | Path, out_dir: str | Path, cfg: MuQConfig, run: RunConfig,
+def train_muq(data: str | Path | list[str | Path], out_dir: str | Path, cfg: MuQConfig,
+              run: RunConfig,
               preset: str | None = None, resume: bool = True, fp16_export: bool = False,
               tokenizer_steps: int = 2000, iter_from: str | Path | None = None,
               iter_layer: int | None = None) -> Path:
-    """Pretrain a MuQ-family encoder on ``data`` (manifest or folder); returns the export dir.
+    """Pretrain a MuQ-family encoder on ``data`` (manifests and/or audio folders); returns the
+    exported model directory.
 
     Resumes from ``out_dir/checkpoints/last.ckpt`` when present and ``resume``. The export
     (``out_dir/model``) holds the backbone and heads (not the tokenizer, which lives in
@@ -183,10 +192,11 @@ def train_muq(data: str | Path, out_dir: str | Path, cfg: MuQConfig, run: RunCon
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(run.seed, workers=True, verbose=False)
-    cache = build_mel_cache(data, cfg.mel)
-    cfg = prepare_tokenizer(cfg, cache, out, steps=tokenizer_steps, iter_from=iter_from,
+    sources = [data] if isinstance(data, str | Path) else list(data)
+    caches = [build_mel_cache(d, cfg.mel) for d in sources]
+    cfg = prepare_tokenizer(cfg, caches, out, steps=tokenizer_steps, iter_from=iter_from,
                             iter_layer=iter_layer, seed=run.seed)
-    dm = MuQDataModule(cache, cfg.clip_frames, cfg.mel.stack, run.batch_size, run.num_workers,
+    dm = MuQDataModule(caches, cfg.clip_frames, cfg.mel.stack, run.batch_size, run.num_workers,
                        run.seed)
     module = MuQModule(config_to_dict(cfg), config_to_dict(run), preset)
     trainer = make_trainer(out, run)
@@ -203,7 +213,8 @@ def train_muq(data: str | Path, out_dir: str | Path, cfg: MuQConfig, run: RunCon
         save_checkpoint(export, module.model.state_dict(), kind="muq", preset=preset,
                         config=config_to_dict(cfg), mel=config_to_dict(cfg.mel),
                         command=current_command(), fp16=fp16_export,
-                        extra={"steps": trainer.global_step, "data": str(data),
+                        extra={"steps": trainer.global_step,
+                               "data": [str(d) for d in sources],
                                "clips": {"train": len(dm.train_ds), "valid": len(dm.valid_ds)},
                                "final": last, "run": config_to_dict(run)})
         plot_curve(out)

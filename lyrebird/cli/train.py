@@ -159,8 +159,9 @@ def _muq_presets() -> list[str]:
 
 
 @train.command("muq")
-@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Manifest (parquet/CSV) or a folder of audio files.")
+@click.option("--data", required=True, multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Manifest (parquet/CSV) or folder of audio; repeat to combine sources.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (tokenizer, checkpoints, logs, exported model). "
                    "Default runs/PRESET.")
@@ -189,7 +190,7 @@ def _muq_presets() -> list[str]:
 @click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
 @run_options
 @json_option
-def train_muq_cmd(data: Path, out_dir: Path | None, preset: str, stem: str | None,
+def train_muq_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, stem: str | None,
                   mixer: str | None, mask_prob: float | None, recon_weight: float | None,
                   clip_s: float | None, tokenizer_dir: Path | None, tokenizer_steps: int,
                   iter_from: Path | None, iter_layer: int | None, fp16_export: bool,
@@ -210,7 +211,7 @@ def train_muq_cmd(data: Path, out_dir: Path | None, preset: str, stem: str | Non
         tok = load_tokenizer(tokenizer_dir).cfg
         cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(tok, path=str(tokenizer_dir)))
     out_dir = out_dir or Path("runs") / preset
-    export = train_muq(data, out_dir, cfg, make_run_config(kw), preset=preset,
+    export = train_muq(list(data), out_dir, cfg, make_run_config(kw), preset=preset,
                        resume=not kw["no_resume"], fp16_export=fp16_export,
                        tokenizer_steps=tokenizer_steps, iter_from=iter_from,
                        iter_layer=iter_layer)
@@ -219,8 +220,9 @@ def train_muq_cmd(data: Path, out_dir: Path | None, preset: str, stem: str | Non
 
 
 @train.command("melrvq")
-@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Manifest (parquet/CSV) or a folder of audio files.")
+@click.option("--data", required=True, multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Manifest (parquet/CSV) or folder of audio; repeat to combine sources.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/melrvq"), show_default=True, help="Tokenizer directory.")
 @click.option("--codebooks", default=8, show_default=True, help="Residual steps N.")
@@ -236,7 +238,7 @@ def train_muq_cmd(data: Path, out_dir: Path | None, preset: str, stem: str | Non
 @click.option("--layer", default=None, type=int, help="Hidden state of --encoder to quantize.")
 @click.option("--seed", default=0, show_default=True)
 @json_option
-def train_melrvq_cmd(data: Path, out_dir: Path, codebooks: int, codebook_size: int,
+def train_melrvq_cmd(data: tuple[Path, ...], out_dir: Path, codebooks: int, codebook_size: int,
                      codebook_dim: int, steps: int, batch_frames: int, lr: float,
                      restart_every: int, encoder: Path | None, layer: int | None, seed: int,
                      as_json: bool) -> None:
@@ -249,7 +251,7 @@ def train_melrvq_cmd(data: Path, out_dir: Path, codebooks: int, codebook_size: i
         raise click.UsageError("--encoder and --layer go together")
     cfg = TokenizerConfig(kind="melrvq", num_codebooks=codebooks, codebook_size=codebook_size,
                           codebook_dim=codebook_dim, seed=seed)
-    rep = train_melrvq(data, out_dir, cfg, MEL_PRESETS["muq"], steps=steps,
+    rep = train_melrvq(list(data), out_dir, cfg, MEL_PRESETS["muq"], steps=steps,
                        batch_frames=batch_frames, lr=lr, restart_every=restart_every,
                        encoder=encoder, layer=layer, seed=seed)
     rep = {k: v for k, v in rep.items() if k != "history"} | {"tokenizer": str(out_dir)}
