@@ -45,6 +45,9 @@ def test_regular_wheel_install_imports_from_site_packages(tmp_path):
     for sub in SUBPACKAGES:
         assert f"lyrebird/{sub}/__init__.py" in names
     assert "lyrebird/encoders/audio.py" in names and "lyrebird/cli/__init__.py" in names
+    for ck in ("encoders", "mulan"):  # shipped defaults travel with a wheel install
+        assert f"lyrebird/{ck}/checkpoints/default/model.safetensors" in names
+        assert f"lyrebird/{ck}/checkpoints/default/config.json" in names
     assert not any(n.startswith(("tests/", "encoders/")) for n in names)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
