@@ -85,3 +85,14 @@ def dominant_freq(x: np.ndarray, sr: int) -> float:
     """Frequency (Hz) of the largest FFT bin of ``(T,)`` audio: an independent pitch check."""
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     return float(np.argmax(spec) * sr / len(x))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one torch thread avoids OpenMP spin-waits on a shared, loaded CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -25,13 +25,7 @@ from lyrebird.encoders.summary_mixing import SummaryMixing
 TINY = dict(dim=32, depth=2, heads=2, ffn_dim=64, kernel=7, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP spin-waits on a shared, loaded CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rand(*shape, seed=0):

@@ -17,14 +17,7 @@ from lyrebird.encoders.masking import (
 )
 from lyrebird.encoders.muq import MuQEncoder, muq_config
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP spin-waits on a shared, loaded CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def runs(row: np.ndarray) -> list[tuple[int, int]]:

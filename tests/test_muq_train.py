@@ -21,13 +21,7 @@ from lyrebird.encoders.tokenizers import load_tokenizer
 SR = 24000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP spin-waits on a shared, loaded CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def melody(seed: int, seconds: float) -> np.ndarray:
