@@ -191,3 +191,16 @@ def test_every_instrument_sounds_across_its_range_at_soft_dynamics():
                 if rms_dbfs(wav) < SILENCE_DBFS:
                     silent.append((name, p, vel))
     assert not silent, f"silent notes: {silent}"
+
+
+def test_renderer_keeps_stdout_clean_under_ci():
+    """pyfluidsynth prints its library path at import when $CI is set; `--json` needs a clean stdout."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from lyrebird.train.data.render import Renderer\n"
+            "with Renderer() as r: pass\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "CI": "1"}, timeout=120, check=True)
+    assert out.stdout == ""

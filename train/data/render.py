@@ -9,7 +9,9 @@ bit-identical audio in any process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -86,7 +88,10 @@ class Renderer:
 
     def __init__(self, config: RenderConfig = RenderConfig()):
         try:
-            import fluidsynth
+            # pyfluidsynth prints where it found the library when $CI is set; that line would
+            # corrupt `--json` output on stdout, so it goes nowhere.
+            with contextlib.redirect_stdout(io.StringIO()):
+                import fluidsynth
         except (ImportError, OSError) as err:  # OSError: the libfluidsynth shared library
             raise RenderError(f"pyfluidsynth/libfluidsynth unavailable ({err}); install "
                               "`apt-get install fluidsynth` and `pip install pyfluidsynth`") from err
