@@ -37,8 +37,9 @@ class SearchMixin:
                 self._text_cache[t] = v
         return np.stack([self._text_cache[t] for t in texts])
 
-    def _audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
-        """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector."""
+    def audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
+        """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector
+        ``(DIM,)`` (the same vector a track gets when it is added)."""
         from .ingest import embed_file
 
         if isinstance(audio, np.ndarray):
@@ -54,9 +55,9 @@ class SearchMixin:
     def _query_vector(self, query) -> np.ndarray:
         if isinstance(query, np.ndarray):
             return query.astype(np.float32) if query.ndim == 1 and len(query) == int(self.meta["dim"]) \
-                else self._audio_vector(query)
+                else self.audio_vector(query)
         if isinstance(query, Path) or (isinstance(query, str) and Path(query).is_file()):
-            return self._audio_vector(query)
+            return self.audio_vector(query)
         return self._text_vectors([str(query)])[0]
 
     # -------------------------------------------------------------- results
@@ -116,7 +117,7 @@ class SearchMixin:
             if v is None:
                 raise LibraryError(f"'{self.path}': no track with id {tid}")
             return self._search_tracks(v, k, exclude=tid)
-        return self._search_tracks(self._audio_vector(item), k)
+        return self._search_tracks(self.audio_vector(item), k)
 
     def search_segments(self, query, k: int = 10) -> list:
         """Moments: the ``k`` best 10-second segments for text, an audio file or an array."""
@@ -158,6 +159,19 @@ class SearchMixin:
         if v is None:
             raise LibraryError(f"'{self.path}': no track with id {track_id}")
         return self.tag_vector(v, tags, template)
+
+    def track(self, track_id: int):
+        """The stored row of one track (``store.TrackRow``: path, title, duration_s, tags…)."""
+        from .library import LibraryError
+
+        row = store.get_tracks(self.con, [int(track_id)]).get(int(track_id))
+        if row is None:
+            raise LibraryError(f"'{self.path}': no track with id {track_id}")
+        return row
+
+    def tracks(self, limit: int | None = None, offset: int = 0) -> list:
+        """Stored track rows in id order (``list[store.TrackRow]``), ``limit`` at most."""
+        return store.all_tracks(self.con, limit, offset)
 
     def info(self) -> dict:
         """Counts, hours, index kinds, model and memory per track."""

@@ -116,8 +116,10 @@ def get_tracks(con: sqlite3.Connection, ids: list[int]) -> dict[int, TrackRow]:
     return {int(r[0]): _row(r) for r in con.execute(q, [int(i) for i in ids])}
 
 
-def all_tracks(con: sqlite3.Connection) -> list[TrackRow]:
-    return [_row(r) for r in con.execute(f"SELECT {_TRACK_COLS} FROM tracks ORDER BY id")]
+def all_tracks(con: sqlite3.Connection, limit: int | None = None, offset: int = 0) -> list[TrackRow]:
+    """Track rows in id order; ``limit`` rows at most (all when ``None``) from ``offset``."""
+    q = f"SELECT {_TRACK_COLS} FROM tracks ORDER BY id LIMIT ? OFFSET ?"
+    return [_row(r) for r in con.execute(q, (-1 if limit is None else int(limit), int(offset)))]
 
 
 def track_vector(con: sqlite3.Connection, track_id: int) -> np.ndarray | None:

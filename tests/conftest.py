@@ -96,3 +96,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def ui_library(tmp_path_factory) -> Path:
+    """A library of four 12 s tones (``FREQS`` Hz) indexed with the tone model."""
+    from tone_model import ToneModel
+    from ui_library import FREQS, tone
+
+    from lyrebird.index import Library
+
+    root = tmp_path_factory.mktemp("ui")
+    music = root / "music"
+    music.mkdir()
+    for f in FREQS:
+        tone(music / f"tone{f}.flac", f)
+    lib = Library.create(root / "lib", ToneModel())
+    assert len(lib.add([music]).added) == len(FREQS)
+    lib.close()
+    return root / "lib"
+
+
+@pytest.fixture(scope="module")
+def ui_service(ui_library):
+    """A :class:`lyrebird.ui.LibraryService` over ``ui_library`` (200 kB / 20 s upload limits)."""
+    from tone_model import ToneModel
+
+    from lyrebird.ui import LibraryService, Limits
+
+    return LibraryService(ui_library, model=ToneModel(), limits=Limits(200_000, 20.0))

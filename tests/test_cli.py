@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
@@ -42,15 +43,35 @@ def test_unknown_verb_fails_with_usage():
     assert res.exit_code != 0 and "No such command" in res.output
 
 
-def test_demo_smoke_json(tmp_path):
-    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--json"])
+def test_demo_builds_a_titled_library_then_serves(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import lyrebird.cli.demo as demo_mod
+    from lyrebird.index import Library
+
+    served = []
+    monkeypatch.setattr(demo_mod, "run_server", lambda lib, **kw: served.append((lib, kw)))
+    args = ["demo", "--data", str(tmp_path / "d"), "--clips", "6",
+            "--model", "py:tone_model:ToneModel", "--json"]
+    res = CliRunner().invoke(main, [*args, "--no-serve"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    rep = json.loads(res.output)
-    assert set(rep["decoded"]) == {"wav", "flac", "ogg", "opus", "mp3"}
-    for row in rep["decoded"].values():
-        assert row["channels"] == 2 and abs(row["duration_s"] - 6.0) < 0.1
-        assert row["myna"]["features"][0] == 128 and row["muq"]["features"][0] == 512
-        assert abs(row["muq"]["features"][1] - 6.0 * 25) <= 1
+    rep = json.loads(res.stdout)
+    assert rep["corpus"]["clips"] == 6 and rep["corpus"]["tagged"] == 6
+    assert rep["library"]["tracks"] == 6 and rep["library"]["added"] == 6 and not served
+    man = pd.read_parquet(tmp_path / "d" / "manifest.parquet")
+    from tone_model import ToneModel
+
+    with Library.open(tmp_path / "d" / "library", model=ToneModel(), readonly=True) as lib:
+        titles = {Path(r.path).name: r.title for r in lib.tracks()}
+    want = {Path(p).name: t if isinstance(t, str) else c.replace("_", " ")
+            for p, t, c in zip(man.path, man.title, man.collection, strict=True)}
+    assert titles == want
+    again = CliRunner().invoke(main, [*args, "--port", "0"], catch_exceptions=False)
+    rep2 = json.loads(again.stdout)  # cached corpus, nothing re-tagged or re-added
+    assert rep2["corpus"]["cached"] and rep2["corpus"]["tagged"] == 0
+    assert rep2["library"]["added"] == 0 and rep2["library"]["duplicates"] == 6
+    (lib_path, kw), = served
+    assert lib_path == tmp_path / "d" / "library" and kw["host"] == "127.0.0.1" and kw["examples"]
 
 
 def test_bench_frontend_reports_ratios_and_agreement():

@@ -22,11 +22,12 @@ def main(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     # Lightning installs its own handlers; keep its records from printing twice, and drop
     # its advertising tips.
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    for quiet in ("faiss.loader", "httpx", "httpcore"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
     for name in ("lightning.pytorch", "lightning.fabric"):
         lg = logging.getLogger(name)
         lg.propagate = False
         lg.addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
-from lyrebird.cli import bench, data, demo, eval, index, tag, train  # noqa: E402, F401  (verbs register themselves on main)
+from lyrebird.cli import bench, data, demo, eval, index, serve, tag, train  # noqa: E402, F401  (verbs register themselves on main)

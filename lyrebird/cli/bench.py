@@ -100,3 +100,44 @@ def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: flo
         throughput = bench_throughput(size, clip_s, batch, repeats)
     emit({"scaling": scaling, "throughput": throughput}, as_json,
          format_report(scaling, throughput))
+
+
+@bench.command("serve")
+@click.argument("url", required=False)
+@click.option("--library", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Start a server on this library on a free loopback port (instead of URL).")
+@click.option("--clients", type=click.IntRange(1), default=20, show_default=True,
+              help="Concurrent clients (closed loop).")
+@click.option("--seconds", type=click.FloatRange(1.0), default=30.0, show_default=True,
+              help="How long to run.")
+@click.option("--k", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--auth", default=None, metavar="USER:PASS", help="Credentials of the server.")
+@json_option
+def bench_serve_cmd(url: str | None, library: str | None, clients: int, seconds: float, k: int,
+                    auth: str | None, as_json: bool) -> None:
+    """App under load: N concurrent searching clients → requests, errors, p50/p99 latency."""
+    from lyrebird.bench.serve import run_load
+    from lyrebird.ui import parse_auth
+
+    if bool(url) == bool(library):
+        raise click.UsageError("give either URL (a running `lyrebird serve`) or --library")
+    server = None
+    if library:
+        from lyrebird.ui import LibraryService, ServeConfig, Server, make_app
+
+        server = Server(make_app(LibraryService(library), ServeConfig(auth=parse_auth(auth))),
+                        port=0).start()
+        url = server.url
+    try:
+        rep = run_load(url, clients, seconds, k, auth=parse_auth(auth))
+    finally:
+        if server:
+            server.stop()
+    d = rep.to_dict()
+    human = (f"{d['clients']} clients × {d['seconds']:.0f} s against {d['url']}: "
+             f"{d['requests']} requests, {d['errors']} errors, p50 {d['p50_ms']:.0f} ms, "
+             f"p99 {d['p99_ms']:.0f} ms, max {d['max_ms']:.0f} ms, "
+             f"{d['throughput_rps']:.1f} req/s")
+    if d["error_examples"]:
+        human += "\nerrors, e.g.:\n  " + "\n  ".join(d["error_examples"])
+    emit(d, as_json, human)

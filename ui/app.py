@@ -1,0 +1,159 @@
+"""The Gradio Blocks: text search, similar tracks, zero-shot tagging and the library tab.
+
+Handlers never raise on bad input: a :class:`~lyrebird.ui.service.UserError` becomes a message
+shown where the results would be.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from . import views
+from .service import LibraryService, UserError
+
+EXAMPLE_QUERIES = ["calm solo piano", "a fast drum groove", "string quartet in a minor key",
+                   "ruhige Klaviermusik", "musique celtique avec une flûte",
+                   "guitarra acústica tranquila"]
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's default look with locally served fonts only (no font CDN)."""
+    return gr.themes.Default()
+
+
+def _results(service: LibraryService, hits_state: gr.State, status: gr.HTML, elem_id: str) -> None:
+    """Render a result list (cards with players and "More like this") from ``hits_state``."""
+
+    with gr.Column(elem_id=elem_id):
+        _result_list(service, hits_state, status)
+
+
+def _result_list(service: LibraryService, hits_state: gr.State, status: gr.HTML) -> None:
+    @gr.render(inputs=hits_state)
+    def show(hits: list[dict]) -> None:
+        for rank, hit in enumerate(hits or [], 1):
+            name = hit.get("title") or Path(hit["path"]).name
+            with gr.Row():
+                with gr.Column(scale=8):
+                    gr.HTML(views.hit_card(hit, rank))
+                with gr.Column(scale=1, min_width=110):
+                    more = gr.Button("More like this", size="sm", elem_classes=["lb-more"])
+                more.click(lambda tid=int(hit["track_id"]), name=name:
+                           _similar(service, tid, 10, f"Tracks like “{name}”"),
+                           None, [hits_state, status])
+
+
+def _similar(service: LibraryService, item, k: float, title: str) -> tuple[list[dict], str]:
+    try:
+        hits = service.similar(item, int(k))
+    except UserError as e:
+        return [], views.message(str(e), error=True)
+    return hits, views.message(f"{title}: {len(hits)} results")
+
+
+def build_blocks(service: LibraryService, examples: list[str] | None = None) -> gr.Blocks:
+    """The app's four tabs over ``service``; examples are offered as first queries."""
+    with gr.Blocks(title="Lyrebird", analytics_enabled=False) as blocks:
+        gr.Markdown("## Lyrebird — music search\nSearch your library by text in any language, "
+                    "find similar tracks, and tag audio zero-shot.")
+        with gr.Tabs():
+            _search_tab(service, examples or EXAMPLE_QUERIES)
+            _similar_tab(service)
+            _tag_tab(service)
+            _library_tab(service)
+    return blocks
+
+
+def _search_tab(service: LibraryService, examples: list[str]) -> None:
+    with gr.Tab("Text search", id="search"):
+        with gr.Row():
+            query = gr.Textbox(label="Describe the music (any language)", scale=6,
+                               elem_id="lb-query", placeholder="e.g. calm solo piano")
+            k = gr.Slider(1, 50, value=10, step=1, label="k", scale=2)
+            go = gr.Button("Search", variant="primary", scale=1, elem_id="lb-search")
+        gr.Examples(examples, inputs=query, label="Try")
+        status = gr.HTML(elem_id="lb-search-status")
+        hits = gr.State([])
+
+        def run(q: str, k: float) -> tuple[list[dict], str]:
+            try:
+                res = service.search(q, int(k))
+            except UserError as e:
+                return [], views.message(str(e), error=True)
+            return res, views.message(f"{len(res)} results for “{q.strip()}”")
+
+        go.click(run, [query, k], [hits, status], api_name="search")
+        query.submit(run, [query, k], [hits, status])
+        _results(service, hits, status, "lb-search-results")
+
+
+def _similar_tab(service: LibraryService) -> None:
+    with gr.Tab("Similar tracks", id="similar"):
+        with gr.Row():
+            clip = gr.Audio(label="Upload a clip", type="filepath", sources=["upload"],
+                            elem_id="lb-similar-upload")
+            with gr.Column():
+                pick = gr.Dropdown(service.tracks(), value=None, label="…or pick a library track",
+                                   elem_id="lb-similar-pick")
+                k = gr.Slider(1, 50, value=10, step=1, label="k")
+                go = gr.Button("Find similar tracks", variant="primary", elem_id="lb-similar")
+        status = gr.HTML(elem_id="lb-similar-status")
+        hits = gr.State([])
+
+        def run(path: str | None, track_id: int | None, k: float) -> tuple[list[dict], str]:
+            if path:
+                return _similar(service, path, k, "Tracks like the uploaded clip")
+            if track_id is not None:
+                return _similar(service, int(track_id), k, f"Tracks like #{track_id}")
+            return [], views.message("Upload a clip or pick a track.", error=True)
+
+        go.click(run, [clip, pick, k], [hits, status], api_name="similar")
+        _results(service, hits, status, "lb-similar-results")
+
+
+def _tag_tab(service: LibraryService) -> None:
+    with gr.Tab("Zero-shot tagging", id="tag"):
+        with gr.Row():
+            clip = gr.Audio(label="Audio to tag", type="filepath", sources=["upload"],
+                            elem_id="lb-tag-upload")
+            with gr.Column():
+                tags = gr.Textbox(label="Tags (comma-separated; empty = MTT top-50)",
+                                  elem_id="lb-tags")
+                template = gr.Textbox("A {} track", label="Prompt template ({} = the tag)",
+                                      elem_id="lb-template")
+                go = gr.Button("Tag", variant="primary", elem_id="lb-tag")
+        bars = gr.HTML(elem_id="lb-tag-bars")
+
+        def run(path: str | None, tags_text: str, template_text: str) -> str:
+            wanted = [t.strip() for t in (tags_text or "").split(",") if t.strip()]
+            try:
+                scores = service.tag_audio(path, wanted or None, template_text or "A {} track")
+            except UserError as e:
+                return views.message(str(e), error=True)
+            return views.tag_bars(scores)
+
+        go.click(run, [clip, tags, template], bars, api_name="tag")
+
+
+def _library_tab(service: LibraryService) -> None:
+    with gr.Tab("Library", id="library"):
+        stats = gr.HTML(views.stats_table(service.stats()), elem_id="lb-stats")
+        refresh = gr.Button("Refresh", size="sm")
+        with gr.Row():
+            folder = gr.Textbox(label="Add a folder (a path on the server; recursive)", scale=5,
+                                elem_id="lb-folder", interactive=service.allow_add)
+            add = gr.Button("Add folder", variant="primary", scale=1, elem_id="lb-add",
+                            interactive=service.allow_add)
+        report = gr.HTML(elem_id="lb-add-report")
+
+        def do_add(path: str, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
+            try:
+                rep = service.add_folder(path, lambda f, msg: progress(f, desc=msg))
+            except UserError as e:
+                return views.message(str(e), error=True), views.stats_table(service.stats())
+            return views.add_report(rep.to_dict()), views.stats_table(service.stats())
+
+        refresh.click(lambda: views.stats_table(service.stats()), None, stats)
+        add.click(do_add, folder, [report, stats], concurrency_limit=1)
