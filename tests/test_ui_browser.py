@@ -122,6 +122,22 @@ def test_library_tab_stats_and_no_outside_requests(page):
     stats.wait_for()
     text = stats.inner_text()
     assert f"Tracks\t{len(FREQS)}" in text and "flat" in text and "tone" in text
+    assert page.outside == []
+
+
+def test_library_tab_adds_a_folder_with_a_per_file_report(page, tmp_path):
+    folder = tmp_path / "more"
+    folder.mkdir()
+    tone(folder / "tone3520.flac", 3520)
+    (folder / "broken.flac").write_bytes(b"fLaC" + bytes(64))
+    page.fill("#lb-folder textarea", str(folder))
+    page.click("#lb-add")
+    page.wait_for_function("document.querySelector('#lb-add-report').innerText.includes('Added')")
+    report = page.locator("#lb-add-report").inner_text()
+    assert "Added 1" in report and "failed 1" in report
+    assert "broken.flac" in page.locator("#lb-add-report li.lb-error").inner_text()
+    page.wait_for_function("document.querySelector('#lb-stats').innerText"
+                           f".includes('Tracks\\t{len(FREQS) + 1}')")
     shot(page, "library")
     assert page.outside == []
 
