@@ -50,12 +50,16 @@ def _quiet_transformers():
         return
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    bars = hf_logging.is_progress_bar_enabled()  # the "Loading weights" bar of transformers 5
+    hf_logging.disable_progress_bar()
     prev = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
         if prev is None:
             os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
         else:
