@@ -182,6 +182,9 @@ def _muq_presets() -> list[str]:
               help="A fitted tokenizer directory (from 'lyrebird train melrvq').")
 @click.option("--tokenizer-steps", default=2000, show_default=True,
               help="Steps to fit a Mel-RVQ when no --tokenizer is given.")
+@click.option("--tokenizer-kind", type=click.Choice(["melrvq", "random", "fsq"]), default=None,
+              help="Override the preset's target kind, keeping its codebook shape (e.g. "
+                   "'random' = BEST-RQ random-projection targets instead of a trained Mel-RVQ).")
 @click.option("--iter-from", default=None, type=click.Path(exists=True, path_type=Path),
               help="Iterative refinement: a trained 'muq' model whose layer latents are "
                    "quantized for the targets (MuQ_iter).")
@@ -193,7 +196,7 @@ def _muq_presets() -> list[str]:
 def train_muq_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, stem: str | None,
                   mixer: str | None, mask_prob: float | None, recon_weight: float | None,
                   clip_s: float | None, tokenizer_dir: Path | None, tokenizer_steps: int,
-                  iter_from: Path | None, iter_layer: int | None, fp16_export: bool,
+                  tokenizer_kind: str | None, iter_from: Path | None, iter_layer: int | None, fp16_export: bool,
                   as_json: bool, **kw) -> None:
     """Pretrain a masked-token-prediction encoder (MuQ, OMAR-RQ-like, Branchformer)."""
     import dataclasses
@@ -204,7 +207,7 @@ def train_muq_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, ste
     if (iter_from is None) != (iter_layer is None):
         raise click.UsageError("--iter-from and --iter-layer go together")
     cfg = muq_config(preset, stem=stem, mixer=mixer, mask_prob=mask_prob,
-                     recon_weight=recon_weight, clip_s=clip_s)
+                     recon_weight=recon_weight, clip_s=clip_s, kind=tokenizer_kind)
     if tokenizer_dir is not None:
         from lyrebird.encoders.tokenizers import load_tokenizer
 
