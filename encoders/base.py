@@ -119,6 +119,19 @@ class AudioEncoder(nn.Module):
         return [self._trim(torch.cat([o.hidden_states[li] for o in outs]), ch.valid)
                 for li in range(n_layers)]
 
+    def embed_layers(self, wav: np.ndarray | torch.Tensor, sr: int
+                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One pass for probing: ``embed`` ``(DIM,)`` and each layer's time-averaged state
+        ``[(D_l,), ...]`` (the mean of :meth:`hidden_states` over frames)."""
+        ch, outs = self._run(wav, sr, hidden=True)
+        pooled = torch.cat([o.pooled for o in outs])
+        w = torch.from_numpy(ch.valid.astype(np.float32))
+        emb = (pooled * w[:, None]).sum(0) / w.sum()
+        n_layers = len(outs[0].hidden_states or [])
+        layers = [self._trim(torch.cat([o.hidden_states[li] for o in outs]), ch.valid).mean(0)
+                  for li in range(n_layers)]
+        return emb, layers
+
     def embed_batch(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, clip_samples)`` audio at ``SAMPLE_RATE`` → ``(B, DIM)``, for training loops."""
         return self.encode_clips(clips.to(self.device)).pooled

@@ -30,4 +30,4 @@ def main(verbose: bool) -> None:
         lg.addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
-from lyrebird.cli import bench, data, demo, eval, index, serve, tag, train  # noqa: E402, F401  (verbs register themselves on main)
+from lyrebird.cli import bench, data, demo, eval, index, probe, serve, tag, train  # noqa: E402, F401  (verbs register themselves on main)

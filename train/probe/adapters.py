@@ -1,0 +1,2 @@
+"""Real-benchmark adapters (filled in below)."""
+ADAPTERS: dict = {}
