@@ -133,7 +133,8 @@ def write_report(run: ProbeRun, out: str | os.PathLike, title: str = "Lyrebird p
         f"({h.get('torch_threads')} threads), bf16 probe matmuls: {h.get('bf16_probes')}",
         f"- protocol: `{opts.get('grid')}` grid ({opts.get('n_configs')} configurations) on the "
         f"main embedding, early stopping on the validation metric (patience "
-        f"{opts.get('patience')}, at most {opts.get('max_epochs')} epochs), best-on-validation "
+        f"{opts.get('patience')}, at most {opts.get('max_epochs')} epochs, successive halving "
+        f"{'on' if opts.get('halving') else 'off'}), best-on-validation "
         f"configuration scored once on test; layer-wise: one MARBLE-style MLP per layer",
         *[f"- **error**: {e}" for e in run.errors]]), []))
     if len(df):

@@ -43,6 +43,7 @@ class ProbeOptions:
         baselines: add random-init twins and the hand-crafted features.
         cache_dir: feature cache (``None`` = no cache).
         max_epochs, patience: early-stopping schedule of the grid.
+        halving: successive halving inside the grid (see :mod:`~.grid`).
         tsne_points: test points per t-SNE panel (0 = no t-SNE data).
     """
 
@@ -52,11 +53,13 @@ class ProbeOptions:
     cache_dir: Path | None = None
     max_epochs: int = FULL.max_epochs
     patience: int = FULL.patience
+    halving: bool = True
     tsne_points: int = 400
 
     def spec(self, name: str | None = None) -> GridSpec:
         base = {"full": FULL, "marble": MARBLE}[name or self.grid]
-        return replace(base, max_epochs=self.max_epochs, patience=self.patience)
+        return replace(base, max_epochs=self.max_epochs, patience=self.patience,
+                       halving=base.halving if self.halving else ())
 
 
 @dataclass
@@ -147,7 +150,7 @@ def run_probe(encoders: list[str], tasks: list[Task], opts: ProbeOptions = Probe
     t0 = time.perf_counter()
     run = ProbeRun(hardware=hardware(), options={
         "grid": opts.grid, "layers": opts.layers, "baselines": opts.baselines,
-        "max_epochs": opts.max_epochs, "patience": opts.patience,
+        "max_epochs": opts.max_epochs, "patience": opts.patience, "halving": opts.halving,
         "n_configs": len(opts.spec().configs())})
     for t in tasks:
         run.tasks[t.name] = {"kind": t.kind, "primary": t.primary, "source": t.source,

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..probes import parse_key
+from ..probes import PITCH_CLASSES, parse_key
 
 log = logging.getLogger("lyrebird.train")
 
@@ -160,13 +160,18 @@ def task_from_table(df: pd.DataFrame, name: str, kind: TaskKind | None = None,
         y, classes = vals.to_numpy(dtype=np.float64), ()
     else:
         labels = df[label_col].astype(str)
-        if kind == "key":
+        if kind == "key":  # canonical spelling, so "Db major" and "C# major" are one class
+            canon = []
             for i, lab in enumerate(labels):
                 try:
-                    parse_key(lab)
+                    tonic, mode = parse_key(lab)
                 except ValueError as e:
                     raise _fail(src, f"field 'label', row {i}: {e}") from None
+                canon.append(f"{PITCH_CLASSES[tonic]} {mode}")
+            labels = pd.Series(canon, index=labels.index)
         classes = tuple(sorted(set(labels[df["split"] == "train"])))
+        if kind == "key":  # all 24 keys: a key unseen in train still earns partial credit
+            classes = tuple(sorted(f"{t} {m}" for t in PITCH_CLASSES for m in ("major", "minor")))
         unseen = ~labels.isin(classes).to_numpy()
         if unseen.any():
             dropped += [f"row {i}: class {labels.iloc[i]!r} not in the train split"
