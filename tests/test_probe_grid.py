@@ -12,8 +12,10 @@ import torch
 from lyrebird.train.probe.grid import FULL, MARBLE, GridSpec, ProbeConfig, _Group, _loss, run_grid
 from lyrebird.train.probe.metrics import key_score_matrix
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SMALL = GridSpec(standardize=(True,), hidden=(0, 16), batch_size=(32,), lr=(1e-2,),
-                 dropout=(0.25,), l2=(0.0,), max_epochs=30, patience=5, bf16=False)
+                 dropout=(0.25,), l2=(0.0,), max_epochs=15, patience=5, bf16=False)
 
 
 def _data(kind: str, n: int = 240, d: int = 8, c: int = 3, seed: int = 0):
