@@ -1,7 +1,8 @@
 """Write a probe run as ``report.md``, a self-contained ``report.html`` (plots inlined as
 base64 PNG), ``results.csv``, ``results.json`` and ``plots/*.png``.
 
-Plots (matplotlib, Agg): per-task bars of every extractor (baselines hatched), layer-wise
+Plots (matplotlib, Agg): per-task bars of every extractor (colour = encoder, random-init or
+hand-crafted baseline), layer-wise
 curves, and t-SNE (scikit-learn) of each extractor's test embeddings coloured by label.
 """
 
@@ -35,8 +36,11 @@ def _bars(run: ProbeRun, task: str, path: Path) -> None:
     rows = [r for r in run.rows if r["task"] == task]
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(rows) + 1.2))
     names = [r["extractor"] for r in rows]
-    ax.barh(names, [r["score"] for r in rows], color=[_COLORS[r["role"]] for r in rows],
-            hatch=None)
+    ax.barh(names, [r["score"] for r in rows], color=[_COLORS[r["role"]] for r in rows])
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in _COLORS.items()], fontsize=7,
+              loc="lower right")
     for i, r in enumerate(rows):
         ax.text(r["score"], i, f" {r['score']:.3f}", va="center", fontsize=8)
     ax.invert_yaxis()
