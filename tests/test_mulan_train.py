@@ -176,3 +176,15 @@ def test_captions_are_redrawn_every_epoch(corpus):
     later = [ds.choose_text(i) for i in range(len(ds))]
     assert later != first  # a new draw
     assert later == [ds.choose_text(i) for i in range(len(ds))]  # deterministic per epoch
+
+
+def test_training_with_mean_std_pooling_and_mlp_head(corpus, tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(CFG, audio=dataclasses.replace(
+        CFG.audio, pooling="meanstd", head_norm=True, head_hidden=16, head_dropout=0.1))
+    export = train_mulan(corpus, tmp_path / "r", cfg, run_config(4), cache_dir=tmp_path / "c")
+    m = MuLan.load(str(export))
+    assert m.cfg.audio.pooling == "meanstd" and m.audio.pooled_dim == 2 * m.audio.feat_dim
+    assert json.loads((export / "config.json").read_text())["steps"] == 4
+    assert {p.name.split("-")[1] for p in (tmp_path / "c").glob("mulan-*")} == {"audio", "text"}

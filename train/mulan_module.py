@@ -394,8 +394,12 @@ class MuLanModule(L.LightningModule):
     def embed_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Unnormalised ``(B, dim)`` audio and text embeddings of a collated batch."""
         m = self.model
-        za = (m.audio.head(batch["audio"], batch["audio_mask"]) if "audio" in batch
-              else m.audio(batch["wave"], batch["valid"]))
+        if "audio" not in batch:
+            za = m.audio(batch["wave"], batch["valid"])
+        elif m.cfg.audio.n_layers == 0:  # cached pooled features: one (1, D) row per item
+            za = m.audio.head(batch["audio"][:, 0])
+        else:
+            za = m.audio.head(batch["audio"], batch["audio_mask"])
         if "text" in batch:
             zt = m.text.head(batch["text"], batch["text_mask"])
         else:
