@@ -176,7 +176,11 @@ def write_report(run: ProbeRun, out: str | os.PathLike, title: str = "Lyrebird p
         sections.append(("Layer-wise probing (test, MARBLE MLP per layer)", _md_table(piv), imgs))
     if len(df):
         timing = df.groupby("extractor", sort=False)[["extract_s", "grid_s"]].sum().reset_index()
-        sections.append(("Time per extractor (s)", _md_table(timing), []))
+        if run.layer_rows:
+            lt = pd.DataFrame(run.layer_rows).groupby("extractor")["grid_s"].sum()
+            timing["layers_s"] = [float(lt.get(e, 0.0)) for e in timing["extractor"]]
+        sections.append(("Time per extractor (s: feature extraction, main grid, layer probes)",
+                         _md_table(timing), []))
     md = [f"# {title}", ""]
     parts = [f"<h1>{html.escape(title)}</h1>"]
     for head, body, imgs in sections:
