@@ -103,3 +103,18 @@ def test_cache_reuses_features_and_skips_bad_clips(tmp_path):
     c = task_features(ex, other, tmp_path / "cache", memo)
     assert not c.cached and c.seconds < a.seconds + 1.0  # clips came from the run's memo
     assert len(list((tmp_path / "cache" / ex.fingerprint).iterdir())) == 2
+
+
+def test_embed_layers_is_embed_plus_mean_hidden_states(one_thread):
+    import torch
+
+    from lyrebird.encoders import get_encoder
+
+    enc = get_encoder("myna:tiny-hybrid", device="cpu")
+    wav = np.random.default_rng(0).normal(size=int(SR * 7.3)).astype(np.float32) * 0.1
+    emb, layers = enc.embed_layers(wav, SR)
+    torch.testing.assert_close(emb, enc.embed(wav, SR), atol=1e-5, rtol=1e-5)
+    hs = enc.hidden_states(wav, SR)
+    assert len(layers) == len(hs)
+    for a, h in zip(layers, hs, strict=True):
+        torch.testing.assert_close(a, h.mean(0), atol=1e-5, rtol=1e-5)
