@@ -11,6 +11,7 @@ import click
 from click.testing import CliRunner
 
 from lyrebird.cli import main
+from lyrebird.index import Library
 
 
 def _walk(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -72,6 +73,30 @@ def test_demo_builds_a_titled_library_then_serves(tmp_path, monkeypatch):
     assert rep2["library"]["added"] == 0 and rep2["library"]["duplicates"] == 6
     (lib_path, kw), = served
     assert lib_path == tmp_path / "d" / "library" and kw["host"] == "127.0.0.1" and kw["examples"]
+
+
+def test_demo_migrates_a_library_built_by_an_older_default(ui_library, tmp_path):
+    """A cached demo library from an older shipped model is re-embedded, never refused."""
+    import shutil
+
+    from tone_model import ToneModel
+
+    from lyrebird.cli.demo import open_current
+
+    path = tmp_path / "lib"
+    shutil.copytree(ui_library, path)
+    with Library.open(path, model=ToneModel(), readonly=True) as lib:
+        before = {r.id: r.path for r in lib.tracks()}
+    newer = ToneModel(salt=0.5)
+    lib, n = open_current(path, newer)
+    with lib:
+        assert n == len(before) and lib.meta["fingerprint"] == newer.fingerprint()
+        assert {r.id: r.path for r in lib.tracks()} == before
+        hit = lib.search("tone at 880 Hz", k=1)[0]
+        assert hit.path.endswith("tone880.flac")
+    lib, n = open_current(path, newer)
+    lib.close()
+    assert n == 0
 
 
 def test_bench_frontend_reports_ratios_and_agreement():

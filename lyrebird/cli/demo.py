@@ -13,12 +13,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lyrebird.cli import main
 from lyrebird.cli._common import emit, json_option
 from lyrebird.cli.serve import run_server, with_serve_options
+
+if TYPE_CHECKING:
+    from lyrebird.index import Library
+    from lyrebird.index.model import LibraryModel
 
 log = logging.getLogger("lyrebird.demo")
 DEMO_QUERIES = ["a fast rock drum groove", "Irish hornpipe on a tin whistle",
@@ -57,17 +62,34 @@ def tag_clips(manifest: Path) -> int:
     return done
 
 
+def open_current(library: Path, model: str | LibraryModel = "default") -> tuple[Library, int]:
+    """Open the library at ``library`` (creating it with ``model`` if absent), re-embedding it
+    when it was built by another version of ``model`` — a cached demo library from an older
+    shipped default. Returns ``(library, number of tracks re-embedded)``.
+    """
+    from lyrebird.index import Library
+    from lyrebird.index.model import load_model
+
+    if not (library / "library.sqlite").is_file():
+        return Library.create(library, model), 0
+    lib = Library.open(library)
+    m = load_model(model) if isinstance(model, str) else model
+    if m.fingerprint() == lib.meta["fingerprint"]:
+        return lib, 0
+    click.echo(f"{library}: built with an older {lib.meta['model']!r} model; re-embedding "
+               f"its tracks", err=True)
+    return lib, len(lib.reembed(m).added)
+
+
 def build_demo_library(data_dir: Path, library: Path, clips: int, model: str = "default") -> dict:
     """Steps 1–3: corpus under ``data_dir``, library at ``library``. Returns a JSON-ready report."""
-    from lyrebird.index import Library
     from lyrebird.train.data.demo_corpus import DemoConfig, build_demo_corpus
 
     t0 = time.monotonic()
     corpus = build_demo_corpus(data_dir, DemoConfig(clips=clips, probes=False, workers=2))
     tagged = tag_clips(Path(corpus.manifest))
     t1 = time.monotonic()
-    lib = (Library.open(library) if (library / "library.sqlite").is_file()
-           else Library.create(library, model))
+    lib, reembedded = open_current(library, model)
     with lib:
         rep = lib.add([Path(data_dir) / "audio"])
         info = lib.info()
@@ -76,7 +98,7 @@ def build_demo_library(data_dir: Path, library: Path, clips: int, model: str = "
                        "seconds": round(t1 - t0, 1)},
             "library": {"path": str(library), "added": len(rep.added),
                         "duplicates": len(rep.duplicates), "failed": rep.to_dict()["failed"],
-                        "tracks": info["tracks"], "hours": round(info["hours"], 3),
+                        "reembedded": reembedded, "tracks": info["tracks"], "hours": round(info["hours"], 3),
                         "model": info["model"], "seconds": round(time.monotonic() - t1, 1)}}
 
 
