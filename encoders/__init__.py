@@ -17,7 +17,7 @@ from .audio import (
     stream_audio,
     to_mono,
 )
-from .base import AudioEncoder, ClipOutput, best_device
+from .base import AudioEncoder, ClipOutput, best_device, cpu_bf16_native
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .chunking import Chunks, chunk, chunk_starts, stream_chunks
 from .mel import MEL_PRESETS, MelConfig, MelFrontend, fit_normalization, get_mel_config
@@ -39,6 +39,7 @@ __all__ = [
     "best_device",
     "chunk",
     "chunk_starts",
+    "cpu_bf16_native",
     "fit_normalization",
     "get_encoder",
     "get_mel_config",

@@ -14,6 +14,7 @@ audio per window, then re-normalised — so memory is bounded by one batch of wi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -299,6 +300,18 @@ class MuLan(nn.Module):
         return self.log_tau.device
 
     # ------------------------------------------------------------------ text
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        """Eval mode inside the block, the previous mode after (no module walk if already eval)."""
+        was = self.training
+        if was:
+            self.eval()
+        try:
+            yield
+        finally:
+            if was:
+                self.train()
+
     @torch.no_grad()
     def embed_text(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """``N`` texts (any language the backbone knows) → L2-normalised ``(N, dim)`` on CPU."""
@@ -307,13 +320,9 @@ class MuLan(nn.Module):
         texts = list(texts)
         if not texts:
             return torch.zeros(0, self.cfg.dim)
-        was = self.training
-        self.eval()
-        try:
+        with self._eval_mode():
             out = [F.normalize(self.text(texts[i : i + batch_size]).float(), dim=-1).cpu()
                    for i in range(0, len(texts), batch_size)]
-        finally:
-            self.train(was)
         return torch.cat(out)
 
     # ------------------------------------------------------------------ audio
@@ -336,14 +345,10 @@ class MuLan(nn.Module):
         Windows of ``window_s`` seconds are embedded and averaged, weighted by their seconds
         of real audio, then re-normalised.
         """
-        was = self.training
-        self.eval()
-        try:
+        with self._eval_mode():
             x = prepare_waveform(wav, sr, self.audio.sample_rate)
             ch = chunk(x, self.audio.sample_rate, self.cfg.audio.window_s, last="pad")
             e = self._embed_windows(ch.audio, ch.valid, batch_size)
-        finally:
-            self.train(was)
         w = torch.from_numpy(ch.valid.astype(np.float32))
         return F.normalize((e * w[:, None]).sum(0), dim=-1)
 
@@ -354,9 +359,7 @@ class MuLan(nn.Module):
 
         Windows of all recordings are batched together, so many short clips embed fast.
         """
-        was = self.training
-        self.eval()
-        try:
+        with self._eval_mode():
             windows, valid, owner = [], [], []
             for i, wav in enumerate(wavs):
                 x = prepare_waveform(wav, sr, self.audio.sample_rate)
@@ -367,8 +370,6 @@ class MuLan(nn.Module):
             if not windows:
                 return torch.zeros(0, self.cfg.dim)
             e = self._embed_windows(np.concatenate(windows), np.concatenate(valid), batch_size)
-        finally:
-            self.train(was)
         w = torch.from_numpy(np.concatenate(valid).astype(np.float32))[:, None]
         idx = torch.tensor(owner)
         out = torch.zeros(len(windows), self.cfg.dim).index_add_(0, idx, e * w)

@@ -26,6 +26,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lyrebird.encoders import cpu_bf16_native
+
+from .lean_encoder import LeanEncoder, lean_supported
+
 log = logging.getLogger("lyrebird.mulan")
 
 RANDOM_BERT_SIZES: dict[str, dict[str, int]] = {
@@ -74,15 +78,44 @@ class TextBackbone(nn.Module):
         dim: width ``H`` of the token states.
         prefix: text prepended to every input (``"query: "`` for e5 models).
         max_length: tokens per text (longer texts are truncated).
+        lean: inference without gradients on CPU runs a lean copy of a BERT/XLM-R encoder
+            (:mod:`~lyrebird.mulan.lean_encoder`): ``"auto"`` in bf16 where the CPU has native
+            bf16, else fp32; ``"float32"``/``"bfloat16"`` force one; ``None`` always runs the
+            Hugging Face module.
     """
 
     def __init__(self, model: nn.Module, tokenizer, name: str, prefix: str = "",
-                 max_length: int = 128):
+                 max_length: int = 128, lean: str | None = "auto"):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.name, self.prefix, self.max_length = name, prefix, max_length
         self.dim = int(model.config.hidden_size)
+        if lean not in (None, "auto", "float32", "bfloat16"):
+            raise ValueError(f"TextBackbone.lean must be None, 'auto', 'float32' or 'bfloat16', "
+                             f"got {lean!r}")
+        self.lean = lean
+        self._lean: LeanEncoder | None = None
+        self._lean_key: tuple = ()
+        self._lean_params: list[nn.Parameter] = []
+
+    def _lean_encoder(self) -> LeanEncoder | None:
+        """The lean inference path (see :mod:`~lyrebird.mulan.lean_encoder`) when it applies:
+        eval mode, no gradients, CPU, a BERT/XLM-R layout, and ``lean`` not ``None``. Its weight
+        snapshot is rebuilt whenever the model's parameters change (in-place or replaced)."""
+        if (self.lean is None or self.model.training or torch.is_grad_enabled()
+                or self.device.type != "cpu" or not lean_supported(self.model)):
+            return None
+        if self._lean is None:
+            self._lean_params = list(self.model.parameters())
+        key = tuple((p.data_ptr(), p._version) for p in self._lean_params)
+        if self._lean is None or key != self._lean_key:
+            self._lean_params = list(self.model.parameters())
+            key = tuple((p.data_ptr(), p._version) for p in self._lean_params)
+            bf16 = self.lean == "bfloat16" or (self.lean == "auto" and cpu_bf16_native())
+            self._lean = LeanEncoder(self.model, torch.bfloat16 if bf16 else torch.float32)
+            self._lean_key = key
+        return self._lean
 
     @property
     def device(self) -> torch.device:
@@ -98,6 +131,9 @@ class TextBackbone(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` ids and mask → token states ``(B, L, H)``."""
+        lean = self._lean_encoder()
+        if lean is not None:
+            return lean(input_ids, attention_mask)
         out = self.model(input_ids=input_ids.to(self.device),
                          attention_mask=attention_mask.to(self.device))
         return out.last_hidden_state
