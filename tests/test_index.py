@@ -182,3 +182,12 @@ def test_auto_policy_thresholds():
     x = clustered(30000, 32, 100)
     _index, info = build_index(np.arange(30000), x, 32, IndexPolicy(flat_max=20000))
     assert info["kind"] == "ivf" and info["tuned_recall"] >= 0.95 and info["nprobe"] >= 1
+
+
+def test_exact_topk_in_bounded_blocks_equals_a_full_sort():
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((300, 16)).astype(np.float32)
+    q = rng.standard_normal((37, 16)).astype(np.float32)
+    want = np.argsort(-(q @ base.T), axis=1, kind="stable")[:, :10]
+    for max_scores in (2**25, 1000, 1):  # one block; 3 queries per block; one query per block
+        np.testing.assert_array_equal(exact_topk(base, q, 10, max_scores=max_scores), want)
