@@ -231,3 +231,14 @@ def test_presets_registry_and_sizes():
         MynaConfig(dim=100, heads=3)
     with pytest.raises(ValueError, match="tile"):
         MynaConfig(clip_frames=90)
+
+
+def test_bench_peak_memory_is_measured_in_the_child_even_after_a_high_parent_peak():
+    """``ru_maxrss`` survives ``execve``: a child started by a process that already peaked high
+    measured +0 MiB for both ratios. The child's own ``VmHWM`` does not carry over."""
+    from lyrebird.bench.myna import peak_rss_mb_of_train
+
+    ballast = np.ones(400_000_000 // 8)  # 400 MB: this process's peak is now far above a child's
+    full, masked = (peak_rss_mb_of_train("small-square", 32, r) for r in (0.0, 0.9))
+    del ballast
+    assert full > 2 * masked > 0  # dropping 90 % of the tokens drops most activation memory

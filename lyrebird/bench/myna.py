@@ -41,13 +41,29 @@ def _train_step_fn(model: MynaEncoder, batch: int, ratio: float):
     return step
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident memory in KiB: ``VmHWM`` where Linux has it (it starts
+    afresh at ``execve``; ``ru_maxrss`` does not, so a child launched by a process that already
+    peaked high would measure nothing), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def peak_rss_mb_of_train(preset: str, batch: int, ratio: float, steps: int = 2) -> float:
-    """Peak RSS (MiB) of a fresh process running ``steps`` training steps."""
-    code = (f"import resource, torch; from lyrebird.bench.myna import _model, _train_step_fn; "
+    """Peak RSS (MiB) over the model's own of a fresh process running ``steps`` training steps."""
+    code = (f"from lyrebird.bench.myna import _model, _train_step_fn, peak_rss_kib; "
             f"m = _model({preset!r}); s = _train_step_fn(m, {batch}, {ratio}); "
-            f"base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+            f"base = peak_rss_kib(); "
             f"[s() for _ in range({steps})]; "
-            f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)")
+            f"print((peak_rss_kib() - base) / 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
