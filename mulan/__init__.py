@@ -10,8 +10,9 @@ Imports only ``lyrebird.encoders``; training lives in ``lyrebird.train.mulan_mod
 """
 
 from .config import AudioTowerConfig, MuLanConfig, TextTowerConfig
-from .model import AudioTower, MuLan, TextTower, masked_mean, module_fingerprint
+from .model import MuLan
 from .text_backbones import TextBackbone, TextBackboneError, load_text_backbone
+from .towers import AudioTower, TextTower, masked_mean, module_fingerprint
 from .zeroshot import (
     DEFAULT_TEMPLATE,
     EmbeddingCollapseError,

@@ -12,7 +12,7 @@ import torch
 
 from lyrebird.encoders.configs import config_from_dict
 from lyrebird.mulan import AudioTowerConfig, MuLan, MuLanConfig, TextTowerConfig
-from lyrebird.mulan.model import masked_mean_std
+from lyrebird.mulan.towers import masked_mean_std
 
 SR = 16000
 HEAD = dict(pooling="meanstd", head_norm=True, head_hidden=24, head_dropout=0.3)
@@ -110,7 +110,7 @@ def test_invalid_head_options(bad):
 def test_feature_cache_stores_pooled_mean_std(model, tmp_path):
     import soundfile as sf
 
-    from lyrebird.train.mulan_module import build_feature_cache
+    from lyrebird.train.mulan_data import build_feature_cache
 
     paths = []
     for i in range(3):

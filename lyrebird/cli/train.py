@@ -138,7 +138,8 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
                     as_json: bool, **kw) -> None:
     """Train a MuLan two-tower music–text model (DCL) on a captioned manifest."""
     from lyrebird.mulan.config import AudioTowerConfig, MuLanConfig, TextTowerConfig
-    from lyrebird.train.mulan_module import MuLanDataConfig, train_mulan
+    from lyrebird.train.mulan_data import MuLanDataConfig
+    from lyrebird.train.mulan_module import train_mulan
 
     try:
         layers = tuple(int(x) for x in audio_layers.split(","))

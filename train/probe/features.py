@@ -112,7 +112,7 @@ class EncoderExtractor:
     @property
     def fingerprint(self) -> str:
         if self._fp is None:
-            from lyrebird.mulan.model import module_fingerprint
+            from lyrebird.mulan.towers import module_fingerprint
 
             cfg = getattr(self.encoder, "cfg", None)
             self._fp = _hash(["encoder", 1, type(self.encoder).__name__, repr(cfg),
