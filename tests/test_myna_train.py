@@ -129,3 +129,49 @@ def test_bad_checkpoints_fail_clearly(tmp_path):
     (d / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="safetensors"):
         get_encoder(d)
+
+
+def test_grouped_batches_are_runs_of_one_group_covering_every_item():
+    from lyrebird.train.myna_module import GroupedBatchSampler
+
+    groups = np.array(["a"] * 10 + ["b"] * 7 + ["c"] * 3)
+    s = GroupedBatchSampler(groups, batch_size=8, per_group=4, seed=1)
+    batches = list(s)
+    assert len(batches) == len(s) == (3 + 2 + 1) // 2
+    seen = set()
+    for b in batches:
+        assert len(b) == 8
+        for run in (b[:4], b[4:]):
+            assert len(set(groups[run])) == 1  # a run shares its group
+        seen |= set(b)
+    runs = [tuple(b[i:i + 4]) for b in batches for i in (0, 4)]
+    assert len(seen) >= 20 - 4  # at most one run (the remainder) is left out per epoch
+    assert list(GroupedBatchSampler(groups, 8, 4, seed=1)) == batches  # reproducible
+    s.set_epoch(1)
+    assert [tuple(b[i:i + 4]) for b in s for i in (0, 4)] != runs  # reshuffled each epoch
+    with pytest.raises(ValueError, match="multiple of the group run"):
+        GroupedBatchSampler(groups, batch_size=10, per_group=4)
+
+
+def test_item_groups_read_the_manifest_column_or_fall_back_to_the_source():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from lyrebird.train.myna_module import item_groups
+
+    manifest = SimpleNamespace(cache=SimpleNamespace(index=pd.DataFrame(
+        {"instrument_family": ["piano", None, "organ"]})), items=[(0, 0, 5), (0, 5, 5), (1, 0, 9), (2, 0, 9)])
+    folder = SimpleNamespace(cache=SimpleNamespace(index=pd.DataFrame({"path": ["x", "y"]})),
+                             items=[(0, 0, 9), (1, 0, 9)])
+    got = item_groups([manifest, folder], "instrument_family").tolist()
+    assert got == ["0:piano", "0:piano", "source0", "0:organ", "source1", "source1"]
+
+
+@pytest.mark.timeout(600)
+def test_train_with_grouped_batches(music_dir, tmp_path):
+    out = tmp_path / "run"
+    res = run_cli(*TRAIN, "--data", str(music_dir), "--out", str(out), "--max-steps", "4",
+                  "--group-by", "instrument_family", "--group-size", "3", "--json")
+    meta = json.loads((Path(json.loads(res.stdout)["model"]) / "config.json").read_text())
+    assert meta["steps"] == 4 and "--group-by instrument_family" in meta["command"]

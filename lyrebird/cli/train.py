@@ -73,10 +73,16 @@ def train() -> None:
               default="hybrid", show_default=True, help="Patch kind.")
 @click.option("--mask-ratio", default=None, type=float, help="Token masking ratio (default 0.9).")
 @click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
+@click.option("--group-by", default=None,
+              help="Manifest column (e.g. instrument_family): build each batch from runs of "
+                   "clips sharing its value, as hard negatives. Default: uniform batches.")
+@click.option("--group-size", default=32, show_default=True,
+              help="Clips per run of one group (with --group-by); divides --batch-size.")
 @run_options
 @json_option
 def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, patch: str,
-                   mask_ratio: float | None, fp16_export: bool, as_json: bool, **kw) -> None:
+                   mask_ratio: float | None, fp16_export: bool, group_by: str | None,
+                   group_size: int, as_json: bool, **kw) -> None:
     """Pretrain a Myna encoder (contrastive, 90 % token masking) on a manifest or folder."""
     from lyrebird.train.myna_module import myna_config, train_myna
 
@@ -84,7 +90,8 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
     cfg = myna_config(name, mask_ratio=mask_ratio)
     out_dir = out_dir or Path("runs") / f"myna-{name}"
     export = train_myna(list(data), out_dir, cfg, make_run_config(kw), preset=name,
-                        resume=not kw["no_resume"], fp16_export=fp16_export)
+                        resume=not kw["no_resume"], fp16_export=fp16_export,
+                        group_by=group_by, group_size=group_size)
     if export is not None:  # DDP: only rank 0 reports
         emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
              f"exported {export} (load it with get_encoder('{export}'))")
