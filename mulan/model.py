@@ -8,9 +8,10 @@
   (``lyrebird.encoders.contrastive.paired_contrastive``).
 
 The towers live in :mod:`lyrebird.mulan.towers`; this module holds the model, its embedding
-API and its checkpoints. All public embeddings are L2-normalised. Audio of any length is cut into ``window_s`` windows
-(the training clip length), embedded, and averaged with weights equal to the seconds of real
-audio per window, then re-normalised — so memory is bounded by one batch of windows.
+API and its checkpoints. All public embeddings are L2-normalised. Audio of any length is cut
+into ``window_s`` windows (the training clip length), embedded, and averaged with weights
+equal to the seconds of real audio per window, then re-normalised — so memory is bounded by
+one batch of windows.
 """
 
 from __future__ import annotations

@@ -98,24 +98,25 @@ class TextBackbone(nn.Module):
         self._lean: LeanEncoder | None = None
         self._lean_key: tuple = ()
         self._lean_params: list[nn.Parameter] = []
+        self._lean_ok = lean_supported(model)
 
     def _lean_encoder(self) -> LeanEncoder | None:
         """The lean inference path (see :mod:`~lyrebird.mulan.lean_encoder`) when it applies:
         eval mode, no gradients, CPU, a BERT/XLM-R layout, and ``lean`` not ``None``. Its weight
         snapshot is rebuilt whenever the model's parameters change (in-place or replaced)."""
-        if (self.lean is None or self.model.training or torch.is_grad_enabled()
-                or self.device.type != "cpu" or not lean_supported(self.model)):
+        if (self.lean is None or not self._lean_ok or self.model.training
+                or torch.is_grad_enabled() or self.device.type != "cpu"):
             return None
-        if self._lean is None:
+        if self._lean is None or self._lean_key != self._params_key():
             self._lean_params = list(self.model.parameters())
-        key = tuple((p.data_ptr(), p._version) for p in self._lean_params)
-        if self._lean is None or key != self._lean_key:
-            self._lean_params = list(self.model.parameters())
-            key = tuple((p.data_ptr(), p._version) for p in self._lean_params)
+            self._lean_key = self._params_key()
             bf16 = self.lean == "bfloat16" or (self.lean == "auto" and cpu_bf16_native())
             self._lean = LeanEncoder(self.model, torch.bfloat16 if bf16 else torch.float32)
-            self._lean_key = key
         return self._lean
+
+    def _params_key(self) -> tuple:
+        """Storage and in-place version of each snapshotted parameter (a change = stale copy)."""
+        return tuple((p.data_ptr(), p._version) for p in self._lean_params)
 
     @property
     def device(self) -> torch.device:

@@ -86,11 +86,11 @@ def hardware() -> dict:
                 break
     except OSError:
         pass
-    from .grid import _bf16_fast
+    from lyrebird.encoders import cpu_bf16_native
 
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "bf16_probes": _bf16_fast(),
+            "platform": platform.platform(), "bf16_probes": cpu_bf16_native(),
             "cuda": torch.cuda.is_available()}
 
 
