@@ -169,9 +169,14 @@ def test_item_groups_read_the_manifest_column_or_fall_back_to_the_source():
 
 
 @pytest.mark.timeout(600)
-def test_train_with_grouped_batches(music_dir, tmp_path):
+def test_train_with_grouped_batches_and_an_mlp_projector(music_dir, tmp_path):
     out = tmp_path / "run"
     res = run_cli(*TRAIN, "--data", str(music_dir), "--out", str(out), "--max-steps", "4",
-                  "--group-by", "instrument_family", "--group-size", "3", "--json")
-    meta = json.loads((Path(json.loads(res.stdout)["model"]) / "config.json").read_text())
+                  "--group-by", "instrument_family", "--group-size", "3",
+                  "--proj-hidden", "32", "--tau", "0.2", "--json")
+    model_dir = Path(json.loads(res.stdout)["model"])
+    meta = json.loads((model_dir / "config.json").read_text())
     assert meta["steps"] == 4 and "--group-by instrument_family" in meta["command"]
+    assert meta["config"]["proj_hidden"] == 32 and meta["config"]["tau"] == 0.2
+    enc = get_encoder(model_dir, device="cpu")
+    assert isinstance(enc.projector, torch.nn.Sequential) and enc.projector[0].out_features == 32
