@@ -20,6 +20,8 @@ import itertools
 import json
 import logging
 import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +133,14 @@ class MelCache:
         return cls(d, index, mels, cfg)
 
 
+def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp)`` on a private temporary file, then rename it onto ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
                     cache_root: str | os.PathLike | None = None,
                     max_clip_s: float = 600.0) -> MelCache:
@@ -149,8 +159,10 @@ def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
     table = read_clip_table(src)
     fe = MelFrontend(cfg)
     rows, skipped, offset = [], [], 0
-    tmp = d / "mels.f16.tmp"
-    with open(tmp, "wb") as out, torch.inference_mode():
+    # A private temporary file: concurrent builds of one cache (two trainings started together)
+    # each write their own and the last rename wins; both results are identical.
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="mels.f16.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as out, torch.inference_mode():
         for r in progress(list(table.itertuples()), desc=f"mel cache {src.name}"):
             i = r.Index
             start = float(r.start_s) if pd.notna(r.start_s) else 0.0
@@ -172,13 +184,15 @@ def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
         out.flush()
         os.fsync(out.fileno())
     if not rows:
+        os.unlink(tmp)
         raise ValueError(f"'{source}': no clip could be decoded; first errors: {skipped[:3]}")
     for s in skipped:
         log.warning("mel cache: skipped row %d: %s", s["row"], s["reason"])
     os.replace(tmp, d / "mels.f16")
-    pd.DataFrame(rows).to_parquet(d / "index.parquet")
     meta = {"mel": config_to_dict(cfg), "source": str(src.resolve()), "skipped": skipped}
-    (d / "meta.json").write_text(json.dumps(meta, indent=2))
+    _write_atomic(d / "index.parquet", pd.DataFrame(rows).to_parquet)
+    # meta.json last: its presence marks a complete cache
+    _write_atomic(d / "meta.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2)))
     return MelCache.open(d)
 
 
