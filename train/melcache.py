@@ -14,6 +14,7 @@ Unreadable clips are skipped and reported; the build never aborts on one bad fil
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -21,7 +22,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,12 +134,18 @@ class MelCache:
         return cls(d, index, mels, cfg)
 
 
-def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
-    """Call ``write(tmp)`` on a private temporary file, then rename it onto ``path``."""
+@contextlib.contextmanager
+def _replaced_on_success(path: Path) -> Iterator[str]:
+    """Yield a private temporary file beside ``path``; rename it onto ``path`` if the block
+    succeeds, delete it if the block raises."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
@@ -159,10 +166,12 @@ def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
     table = read_clip_table(src)
     fe = MelFrontend(cfg)
     rows, skipped, offset = [], [], 0
-    # A private temporary file: concurrent builds of one cache (two trainings started together)
-    # each write their own and the last rename wins; both results are identical.
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="mels.f16.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as out, torch.inference_mode():
+    # Private temporary files, renamed into place: concurrent builds of one cache (two trainings
+    # started together) each write their own and the last rename wins (the results are
+    # identical); an interrupted build leaves nothing behind. meta.json goes last: its presence
+    # marks a complete cache.
+    with _replaced_on_success(d / "mels.f16") as tmp, open(tmp, "wb") as out, \
+            torch.inference_mode():
         for r in progress(list(table.itertuples()), desc=f"mel cache {src.name}"):
             i = r.Index
             start = float(r.start_s) if pd.notna(r.start_s) else 0.0
@@ -183,16 +192,15 @@ def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
             offset += len(m)
         out.flush()
         os.fsync(out.fileno())
-    if not rows:
-        os.unlink(tmp)
-        raise ValueError(f"'{source}': no clip could be decoded; first errors: {skipped[:3]}")
+        if not rows:
+            raise ValueError(f"'{source}': no clip could be decoded; first errors: {skipped[:3]}")
     for s in skipped:
         log.warning("mel cache: skipped row %d: %s", s["row"], s["reason"])
-    os.replace(tmp, d / "mels.f16")
     meta = {"mel": config_to_dict(cfg), "source": str(src.resolve()), "skipped": skipped}
-    _write_atomic(d / "index.parquet", pd.DataFrame(rows).to_parquet)
-    # meta.json last: its presence marks a complete cache
-    _write_atomic(d / "meta.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2)))
+    with _replaced_on_success(d / "index.parquet") as tmp:
+        pd.DataFrame(rows).to_parquet(tmp)
+    with _replaced_on_success(d / "meta.json") as tmp:
+        Path(tmp).write_text(json.dumps(meta, indent=2))
     return MelCache.open(d)
 
 
