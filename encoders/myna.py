@@ -27,6 +27,7 @@ from .configs import config_from_dict
 from .contrastive import nt_xent
 from .mel import MEL_PRESETS, MelConfig, MelFrontend
 from .registry import register_kind
+from .transpose import transposed_twins
 from .vit import Patcher, Transformer, random_keep
 
 PatchKind = Literal["square", "vertical", "hybrid", "vit1d"]
@@ -49,6 +50,7 @@ class MynaConfig:
     proj_hidden: int = 0  # 0: linear projector; > 0: MLP with this hidden width
     mask_ratio: float = 0.9
     tau: float = 0.1
+    transpose: int = 0  # > 0: transposed-twin negatives up to this many semitones (0: off)
     embed_mode: EmbedMode = "concat"  # hybrid only: which representation embed() returns
     mel: MelConfig = field(default_factory=lambda: MEL_PRESETS["myna"])
 
@@ -62,6 +64,10 @@ class MynaConfig:
             if self.mel.n_mels % ph or self.clip_frames % pw:
                 raise ValueError(f"MynaConfig.{name}={ph}x{pw} must tile {self.mel.n_mels} mels "
                                  f"x {self.clip_frames} frames")
+
+        if self.transpose < 0 or (self.transpose and self.mel.stack != 1):
+            raise ValueError(f"MynaConfig.transpose must be >= 0 semitones on an unstacked mel "
+                             f"front-end, got {self.transpose} (stack {self.mel.stack})")
 
     @property
     def patchers(self) -> tuple[str, ...]:
@@ -172,8 +178,12 @@ class MynaEncoder(AudioEncoder):
 
         ``gather`` (data-parallel training) maps local ``(B, P)`` projections to the global
         ``(world * B, P)`` batch with gradients, so negatives come from every device.
+        With ``cfg.transpose`` each pair also gets a transposed twin pair (see
+        :func:`~lyrebird.encoders.transpose.transposed_twins`), doubling the batch.
         Returns ``(loss, {patcher: loss})``.
         """
+        if self.cfg.transpose:
+            mel1, mel2 = transposed_twins(mel1, mel2, self.cfg.transpose, self.cfg.mel, generator)
         parts = {}
         for name in self.patchers:
             # both views in one pass: independent masks per row, larger (faster) matmuls

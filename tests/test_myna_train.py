@@ -173,10 +173,11 @@ def test_train_with_grouped_batches_and_an_mlp_projector(music_dir, tmp_path):
     out = tmp_path / "run"
     res = run_cli(*TRAIN, "--data", str(music_dir), "--out", str(out), "--max-steps", "4",
                   "--group-by", "instrument_family", "--group-size", "3",
-                  "--proj-hidden", "32", "--tau", "0.2", "--json")
+                  "--proj-hidden", "32", "--tau", "0.2", "--transpose", "3", "--json")
     model_dir = Path(json.loads(res.stdout)["model"])
     meta = json.loads((model_dir / "config.json").read_text())
     assert meta["steps"] == 4 and "--group-by instrument_family" in meta["command"]
     assert meta["config"]["proj_hidden"] == 32 and meta["config"]["tau"] == 0.2
+    assert meta["config"]["transpose"] == 3
     enc = get_encoder(model_dir, device="cpu")
     assert isinstance(enc.projector, torch.nn.Sequential) and enc.projector[0].out_features == 32

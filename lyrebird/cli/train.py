@@ -76,6 +76,10 @@ def train() -> None:
               help="Projector: 0 = linear (default), N = MLP with N hidden units (SimCLR-style).")
 @click.option("--tau", default=None, type=float,
               help="NT-Xent temperature (default 0.1).")
+@click.option("--transpose", default=None, type=int,
+              help="Add a pitch-transposed twin of every pair (up to N semitones) as a "
+                   "negative, so the embedding must keep key (default 0 = off; doubles the "
+                   "batch).")
 @click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
 @click.option("--group-by", default=None,
               help="Manifest column (e.g. instrument_family): build each batch from runs of "
@@ -86,13 +90,14 @@ def train() -> None:
 @json_option
 def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, patch: str,
                    mask_ratio: float | None, proj_hidden: int | None, tau: float | None,
-                   fp16_export: bool, group_by: str | None, group_size: int, as_json: bool,
-                   **kw) -> None:
+                   transpose: int | None, fp16_export: bool, group_by: str | None,
+                   group_size: int, as_json: bool, **kw) -> None:
     """Pretrain a Myna encoder (contrastive, 90 % token masking) on a manifest or folder."""
     from lyrebird.train.myna_module import myna_config, train_myna
 
     name = f"{preset}-{patch}"
-    cfg = myna_config(name, mask_ratio=mask_ratio, proj_hidden=proj_hidden, tau=tau)
+    cfg = myna_config(name, mask_ratio=mask_ratio, proj_hidden=proj_hidden, tau=tau,
+                      transpose=transpose)
     out_dir = out_dir or Path("runs") / f"myna-{name}"
     export = train_myna(list(data), out_dir, cfg, make_run_config(kw), preset=name,
                         resume=not kw["no_resume"], fp16_export=fp16_export,
