@@ -13,7 +13,8 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from lyrebird.cli import main
-from lyrebird.train.probe.features import random_init_name
+from lyrebird.encoders import get_encoder
+from lyrebird.train.probe.features import EncoderExtractor, random_init_name
 from lyrebird.train.probe.run import make_extractors
 
 SR = 16000
@@ -95,3 +96,8 @@ def test_random_init_twin_of_the_shipped_encoder():
     assert exs[0][0].fingerprint != exs[1][0].fingerprint
     assert exs[0][0].encoder.DIM == exs[1][0].encoder.DIM
     assert [n for n, r in roles if r == "hand-crafted"] == ["logmel", "mfcc", "chroma"]
+    # a hybrid model's embedding mode changes its features, so it changes the cache key
+    enc = get_encoder("myna:tiny-hybrid", device="cpu")
+    concat = EncoderExtractor("myna:tiny-hybrid", encoder=enc).fingerprint
+    enc.set_embed_mode("vertical")
+    assert EncoderExtractor("myna:tiny-hybrid", encoder=enc).fingerprint != concat

@@ -111,12 +111,15 @@ class EncoderExtractor:
 
     @property
     def fingerprint(self) -> str:
+        """Cache key: architecture, weights and the embedding mode (hybrid Myna's
+        ``set_embed_mode`` changes the features without touching the config)."""
         if self._fp is None:
             from lyrebird.mulan.towers import module_fingerprint
 
             cfg = getattr(self.encoder, "cfg", None)
             self._fp = _hash(["encoder", 1, type(self.encoder).__name__, repr(cfg),
-                              module_fingerprint(self.encoder)])
+                              module_fingerprint(self.encoder),
+                              getattr(self.encoder, "embed_mode", None)])
         return self._fp
 
     def __call__(self, wav: np.ndarray) -> dict[str, np.ndarray]:
