@@ -110,6 +110,11 @@ def probe_cmd(encoders: tuple[str, ...], tasks: str, probes_dir: Path,
               "csv": str(files["csv"]), "seconds": round(run.seconds, 1),
               "errors": run.errors,
               "results": [{k: r[k] for k in ("extractor", "role", "task", "metric", "score")}
-                          for r in run.rows]}
+                          for r in run.rows],
+              "vs_random_init": run.comparisons}
     human = (summary_table(run).to_string(index=False, float_format="%.3f") if run.rows else "")
+    for c in run.comparisons:
+        human += (f"\n{c['encoder']} vs {c['baseline']} · {c['task']}: {c['metric']} "
+                  f"{c['diff']:+.3f} (95% [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], "
+                  f"p(not better) {c['p_not_better']:.2f})")
     emit(result, as_json, f"{human}\n\nreport: {files['md']} ({run.seconds / 60:.1f} min)")

@@ -126,7 +126,8 @@ def write_report(run: ProbeRun, out: str | os.PathLike, title: str = "Lyrebird p
     flat.to_csv(out / "results.csv", index=False)
     (out / "results.json").write_text(json.dumps({
         "rows": run.rows, "layers": run.layer_rows, "tasks": run.tasks, "errors": run.errors,
-        "hardware": run.hardware, "seconds": run.seconds, "options": run.options},
+        "hardware": run.hardware, "seconds": run.seconds, "options": run.options,
+        "comparisons": run.comparisons},
         indent=1, default=str))
     sections: list[tuple[str, str, list[Path]]] = []  # (heading, markdown body, images)
     h = run.hardware
@@ -163,6 +164,18 @@ def write_report(run: ProbeRun, out: str | os.PathLike, title: str = "Lyrebird p
                 _tsne(run, task, timg)
                 imgs.append(timg)
             sections.append((f"Task: {task}", body, imgs))
+    if run.comparisons:
+        cmp = pd.DataFrame(run.comparisons)
+        cmp["95% interval"] = [f"[{a:+.3f}, {b:+.3f}]" for a, b in zip(cmp["ci_low"],
+                                                                      cmp["ci_high"], strict=True)]
+        cmp = cmp[["encoder", "baseline", "task", "metric", "diff", "95% interval",
+                   "p_not_better", "n_test"]]
+        sections.append(("Encoder vs its random-init twin (paired bootstrap)",
+                         "Test-metric difference (encoder minus twin) on the same test clips, "
+                         f"with a 95 % percentile interval over {run.comparisons[0]['n_boot']} "
+                         "resamples of those clips; `p_not_better` is the share of resamples "
+                         "where the encoder does not beat its twin. An interval that "
+                         "straddles 0 is a tie at this test-set size.\n\n" + _md_table(cmp), []))
     if run.layer_rows:
         ldf = pd.DataFrame(run.layer_rows)
         imgs = []

@@ -18,7 +18,13 @@ import numpy as np
 import torch
 
 from .cache import ClipMemo, task_features
-from .features import BASELINES, EncoderExtractor, HandcraftedExtractor, random_init_encoder
+from .features import (
+    BASELINES,
+    EncoderExtractor,
+    HandcraftedExtractor,
+    random_init_encoder,
+    random_init_name,
+)
 from .grid import FULL, MARBLE, GridResult, GridSpec, run_grid
 from .metrics import (
     accuracy,
@@ -28,6 +34,7 @@ from .metrics import (
     r2,
     roc_auc_macro,
 )
+from .paired import paired_bootstrap
 from .tasks import Task
 
 log = logging.getLogger("lyrebird.train")
@@ -74,6 +81,7 @@ class ProbeRun:
     hardware: dict = field(default_factory=dict)
     seconds: float = 0.0
     options: dict = field(default_factory=dict)
+    comparisons: list[dict] = field(default_factory=list)
 
 
 def hardware() -> dict:
@@ -157,7 +165,9 @@ def run_probe(encoders: list[str], tasks: list[Task], opts: ProbeOptions = Probe
                              "rows": len(t.table), "classes": len(t.classes),
                              "dropped": len(t.dropped)}
     memo = ClipMemo()
-    for ex, role in make_extractors(encoders, opts.baselines):
+    extractors = make_extractors(encoders, opts.baselines)
+    test_out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (ex, task) → (idx, out)
+    for ex, role in extractors:
         for task in tasks:
             if ex.name == "chroma" and task.kind != "key":
                 continue  # chroma is the key baseline
@@ -177,6 +187,8 @@ def run_probe(encoders: list[str], tasks: list[Task], opts: ProbeOptions = Probe
                    "cached": tf.cached, "dim": int(tf.feats["embed"].shape[1]),
                    "skipped": len(tf.skipped), **{f"n_{k}": v for k, v in n.items()}}
             run.rows.append(row)
+            te = task.split_index("test")
+            test_out[ex.name, task.name] = (te[tf.ok[te]], res.test_out)
             if on_row:
                 on_row(row)
             if opts.tsne_points and task.kind in ("multiclass", "key"):
@@ -192,5 +204,37 @@ def run_probe(encoders: list[str], tasks: list[Task], opts: ProbeOptions = Probe
                                            "task": task.name, "layer": int(f[5:]),
                                            "metric": task.primary, "score": lm[task.primary],
                                            "valid": lres.valid, "grid_s": round(lres.seconds, 2)})
+    run.comparisons = twin_comparisons(extractors, tasks, test_out)
     run.seconds = time.perf_counter() - t0
     return run
+
+
+def twin_comparisons(extractors: list[tuple[object, str]], tasks: list[Task],
+                     test_out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+                     n_boot: int = 1000) -> list[dict]:
+    """Each encoder against its random-init twin, per task: a paired bootstrap of the
+    primary-metric difference over the test clips both scored (see :mod:`.paired`)."""
+    names = {ex.name for ex, _ in extractors}
+    rows = []
+    for ex, role in extractors:
+        if role != "encoder" or not isinstance(ex, EncoderExtractor):
+            continue
+        base = random_init_name(ex.source)
+        twin = next((n for n in (f"{base} (random init)", base) if n in names), None)
+        if base is None or twin is None or twin == ex.name:
+            continue
+        for task in tasks:
+            if (ex.name, task.name) not in test_out or (twin, task.name) not in test_out:
+                continue
+            (ia, oa), (ib, ob) = test_out[ex.name, task.name], test_out[twin, task.name]
+            common, ka, kb = np.intersect1d(ia, ib, return_indices=True)
+            if len(common) == 0:
+                continue
+
+            def metric(y: np.ndarray, out: np.ndarray, task: Task = task) -> float:
+                return test_metrics(task, y, out)[task.primary]
+
+            d = paired_bootstrap(metric, task.y[common], oa[ka], ob[kb], n_boot=n_boot)
+            rows.append({"encoder": ex.name, "baseline": twin, "task": task.name,
+                         "metric": task.primary, **d.to_dict()})
+    return rows
