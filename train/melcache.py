@@ -14,15 +14,12 @@ Unreadable clips are skipped and reported; the build never aborts on one bad fil
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import itertools
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +37,8 @@ from lyrebird.encoders import (
 )
 from lyrebird.encoders.configs import config_to_dict
 from lyrebird.encoders.progress import progress
+
+from .atomic import replaced_on_success
 
 log = logging.getLogger("lyrebird.train")
 
@@ -134,20 +133,6 @@ class MelCache:
         return cls(d, index, mels, cfg)
 
 
-@contextlib.contextmanager
-def _replaced_on_success(path: Path) -> Iterator[str]:
-    """Yield a private temporary file beside ``path``; rename it onto ``path`` if the block
-    succeeds, delete it if the block raises."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
                     cache_root: str | os.PathLike | None = None,
                     max_clip_s: float = 600.0) -> MelCache:
@@ -170,7 +155,7 @@ def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
     # started together) each write their own and the last rename wins (the results are
     # identical); an interrupted build leaves nothing behind. meta.json goes last: its presence
     # marks a complete cache.
-    with _replaced_on_success(d / "mels.f16") as tmp, open(tmp, "wb") as out, \
+    with replaced_on_success(d / "mels.f16") as tmp, open(tmp, "wb") as out, \
             torch.inference_mode():
         for r in progress(list(table.itertuples()), desc=f"mel cache {src.name}"):
             i = r.Index
@@ -197,9 +182,9 @@ def build_mel_cache(source: str | os.PathLike, cfg: MelConfig,
     for s in skipped:
         log.warning("mel cache: skipped row %d: %s", s["row"], s["reason"])
     meta = {"mel": config_to_dict(cfg), "source": str(src.resolve()), "skipped": skipped}
-    with _replaced_on_success(d / "index.parquet") as tmp:
+    with replaced_on_success(d / "index.parquet") as tmp:
         pd.DataFrame(rows).to_parquet(tmp)
-    with _replaced_on_success(d / "meta.json") as tmp:
+    with replaced_on_success(d / "meta.json") as tmp:
         Path(tmp).write_text(json.dumps(meta, indent=2))
     return MelCache.open(d)
 

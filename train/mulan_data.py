@@ -34,6 +34,7 @@ from lyrebird.mulan.zeroshot import (
     translate_tags,
 )
 
+from .atomic import replaced_on_success
 from .data.manifest import read_manifest, resolve_path
 
 log = logging.getLogger("lyrebird.train")
@@ -162,9 +163,8 @@ class Ragged:
     def write(path: Path, chunks, order: np.ndarray | None = None) -> None:
         """Write an iterable of ``(n_i, D)`` arrays (atomically, then the index). With
         ``order``, the k-th array written is item ``order[k]``."""
-        tmp = path.with_suffix(".tmp")
         offsets, counts, dim, off = [], [], None, 0
-        with open(tmp, "wb") as f:
+        with replaced_on_success(path) as tmp, open(tmp, "wb") as f:
             for a in chunks:
                 a = np.asarray(a, dtype=np.float16)
                 dim = a.shape[1]
@@ -174,13 +174,13 @@ class Ragged:
                 off += len(a)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
         if order is not None:
             inv = np.empty(len(order), dtype=np.int64)
             inv[np.asarray(order)] = np.arange(len(order))
             offsets, counts = [offsets[k] for k in inv], [counts[k] for k in inv]
-        path.with_suffix(".json").write_text(json.dumps(
-            {"offsets": offsets, "counts": counts, "dim": int(dim or 0)}))
+        with replaced_on_success(path.with_suffix(".json")) as tmp:
+            Path(tmp).write_text(json.dumps(
+                {"offsets": offsets, "counts": counts, "dim": int(dim or 0)}))
 
 
 def cache_keys(manifest: Path, model: MuLan, data: MuLanDataConfig, encoder_fp: str,

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..atomic import replaced_on_success
 from .captions import compose_captions
 from .manifest import write_manifest
 from .piece import stable_hash
@@ -231,9 +232,8 @@ def run_task(task: Task, out: str, cfg: DemoConfig) -> dict[str, Any]:
               "seconds": round(time.monotonic() - t0, 3)}
     part = Path(out) / "parts" / f"{task.key}.json"
     part.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part.with_name(part.name + ".tmp")
-    tmp.write_text(json.dumps(result, default=str))
-    os.replace(tmp, part)
+    with replaced_on_success(part) as tmp:
+        Path(tmp).write_text(json.dumps(result, default=str))
     return result
 
 

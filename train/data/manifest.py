@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..atomic import replaced_on_success
 from .keys import MODES
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -147,18 +148,17 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``df`` as parquet (or CSV with JSON list cells, by extension) atomically."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    if p.suffix.lower() == ".parquet":
-        df.to_parquet(tmp, index=False)
-    elif p.suffix.lower() == ".csv":
-        out = df.copy()
-        for col in out.columns:
-            if out[col].map(lambda v: isinstance(v, list | dict)).any():
-                out[col] = [json.dumps(v, ensure_ascii=False) for v in out[col]]
-        out.to_csv(tmp, index=False)
-    else:
+    if p.suffix.lower() not in (".parquet", ".csv"):
         raise ManifestError(f"'{p}': expected a .parquet or .csv file name")
-    os.replace(tmp, p)
+    with replaced_on_success(p) as tmp:
+        if p.suffix.lower() == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            out = df.copy()
+            for col in out.columns:
+                if out[col].map(lambda v: isinstance(v, list | dict)).any():
+                    out[col] = [json.dumps(v, ensure_ascii=False) for v in out[col]]
+            out.to_csv(tmp, index=False)
     return p
 
 
