@@ -85,6 +85,13 @@ def test_unknown_encoder_and_no_tasks_are_clear_errors(probes, tmp_path):
     res = CliRunner().invoke(main, ["probe", "--encoder", "myna:tiny-square", "--tasks", "broken",
                                     "--probes-dir", str(probes), "--out", str(tmp_path)])
     assert res.exit_code != 0 and "no usable task" in res.output and "broken.parquet" in res.output
+    # --unseen-by: a pretraining manifest holding every test work leaves nothing to test on
+    pre = pd.read_parquet(probes / "key.parquet").assign(split="train")
+    pre.to_parquet(tmp_path / "pretrain.parquet")
+    res = CliRunner().invoke(main, ["probe", "--encoder", "myna:tiny-square", "--tasks", "key",
+                                    "--probes-dir", str(probes), "--out", str(tmp_path),
+                                    "--unseen-by", str(tmp_path / "pretrain.parquet")])
+    assert res.exit_code != 0 and "every test work was seen in pretraining" in res.output
 
 
 def test_random_init_twin_of_the_shipped_encoder():

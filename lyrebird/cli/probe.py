@@ -72,11 +72,16 @@ def _resolve_tasks(tasks: str, probes_dir: Path, benchmarks: tuple[str, ...]) ->
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Feature cache (default OUT/../.probe-cache).")
 @click.option("--threads", default=None, type=int, help="torch threads (default: torch's).")
+@click.option("--unseen-by", "unseen_by", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Pretraining manifest of the encoders (repeatable): test clips of works "
+                   "it holds outside its test split are dropped, so no test work was heard in "
+                   "pretraining.")
 @json_option
 def probe_cmd(encoders: tuple[str, ...], tasks: str, probes_dir: Path,
               benchmarks: tuple[str, ...], out_dir: Path, grid: str, layers: bool,
               baselines: bool, max_epochs: int, patience: int, halving: bool, cache_dir: Path | None,
-              threads: int | None, as_json: bool) -> None:
+              threads: int | None, unseen_by: tuple[Path, ...], as_json: bool) -> None:
     """Compare encoders on downstream tasks with frozen embeddings, and write a report."""
     import torch
 
@@ -86,6 +91,16 @@ def probe_cmd(encoders: tuple[str, ...], tasks: str, probes_dir: Path,
     if threads:
         torch.set_num_threads(threads)
     task_list, errors = _resolve_tasks(tasks, probes_dir, benchmarks)
+    if unseen_by:
+        from lyrebird.train.probe.tasks import TaskError, drop_seen_test_works
+
+        kept = []
+        for t in task_list:
+            try:
+                kept.append(drop_seen_test_works(t, list(unseen_by)))
+            except TaskError as e:
+                errors.append(str(e))
+        task_list = kept
     if not task_list:
         raise click.ClickException("no usable task: " + "; ".join(errors))
     try:

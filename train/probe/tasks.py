@@ -52,7 +52,8 @@ class Task:
     Attributes:
         name: task name (the manifest's stem unless given).
         kind: see the module docstring.
-        table: ``path`` (absolute), ``start_s``, ``end_s`` (seconds, NaN = to the end), ``split``.
+        table: ``path`` (absolute), ``start_s``, ``end_s`` (seconds, NaN = to the end), ``split``,
+            and ``work_id`` when the manifest has one.
         y: targets: ``(N,)`` int64 class indices, ``(N, C)`` bool tags, or ``(N,)`` float64.
         classes: class or tag names (empty for regression).
         source: where the task came from (a manifest path or an adapter description).
@@ -187,7 +188,8 @@ def task_from_table(df: pd.DataFrame, name: str, kind: TaskKind | None = None,
         raise _fail(src, "field 'labels' has no tags in the train split")
     if dropped:
         log.warning("probe task %s: dropped %d row(s), e.g. %s", src, len(dropped), dropped[0])
-    table = df[["path", "start_s", "end_s", "split"]].copy()
+    table = df[[c for c in ("path", "start_s", "end_s", "split", "work_id")
+                if c in df.columns]].copy()
     return Task(name=name, kind=kind, table=table, y=y, classes=classes, source=src,
                 dropped=dropped)
 
@@ -198,6 +200,38 @@ def load_task(manifest: str | os.PathLike, name: str | None = None,
     p = Path(manifest)
     df = read_table(p)
     return task_from_table(df, name or p.stem, kind, source=str(p))
+
+
+def drop_seen_test_works(task: Task, manifests: list[str | os.PathLike]) -> Task:
+    """``task`` without the test clips whose ``work_id`` an encoder was pretrained on.
+
+    ``manifests``: the encoder's pretraining manifests; a work counts as seen when any of its
+    clips there is outside the ``test`` split (or the manifest has no ``split`` column). The
+    dropped rows are listed in ``dropped``. Needs a ``work_id`` column in the task's table.
+    """
+    if not manifests:
+        return task
+    if "work_id" not in task.table.columns:
+        raise TaskError(f"probe task {task.source or task.name}: no 'work_id' column, so test "
+                        "works seen in pretraining cannot be dropped")
+    seen: set[str] = set()
+    for m in manifests:
+        df = read_table(m)
+        if "work_id" not in df.columns:
+            raise TaskError(f"pretraining manifest '{m}': no 'work_id' column")
+        used = df if "split" not in df.columns else df[df["split"] != "test"]
+        seen.update(used["work_id"].dropna().astype(str))
+    drop = (task.table["split"].to_numpy() == "test") & task.table["work_id"].astype(str).isin(
+        seen).to_numpy()
+    if not drop.any():
+        return task
+    if drop.sum() == (task.table["split"] == "test").sum():
+        raise TaskError(f"probe task {task.source or task.name}: every test work was seen in "
+                        "pretraining; nothing left to test on")
+    keep = ~drop
+    return Task(task.name, task.kind, task.table[keep].reset_index(drop=True), task.y[keep],
+                task.classes, f"{task.source} (test works unseen in pretraining)",
+                [*task.dropped, f"{int(drop.sum())} test clips: work seen in pretraining"])
 
 
 def offline_tasks(probes_dir: str | os.PathLike, names: tuple[str, ...] = OFFLINE_TASKS
