@@ -54,17 +54,14 @@ def band_centres(cfg: MelConfig) -> np.ndarray:
 
 
 def _source_index(cfg: MelConfig, semitones: torch.Tensor) -> torch.Tensor:
-    """``(B,)`` shifts → ``(B, n_mels)`` fractional source band index of every output band."""
-    fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
-    m_lo, m_hi = float(hz_to_mel(cfg.fmin, cfg.htk)), float(hz_to_mel(fmax, cfg.htk))
-    step = (m_hi - m_lo) / (cfg.n_mels + 1)
+    """``(B,)`` shifts → ``(B, n_mels)`` fractional source band index of every output band
+    (clamped to the bank; exactly ``k`` for band ``k`` at zero shift)."""
     centres = band_centres(cfg)
+    centre_mels = hz_to_mel(centres, cfg.htk)
     ratio = 2.0 ** (-semitones.detach().double().cpu().numpy() / 12.0)  # source / target
-    src_hz = centres[None, :] * ratio[:, None]
-    idx = (hz_to_mel(src_hz, cfg.htk) - m_lo) / step - 1.0
-    near = np.round(idx)
-    idx = np.where(np.abs(idx - near) < 1e-6, near, idx)  # exact identity at zero shift
-    return torch.from_numpy(np.clip(idx, 0.0, cfg.n_mels - 1.0))
+    src_mels = hz_to_mel(centres[None, :] * ratio[:, None], cfg.htk)
+    idx = np.interp(src_mels, centre_mels, np.arange(cfg.n_mels, dtype=np.float64))
+    return torch.from_numpy(idx)
 
 
 def transpose_mel(mel: torch.Tensor, semitones: torch.Tensor, cfg: MelConfig) -> torch.Tensor:

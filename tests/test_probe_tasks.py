@@ -9,7 +9,13 @@ import soundfile as sf
 
 from lyrebird.train.probe.cache import ClipMemo, task_features
 from lyrebird.train.probe.features import HandcraftedExtractor
-from lyrebird.train.probe.tasks import TaskError, drop_seen_test_works, load_task, task_from_table
+from lyrebird.train.probe.tasks import (
+    TaskError,
+    drop_seen_test_works,
+    load_task,
+    seen_works,
+    task_from_table,
+)
 
 SR = 16000
 
@@ -127,7 +133,7 @@ def test_test_clips_of_works_seen_in_pretraining_are_dropped(tmp_path):
     pre = pd.DataFrame({"path": ["x.wav"] * 4, "work_id": ["w1", "w3", "w4", "w9"],
                         "split": ["train", "valid", "train", "test"]})
     pre.to_parquet(tmp_path / "pretrain.parquet")
-    out = drop_seen_test_works(task, [tmp_path / "pretrain.parquet"])
+    out = drop_seen_test_works(task, seen_works([tmp_path / "pretrain.parquet"]))
     # w1 and w3 were heard in pretraining (train/valid); w9 only in its test split; w4 is not
     # a test work here, so train/valid rows are untouched
     assert out.table["work_id"].tolist() == [w for i, w in enumerate(df["work_id"])
@@ -135,11 +141,11 @@ def test_test_clips_of_works_seen_in_pretraining_are_dropped(tmp_path):
     assert np.array_equal(out.y, task.y[[i for i in range(12) if i not in (3, 7)]])
     assert (out.table["split"] == "test").sum() == len(test_rows) - 2
     assert "2 test clips" in out.dropped[-1] and "unseen in pretraining" in out.source
-    assert drop_seen_test_works(task, []) is task
+    assert drop_seen_test_works(task, set()) is task
     every = pre.assign(work_id=["w1", "w3", "w5", "w9"], split="train")
     every.to_parquet(tmp_path / "all.parquet")
     with pytest.raises(TaskError, match="every test work"):
-        drop_seen_test_works(task, [tmp_path / "all.parquet"])
+        drop_seen_test_works(task, seen_works([tmp_path / "all.parquet"]))
     pre.drop(columns="work_id").to_parquet(tmp_path / "nowork.parquet")
     with pytest.raises(TaskError, match="nowork.parquet.*work_id"):
-        drop_seen_test_works(task, [tmp_path / "nowork.parquet"])
+        seen_works([tmp_path / "nowork.parquet"])

@@ -92,12 +92,16 @@ def probe_cmd(encoders: tuple[str, ...], tasks: str, probes_dir: Path,
         torch.set_num_threads(threads)
     task_list, errors = _resolve_tasks(tasks, probes_dir, benchmarks)
     if unseen_by:
-        from lyrebird.train.probe.tasks import TaskError, drop_seen_test_works
+        from lyrebird.train.probe.tasks import TaskError, drop_seen_test_works, seen_works
 
+        try:
+            seen = seen_works(list(unseen_by))
+        except TaskError as e:
+            raise click.ClickException(str(e)) from e
         kept = []
         for t in task_list:
             try:
-                kept.append(drop_seen_test_works(t, list(unseen_by)))
+                kept.append(drop_seen_test_works(t, seen))
             except TaskError as e:
                 errors.append(str(e))
         task_list = kept

@@ -150,6 +150,11 @@ def random_init_name(encoder_name: str) -> str | None:
     return f"{kind}:{preset}" if kind and preset else None
 
 
+def random_init_label(base: str) -> str:
+    """Report label of the random-init twin of architecture ``base`` (``"kind:preset"``)."""
+    return f"{base} (random init)"
+
+
 def random_init_encoder(encoder_name: str) -> EncoderExtractor | None:
     """Random-init baseline with the architecture and config of ``encoder_name`` (seeded like
     ``get_encoder("kind:preset")``), labelled ``"<kind:preset> (random init)"``; ``None`` when
@@ -164,4 +169,4 @@ def random_init_encoder(encoder_name: str) -> EncoderExtractor | None:
         return None
     torch.manual_seed(0)
     enc = build_encoder(base.split(":", 1)[0], config_to_dict(trained.cfg)).eval()
-    return EncoderExtractor(base, enc, label=f"{base} (random init)")
+    return EncoderExtractor(base, enc, label=random_init_label(base))

@@ -23,6 +23,7 @@ from .features import (
     EncoderExtractor,
     HandcraftedExtractor,
     random_init_encoder,
+    random_init_label,
     random_init_name,
 )
 from .grid import FULL, MARBLE, GridResult, GridSpec, run_grid
@@ -102,14 +103,21 @@ def hardware() -> dict:
             "cuda": torch.cuda.is_available()}
 
 
-def test_metrics(task: Task, y_test: np.ndarray, out: np.ndarray) -> dict[str, float]:
-    """Test metrics of a probe's outputs ``(N, C)`` for the task's kind."""
+def test_metrics(task: Task, y_test: np.ndarray, out: np.ndarray,
+                 primary_only: bool = False) -> dict[str, float]:
+    """Test metrics of a probe's outputs ``(N, C)`` for the task's kind (only the task's
+    primary metric with ``primary_only``, e.g. inside a bootstrap)."""
     if task.kind == "regression":
         return {"r2": r2(y_test, out[:, 0])}
     if task.kind == "multilabel":
-        return {"roc_auc": roc_auc_macro(y_test, out), "ap": average_precision_macro(y_test, out)}
+        res = {"roc_auc": roc_auc_macro(y_test, out)}
+        if not primary_only:
+            res["ap"] = average_precision_macro(y_test, out)
+        return res
     pred = out.argmax(1)
     res = {"accuracy": accuracy(pred, y_test)}
+    if primary_only and task.kind != "key":
+        return res
     if task.kind == "key":
         res["key_weighted"] = key_weighted([task.classes[i] for i in pred],
                                            [task.classes[i] for i in y_test])
@@ -220,7 +228,7 @@ def twin_comparisons(extractors: list[tuple[object, str]], tasks: list[Task],
         if role != "encoder" or not isinstance(ex, EncoderExtractor):
             continue
         base = random_init_name(ex.source)
-        twin = next((n for n in (f"{base} (random init)", base) if n in names), None)
+        twin = next((n for n in (random_init_label(base), base) if n in names), None)
         if base is None or twin is None or twin == ex.name:
             continue
         for task in tasks:
@@ -232,7 +240,7 @@ def twin_comparisons(extractors: list[tuple[object, str]], tasks: list[Task],
                 continue
 
             def metric(y: np.ndarray, out: np.ndarray, task: Task = task) -> float:
-                return test_metrics(task, y, out)[task.primary]
+                return test_metrics(task, y, out, primary_only=True)[task.primary]
 
             d = paired_bootstrap(metric, task.y[common], oa[ka], ob[kb], n_boot=n_boot)
             rows.append({"encoder": ex.name, "baseline": twin, "task": task.name,

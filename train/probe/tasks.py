@@ -202,18 +202,9 @@ def load_task(manifest: str | os.PathLike, name: str | None = None,
     return task_from_table(df, name or p.stem, kind, source=str(p))
 
 
-def drop_seen_test_works(task: Task, manifests: list[str | os.PathLike]) -> Task:
-    """``task`` without the test clips whose ``work_id`` an encoder was pretrained on.
-
-    ``manifests``: the encoder's pretraining manifests; a work counts as seen when any of its
-    clips there is outside the ``test`` split (or the manifest has no ``split`` column). The
-    dropped rows are listed in ``dropped``. Needs a ``work_id`` column in the task's table.
-    """
-    if not manifests:
-        return task
-    if "work_id" not in task.table.columns:
-        raise TaskError(f"probe task {task.source or task.name}: no 'work_id' column, so test "
-                        "works seen in pretraining cannot be dropped")
+def seen_works(manifests: list[str | os.PathLike]) -> set[str]:
+    """``work_id`` s an encoder was pretrained on: those with any clip outside the ``test``
+    split of its pretraining ``manifests`` (every clip when a manifest has no ``split``)."""
     seen: set[str] = set()
     for m in manifests:
         df = read_table(m)
@@ -221,6 +212,19 @@ def drop_seen_test_works(task: Task, manifests: list[str | os.PathLike]) -> Task
             raise TaskError(f"pretraining manifest '{m}': no 'work_id' column")
         used = df if "split" not in df.columns else df[df["split"] != "test"]
         seen.update(used["work_id"].dropna().astype(str))
+    return seen
+
+
+def drop_seen_test_works(task: Task, seen: set[str]) -> Task:
+    """``task`` without the test clips whose ``work_id`` is in ``seen`` (see
+    :func:`seen_works`); the dropped rows are listed in ``dropped``. Needs a ``work_id`` column
+    in the task's table when ``seen`` is not empty.
+    """
+    if not seen:
+        return task
+    if "work_id" not in task.table.columns:
+        raise TaskError(f"probe task {task.source or task.name}: no 'work_id' column, so test "
+                        "works seen in pretraining cannot be dropped")
     drop = (task.table["split"].to_numpy() == "test") & task.table["work_id"].astype(str).isin(
         seen).to_numpy()
     if not drop.any():
