@@ -4,6 +4,9 @@
 ``ui`` or ``train``.
 """
 
+from lyrebird.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lyrebird.core.device import best_device, cpu_bf16_native
+
 from .audio import (
     AUDIO_EXTENSIONS,
     AudioError,
@@ -17,8 +20,7 @@ from .audio import (
     stream_audio,
     to_mono,
 )
-from .base import AudioEncoder, ClipOutput, best_device, cpu_bf16_native
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .base import AudioEncoder, ClipOutput
 from .chunking import Chunks, chunk, chunk_starts, stream_chunks
 from .mel import MEL_PRESETS, MelConfig, MelFrontend, fit_normalization, get_mel_config
 from .registry import get_encoder, list_encoders

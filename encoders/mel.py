@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .configs import config_from_dict, config_to_dict
+from lyrebird.core.configs import config_from_dict, config_to_dict
 
 
 @dataclass(frozen=True)

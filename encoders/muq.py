@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from lyrebird.core.configs import config_from_dict
+
 from .backbone import Backbone, BackboneConfig
 from .base import AudioEncoder, ClipOutput
-from .configs import config_from_dict
 from .masking import (
     ObjectiveConfig,
     fill_noise,

@@ -22,8 +22,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from lyrebird.core.configs import config_from_dict
+
 from .base import AudioEncoder, ClipOutput
-from .configs import config_from_dict
 from .contrastive import nt_xent
 from .mel import MEL_PRESETS, MelConfig, MelFrontend
 from .registry import register_kind

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import torch
 
-from .base import AudioEncoder, best_device
-from .checkpoint import CheckpointError, load_checkpoint, load_state_strict
+from lyrebird.core.checkpoint import CheckpointError, load_checkpoint, load_state_strict
+from lyrebird.core.device import best_device
+
+from .base import AudioEncoder
 
 CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
 
@@ -87,7 +89,7 @@ def get_encoder(name_or_path: str | os.PathLike = "default",
         presets = _KINDS[kind][0]()
         if preset not in presets:
             raise ValueError(f"unknown {kind} preset {preset!r}; expected one of {sorted(presets)}")
-        from .configs import config_to_dict
+        from lyrebird.core.configs import config_to_dict
 
         torch.manual_seed(0)
         model = build_encoder(kind, config_to_dict(presets[preset])).eval()

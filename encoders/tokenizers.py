@@ -35,9 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lyrebird.core.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_state_strict,
+    save_checkpoint,
+)
+from lyrebird.core.configs import config_from_dict, config_to_dict
+
 from .backbone import BackboneConfig
-from .checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
-from .configs import config_from_dict, config_to_dict
 
 TokenizerKind = Literal["random", "fsq", "melrvq", "iter"]
 

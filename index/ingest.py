@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,15 +35,6 @@ def discover(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple
             seen.add(r)
             out.append(r)
     return out, bad
-
-
-def content_hash(path: str | os.PathLike, block: int = 1 << 20) -> str:
-    """SHA-256 of the file's bytes (hex), read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def file_metadata(path: str | os.PathLike) -> dict:

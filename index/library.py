@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
+from lyrebird.core.fingerprint import content_hash
+from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
-from lyrebird.encoders.progress import progress
 
 from . import store
-from .ingest import MAX_DURATION_S, Embedded, content_hash, discover, embed_file, file_metadata
+from .ingest import MAX_DURATION_S, Embedded, discover, embed_file, file_metadata
 from .model import LibraryModel, load_model
 from .search import SearchMixin
 from .vectors import (

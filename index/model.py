@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lyrebird.core.fingerprint import module_fingerprint
 from lyrebird.encoders import AudioEncoder, get_encoder
-from lyrebird.mulan import module_fingerprint
 
 
 @runtime_checkable

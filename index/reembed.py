@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
+from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
-from lyrebird.encoders.progress import progress
 
 from . import store
 from .ingest import embed_file

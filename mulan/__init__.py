@@ -6,13 +6,15 @@
 >>> m.embed_audio(wav, sr)                                          # (512,)
 >>> m.tag(wav, sr, tags=["piano", "rock"])                           # {tag: cosine}
 
-Imports only ``lyrebird.encoders``; training lives in ``lyrebird.train.mulan_module``.
+Imports only ``lyrebird.encoders``; training lives in ``lyrebird.train.trainers.mulan_module``.
 """
+
+from lyrebird.core.fingerprint import module_fingerprint
 
 from .config import AudioTowerConfig, MuLanConfig, TextTowerConfig
 from .model import MuLan
 from .text_backbones import TextBackbone, TextBackboneError, load_text_backbone
-from .towers import AudioTower, TextTower, masked_mean, module_fingerprint
+from .towers import AudioTower, TextTower, masked_mean
 from .zeroshot import (
     DEFAULT_TEMPLATE,
     EmbeddingCollapseError,

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError, load_audio
-from lyrebird.encoders.progress import progress
 
 from .metrics import retrieval_metrics, tagging_metrics
 from .model import MuLan

@@ -29,19 +29,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lyrebird.encoders import AudioEncoder, chunk, prepare_waveform
-from lyrebird.encoders.checkpoint import (
+from lyrebird.core.checkpoint import (
     CheckpointError,
     current_command,
     load_checkpoint,
     save_checkpoint,
 )
-from lyrebird.encoders.configs import config_from_dict, config_to_dict
+from lyrebird.core.configs import config_from_dict, config_to_dict
+from lyrebird.core.fingerprint import module_fingerprint
+from lyrebird.encoders import AudioEncoder, chunk, prepare_waveform
 from lyrebird.encoders.contrastive import paired_contrastive
 
 from .config import MuLanConfig
 from .text_backbones import TextBackbone
-from .towers import AudioTower, TextTower, module_fingerprint
+from .towers import AudioTower, TextTower
 
 log = logging.getLogger("lyrebird.mulan")
 

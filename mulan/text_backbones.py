@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lyrebird.encoders import cpu_bf16_native
+from lyrebird.core.device import cpu_bf16_native
 
 from .lean_encoder import LeanEncoder, lean_supported
 

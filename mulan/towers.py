@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import torch
@@ -67,16 +66,6 @@ class SeqTransformer(nn.Module):
         if self.positions:
             x = x + sincos_1d(x.shape[1], x.shape[2], x.device).to(x.dtype)
         return self.norm(self.layers(x, src_key_padding_mask=~mask.bool()))
-
-
-def module_fingerprint(module: nn.Module) -> str:
-    """Short SHA-1 of a module's state (names, shapes and fp32 values)."""
-    h = hashlib.sha1()
-    for k, v in sorted(module.state_dict().items()):
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- audio tower

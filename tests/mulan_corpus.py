@@ -46,7 +46,7 @@ def make_corpus(root: Path, per_kind: int = 8, sr: int = 16000, seconds: float =
     """
     import pandas as pd
 
-    from lyrebird.train.data.manifest import write_manifest
+    from lyrebird.train.corpora.manifest import write_manifest
 
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)

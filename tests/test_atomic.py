@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lyrebird.train.atomic import replaced_on_success
-from lyrebird.train.data.manifest import read_manifest, write_manifest
-from lyrebird.train.mulan_data import Ragged
+from lyrebird.core.atomic import replaced_on_success
+from lyrebird.train.corpora.manifest import read_manifest, write_manifest
+from lyrebird.train.trainers.mulan_data import Ragged
 
 
 def test_success_replaces_and_failure_keeps_the_old_file(tmp_path):

@@ -11,8 +11,8 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from lyrebird.cli import main
-from lyrebird.train.data.importer import ImportConfig, import_folder
-from lyrebird.train.data.manifest import read_manifest, resolve_path, validate_manifest
+from lyrebird.train.corpora.importer import ImportConfig, import_folder
+from lyrebird.train.corpora.manifest import read_manifest, resolve_path, validate_manifest
 
 
 def _tone(sr: int, seconds: float, f: float) -> np.ndarray:

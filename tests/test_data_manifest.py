@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from lyrebird.cli import main
-from lyrebird.train.data.manifest import (
+from lyrebird.train.corpora.manifest import (
     ManifestError,
     read_manifest,
     validate_manifest,

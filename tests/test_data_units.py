@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lyrebird.train.data import debian_music
-from lyrebird.train.data.captions import LANGS, compose_captions
-from lyrebird.train.data.demo_corpus import DemoConfig, allocate, assign_splits
-from lyrebird.train.data.keys import estimate_key, parse_abc_key, parse_humdrum_key
-from lyrebird.train.data.tags import mtt_top50, tags_for
+from lyrebird.train.corpora import debian_music
+from lyrebird.train.corpora.captions import LANGS, compose_captions
+from lyrebird.train.corpora.demo_corpus import DemoConfig, allocate, assign_splits
+from lyrebird.train.corpora.keys import estimate_key, parse_abc_key, parse_humdrum_key
+from lyrebird.train.corpora.tags import mtt_top50, tags_for
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -94,7 +94,7 @@ def test_allocate_and_splits():
 
 
 def test_render_fixed_length_and_deterministic():
-    from lyrebird.train.data.render import Note, Renderer, add_room
+    from lyrebird.train.corpora.render import Note, Renderer, add_room
 
     notes = [Note(0.1 * i, 0.3, 60 + i % 12, 90, 0) for i in range(40)]
     notes += [Note(0.5 * i, 0.1, 36 + 2 * (i % 2), 100, 9) for i in range(10)]
@@ -161,7 +161,7 @@ def tones():
 
 
 def test_music21_catalogue_groups_duplicate_tunes():
-    from lyrebird.train.data.music21_source import catalogue
+    from lyrebird.train.corpora.music21_source import catalogue
 
     refs = catalogue("oneills")
     by_group: dict[str, list] = {}
@@ -175,10 +175,10 @@ def test_music21_catalogue_groups_duplicate_tunes():
 def test_every_instrument_sounds_across_its_range_at_soft_dynamics():
     """The softest velocity the arranger uses must be audible for every instrument and pitch
     in its range before levelling (FluidR3's soft layers are quiet, down to about -73 dBFS)."""
-    from lyrebird.train.data.arrange import DYNAMICS
-    from lyrebird.train.data.demo_corpus import SILENCE_DBFS
-    from lyrebird.train.data.instruments import INSTRUMENTS
-    from lyrebird.train.data.render import Note, Renderer, rms_dbfs
+    from lyrebird.train.corpora.arrange import DYNAMICS
+    from lyrebird.train.corpora.demo_corpus import SILENCE_DBFS
+    from lyrebird.train.corpora.instruments import INSTRUMENTS
+    from lyrebird.train.corpora.render import Note, Renderer, rms_dbfs
 
     softest = DYNAMICS["soft"][0] - 6
     silent = []
@@ -199,7 +199,7 @@ def test_renderer_keeps_stdout_clean_under_ci():
     import subprocess
     import sys
 
-    code = ("from lyrebird.train.data.render import Renderer\n"
+    code = ("from lyrebird.train.corpora.render import Renderer\n"
             "with Renderer() as r: pass\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "CI": "1"}, timeout=120, check=True)

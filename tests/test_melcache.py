@@ -12,8 +12,8 @@ import torch
 from conftest import tones, write
 
 from lyrebird.encoders import MelFrontend, get_mel_config, load_audio
-from lyrebird.train import melcache
-from lyrebird.train.melcache import MelCache, build_mel_cache
+from lyrebird.train.trainers import melcache
+from lyrebird.train.trainers.melcache import MelCache, build_mel_cache
 
 
 def _manifest(tmp_path) -> tuple:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lyrebird.encoders.configs import config_from_dict
+from lyrebird.core.configs import config_from_dict
 from lyrebird.mulan import AudioTowerConfig, MuLan, MuLanConfig, TextTowerConfig
 from lyrebird.mulan.towers import masked_mean_std
 
@@ -110,7 +110,7 @@ def test_invalid_head_options(bad):
 def test_feature_cache_stores_pooled_mean_std(model, tmp_path):
     import soundfile as sf
 
-    from lyrebird.train.mulan_data import build_feature_cache
+    from lyrebird.train.trainers.mulan_data import build_feature_cache
 
     paths = []
     for i in range(3):

@@ -15,9 +15,9 @@ from sklearn.metrics import average_precision_score
 
 from lyrebird.cli import main
 from lyrebird.mulan import AudioTowerConfig, MuLan, MuLanConfig, TextTowerConfig
-from lyrebird.train.common import RunConfig, read_curve
-from lyrebird.train.mulan_data import MuLanDataConfig, keyword_captions
-from lyrebird.train.mulan_module import train_mulan
+from lyrebird.train.trainers.common import RunConfig, read_curve
+from lyrebird.train.trainers.mulan_data import MuLanDataConfig, keyword_captions
+from lyrebird.train.trainers.mulan_module import train_mulan
 
 CFG = MuLanConfig(
     audio=AudioTowerConfig(encoder="myna:tiny-hybrid", n_layers=0, window_s=4.0),
@@ -148,7 +148,7 @@ def test_keyword_captions_are_translated_and_deterministic():
 
 
 def test_ragged_cache_written_out_of_order(tmp_path):
-    from lyrebird.train.mulan_data import Ragged
+    from lyrebird.train.trainers.mulan_data import Ragged
 
     arrs = [np.full((i + 1, 3), i, np.float32) for i in range(5)]
     order = np.array([3, 0, 4, 1, 2])
@@ -162,9 +162,9 @@ def test_captions_are_redrawn_every_epoch(corpus):
     dataset's caption draw on (a fixed draw trains on one text per clip)."""
     from types import SimpleNamespace
 
-    from lyrebird.encoders.configs import config_to_dict
-    from lyrebird.train.mulan_data import load_items
-    from lyrebird.train.mulan_module import MuLanDataModule, MuLanModule
+    from lyrebird.core.configs import config_to_dict
+    from lyrebird.train.trainers.mulan_data import load_items
+    from lyrebird.train.trainers.mulan_module import MuLanDataModule, MuLanModule
 
     data = MuLanDataConfig(tag_caption_p=0.25)
     items, texts = load_items(corpus, CFG, data)

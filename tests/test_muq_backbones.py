@@ -10,12 +10,12 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from lyrebird.core.checkpoint import save_checkpoint
+from lyrebird.core.configs import config_to_dict
 from lyrebird.encoders import get_encoder, list_encoders
 from lyrebird.encoders.attention import MultiHeadSelfAttention
 from lyrebird.encoders.backbone import Backbone, BackboneConfig, Conv2dStem
 from lyrebird.encoders.branchformer import BranchformerBlock
-from lyrebird.encoders.checkpoint import save_checkpoint
-from lyrebird.encoders.configs import config_to_dict
 from lyrebird.encoders.conformer import ConformerBlock
 from lyrebird.encoders.mel import MelFrontend
 from lyrebird.encoders.muq import MuQEncoder, make_config, muq_config, presets

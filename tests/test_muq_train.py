@@ -13,8 +13,8 @@ import torch
 from click.testing import CliRunner
 
 from lyrebird.cli import main
+from lyrebird.core.checkpoint import read_config
 from lyrebird.encoders import get_encoder
-from lyrebird.encoders.checkpoint import read_config
 from lyrebird.encoders.muq import muq_config
 from lyrebird.encoders.tokenizers import load_tokenizer
 
@@ -65,8 +65,8 @@ def manifest(corpus):
 def trained(manifest, tmp_path_factory):
     """A tiny OMAR-RQ-like model (random-projection targets, 2 codebooks of 64) trained for
     120 steps; returns the run directory."""
-    from lyrebird.train.common import RunConfig
-    from lyrebird.train.muq_module import train_muq
+    from lyrebird.train.trainers.common import RunConfig
+    from lyrebird.train.trainers.muq_module import train_muq
 
     out = tmp_path_factory.mktemp("run")
     cfg = muq_config("omar-tiny", codebook_size=64, num_codebooks=2, clip_s=4.0)
@@ -77,7 +77,7 @@ def trained(manifest, tmp_path_factory):
 
 
 def test_tiny_training_learns_above_chance(trained):
-    from lyrebird.train.common import read_curve
+    from lyrebird.train.trainers.common import read_curve
 
     curve = read_curve(trained)
     loss = curve["train_loss"].dropna().to_numpy()
@@ -108,8 +108,8 @@ def test_export_loads_and_embeds(trained):
 
 
 def test_resume_continues_from_the_checkpoint(trained, manifest):
-    from lyrebird.train.common import RunConfig
-    from lyrebird.train.muq_module import train_muq
+    from lyrebird.train.trainers.common import RunConfig
+    from lyrebird.train.trainers.muq_module import train_muq
 
     cfg = muq_config("omar-tiny", codebook_size=64, num_codebooks=2, clip_s=4.0)
     run = RunConfig(max_steps=125, batch_size=8, lr=3e-3, warmup_steps=10, val_every=1000,
@@ -151,8 +151,8 @@ def test_iterative_refinement_tokenizer_from_trained_model(trained, corpus, mani
                           atol=1e-5)
     assert tok.encode(x).shape == (1, x.shape[1], 2)
     # ... and the next model trains on those tokens (MuQ_iter)
-    from lyrebird.train.common import RunConfig
-    from lyrebird.train.muq_module import train_muq
+    from lyrebird.train.trainers.common import RunConfig
+    from lyrebird.train.trainers.muq_module import train_muq
 
     cfg = muq_config("muq-tiny", clip_s=4.0)
     cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(tok.cfg, path=str(tmp_path / "iter")))

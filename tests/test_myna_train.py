@@ -13,10 +13,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from lyrebird.core.configs import config_to_dict
 from lyrebird.encoders import CheckpointError, get_encoder, save_checkpoint
-from lyrebird.encoders.configs import config_to_dict
 from lyrebird.encoders.myna import MynaEncoder, presets
-from lyrebird.train.common import read_curve
+from lyrebird.train.trainers.common import read_curve
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_bad_checkpoints_fail_clearly(tmp_path):
 
 
 def test_grouped_batches_are_runs_of_one_group_covering_every_item():
-    from lyrebird.train.myna_module import GroupedBatchSampler
+    from lyrebird.train.trainers.myna_module import GroupedBatchSampler
 
     groups = np.array(["a"] * 10 + ["b"] * 7 + ["c"] * 3)
     s = GroupedBatchSampler(groups, batch_size=8, per_group=4, seed=1)
@@ -158,7 +158,7 @@ def test_item_groups_read_the_manifest_column_or_fall_back_to_the_source():
 
     import pandas as pd
 
-    from lyrebird.train.myna_module import item_groups
+    from lyrebird.train.trainers.myna_module import item_groups
 
     manifest = SimpleNamespace(cache=SimpleNamespace(index=pd.DataFrame(
         {"instrument_family": ["piano", None, "organ"]})), items=[(0, 0, 5), (0, 5, 5), (1, 0, 9), (2, 0, 9)])

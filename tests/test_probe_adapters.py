@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lyrebird.train.data.tags import mtt_top50
-from lyrebird.train.probe.adapters import ADAPTERS, mtt_split_lists
-from lyrebird.train.probe.tasks import TaskError
+from lyrebird.train.corpora.tags import mtt_top50
+from lyrebird.train.probes.adapters import ADAPTERS, mtt_split_lists
+from lyrebird.train.probes.tasks import TaskError
 
 SR = 16000
 
@@ -90,7 +90,7 @@ def test_giantsteps_key_and_mtg_training_set(tmp_path):
     (task,) = ADAPTERS["giantsteps"](tmp_path)
     sp = _splits([task])["giantsteps_key"]
     assert task.kind == "key" and sp["test"] == 3 and sp["train"] + sp["valid"] == 36
-    assert "D# minor" in task.classes and "Bb major" not in task.classes  # canonical sharps
+    assert "Eb minor" in task.classes and "D# minor" not in task.classes  # canonical PC_NAMES spelling
     assert len(task.classes) == 24  # a test key missing from train is still scored
 
 

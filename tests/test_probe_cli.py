@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from lyrebird.cli import main
 from lyrebird.encoders import get_encoder
-from lyrebird.train.probe.features import EncoderExtractor, random_init_name
-from lyrebird.train.probe.run import make_extractors
+from lyrebird.train.probes.features import EncoderExtractor, random_init_name
+from lyrebird.train.probes.run import make_extractors
 
 SR = 16000
 KEYS = {"C major": 261.63, "A minor": 220.0, "G major": 392.0}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lyrebird.train.probe.grid import FULL, MARBLE, GridSpec, ProbeConfig, _Group, _loss, run_grid
-from lyrebird.train.probe.metrics import key_score_matrix
+from lyrebird.train.probes.grid import FULL, MARBLE, GridSpec, ProbeConfig, _Group, _loss, run_grid
+from lyrebird.train.probes.metrics import key_score_matrix
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from lyrebird.train.probe.metrics import (
+from lyrebird.train.corpora.keys import PC_NAMES
+from lyrebird.train.probes.metrics import (
     accuracy,
     average_precision_macro,
     key_score_matrix,
@@ -18,9 +19,8 @@ from lyrebird.train.probe.metrics import (
     roc_auc_batched,
     roc_auc_macro,
 )
-from lyrebird.train.probes import PITCH_CLASSES
 
-KEYS = [f"{t} {m}" for t in PITCH_CLASSES for m in ("major", "minor")]
+KEYS = [f"{t} {m}" for t in PC_NAMES for m in ("major", "minor")]
 
 
 @pytest.fixture

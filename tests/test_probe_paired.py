@@ -11,14 +11,14 @@ import pytest
 import soundfile as sf
 import torch
 
+from lyrebird.core.checkpoint import save_checkpoint
+from lyrebird.core.configs import config_to_dict
 from lyrebird.encoders import get_encoder
-from lyrebird.encoders.checkpoint import save_checkpoint
-from lyrebird.encoders.configs import config_to_dict
 from lyrebird.encoders.myna import presets
-from lyrebird.train.probe.paired import paired_bootstrap
-from lyrebird.train.probe.report import write_report
-from lyrebird.train.probe.run import ProbeOptions, run_probe
-from lyrebird.train.probe.tasks import load_task
+from lyrebird.train.probes.paired import paired_bootstrap
+from lyrebird.train.probes.report import write_report
+from lyrebird.train.probes.run import ProbeOptions, run_probe
+from lyrebird.train.probes.tasks import load_task
 
 
 def acc(y: np.ndarray, out: np.ndarray) -> float:

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from lyrebird.train.probe.cache import ClipMemo, task_features
-from lyrebird.train.probe.features import HandcraftedExtractor
-from lyrebird.train.probe.tasks import (
+from lyrebird.train.probes.cache import ClipMemo, task_features
+from lyrebird.train.probes.features import HandcraftedExtractor
+from lyrebird.train.probes.tasks import (
     TaskError,
     drop_seen_test_works,
     load_task,

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from lyrebird.core.fingerprint import content_hash
 from lyrebird.encoders import AudioError
 from lyrebird.index import Library
-from lyrebird.index.ingest import Embedded, content_hash, discover, embed_file, file_metadata
+from lyrebird.index.ingest import Embedded, discover, embed_file, file_metadata
 from lyrebird.index.model import load_model
 
 

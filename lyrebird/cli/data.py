@@ -40,8 +40,8 @@ def demo_cmd(out: Path, clips: int, seed: int, workers: int, clip_s: float, samp
              soundfont: str | None, no_probes: bool, pitch_instruments: int, force: bool,
              as_json: bool) -> None:
     """Build the rendered music–text demo corpus (resumable; cached when complete)."""
-    from lyrebird.train.data.demo_corpus import DemoConfig, build_demo_corpus
-    from lyrebird.train.data.render import RenderError
+    from lyrebird.train.corpora.demo_corpus import DemoConfig, build_demo_corpus
+    from lyrebird.train.corpora.render import RenderError
 
     cfg = DemoConfig(clips=clips, seed=seed, workers=workers, clip_s=clip_s,
                      sample_rate=int(sample_rate), soundfont=soundfont, probes=not no_probes,
@@ -76,7 +76,7 @@ def demo_cmd(out: Path, clips: int, seed: int, workers: int, clip_s: float, samp
 def import_cmd(folder: Path, manifest: Path, clip_s: float | None, min_seconds: float,
                keep_duplicates: bool, no_verify: bool, absolute: bool, as_json: bool) -> None:
     """Turn a folder of audio (recursively) into a manifest, with a per-file error report."""
-    from lyrebird.train.data.importer import ImportConfig, import_folder
+    from lyrebird.train.corpora.importer import ImportConfig, import_folder
 
     cfg = ImportConfig(clip_s=clip_s, min_duration_s=min_seconds,
                        keep_duplicates=keep_duplicates, verify=not no_verify,
@@ -97,7 +97,7 @@ def import_cmd(folder: Path, manifest: Path, clip_s: float | None, min_seconds: 
 @json_option
 def validate_cmd(manifest: Path, check_files: bool, as_json: bool) -> None:
     """Check a manifest against the schema; names each bad row. Exit 1 when invalid."""
-    from lyrebird.train.data.manifest import ManifestError, format_problems, validate_manifest
+    from lyrebird.train.corpora.manifest import ManifestError, format_problems, validate_manifest
 
     try:
         problems = validate_manifest(manifest, check_files=check_files)
@@ -119,8 +119,8 @@ def validate_cmd(manifest: Path, check_files: bool, as_json: bool) -> None:
 @json_option
 def summary_cmd(manifest: Path, top: int, as_json: bool) -> None:
     """Clip counts per split, collection, instrument and tag."""
-    from lyrebird.train.data.manifest import ManifestError
-    from lyrebird.train.data.summary import format_summary, summarize
+    from lyrebird.train.corpora.manifest import ManifestError
+    from lyrebird.train.corpora.summary import format_summary, summarize
 
     try:
         s = summarize(manifest)
@@ -141,7 +141,7 @@ def summary_cmd(manifest: Path, top: int, as_json: bool) -> None:
 def probes_cmd(manifest: Path, out: Path | None, pitch_instruments: int, seed: int,
                as_json: bool) -> None:
     """(Re)build the offline probe tasks from a demo-corpus manifest."""
-    from lyrebird.train.data.probe_tasks import build_probe_tasks
+    from lyrebird.train.corpora.probe_tasks import build_probe_tasks
 
     info = build_probe_tasks(manifest, out or manifest.parent / "probes", seed=seed,
                              pitch_instruments=pitch_instruments)
@@ -161,7 +161,7 @@ def probes_cmd(manifest: Path, out: Path | None, pitch_instruments: int, seed: i
 @json_option
 def debian_music_cmd(out: Path, do_install: bool, manifest: Path | None, as_json: bool) -> None:
     """Gather Debian's game-music packages (≈15 h of ogg/opus) for pretraining."""
-    from lyrebird.train.data.debian_music import collect_debian_music
+    from lyrebird.train.corpora.debian_music import collect_debian_music
 
     rep = collect_debian_music(out, do_install=do_install)
     res: dict = {"collect": asdict(rep)}
@@ -169,7 +169,7 @@ def debian_music_cmd(out: Path, do_install: bool, manifest: Path | None, as_json
     if rep.missing:
         lines.append(f"missing packages: {' '.join(rep.missing)} (install: {rep.install_hint})")
     if manifest is not None:
-        from lyrebird.train.data.importer import ImportConfig, import_folder
+        from lyrebird.train.corpora.importer import ImportConfig, import_folder
 
         irep = import_folder(out, manifest, ImportConfig(min_duration_s=10.0))
         res["import"] = asdict(irep)

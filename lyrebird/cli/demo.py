@@ -83,7 +83,7 @@ def open_current(library: Path, model: str | LibraryModel = "default") -> tuple[
 
 def build_demo_library(data_dir: Path, library: Path, clips: int, model: str = "default") -> dict:
     """Steps 1–3: corpus under ``data_dir``, library at ``library``. Returns a JSON-ready report."""
-    from lyrebird.train.data.demo_corpus import DemoConfig, build_demo_corpus
+    from lyrebird.train.corpora.demo_corpus import DemoConfig, build_demo_corpus
 
     t0 = time.monotonic()
     corpus = build_demo_corpus(data_dir, DemoConfig(clips=clips, probes=False, workers=2))
@@ -119,7 +119,7 @@ def demo(data_dir: Path, library: Path | None, clips: int, model: str, no_serve:
          as_json: bool, **serve_opts) -> None:
     """Build the demo corpus and library with the default model, then serve the app."""
     from lyrebird.index import LibraryError
-    from lyrebird.train.data.render import RenderError
+    from lyrebird.train.corpora.render import RenderError
 
     library = library or data_dir / "library"
     try:

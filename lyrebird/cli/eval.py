@@ -58,7 +58,7 @@ def eval_mulan(manifest: Path, model: str, split: str, langs: str | None, min_po
                as_json: bool) -> None:
     """Text→music / music→text retrieval and zero-shot tagging on a manifest split."""
     from lyrebird.mulan.evaluate import evaluate_split, format_report
-    from lyrebird.train.data.manifest import ManifestError, read_manifest, resolve_path
+    from lyrebird.train.corpora.manifest import ManifestError, read_manifest, resolve_path
 
     try:
         df = read_manifest(manifest)

@@ -17,8 +17,8 @@ _ALIASES = {"instrument": "instrument_family"}
 def _resolve_tasks(tasks: str, probes_dir: Path, benchmarks: tuple[str, ...]) -> tuple[list, list]:
     """Task names/manifests and ``NAME=DIR`` benchmarks → (tasks, errors); bad ones are
     reported and skipped."""
-    from lyrebird.train.probe.adapters import ADAPTERS
-    from lyrebird.train.probe.tasks import TaskError, load_task
+    from lyrebird.train.probes.adapters import ADAPTERS
+    from lyrebird.train.probes.tasks import TaskError, load_task
 
     out, errors = [], []
     for t in [t.strip() for t in tasks.split(",") if t.strip()]:
@@ -85,14 +85,14 @@ def probe_cmd(encoders: tuple[str, ...], tasks: str, probes_dir: Path,
     """Compare encoders on downstream tasks with frozen embeddings, and write a report."""
     import torch
 
-    from lyrebird.train.probe.report import summary_table, write_report
-    from lyrebird.train.probe.run import ProbeOptions, run_probe
+    from lyrebird.train.probes.report import summary_table, write_report
+    from lyrebird.train.probes.run import ProbeOptions, run_probe
 
     if threads:
         torch.set_num_threads(threads)
     task_list, errors = _resolve_tasks(tasks, probes_dir, benchmarks)
     if unseen_by:
-        from lyrebird.train.probe.tasks import TaskError, drop_seen_test_works, seen_works
+        from lyrebird.train.probes.tasks import TaskError, drop_seen_test_works, seen_works
 
         try:
             seen = seen_works(list(unseen_by))

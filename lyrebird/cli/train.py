@@ -44,7 +44,7 @@ def run_options(f):
 
 
 def make_run_config(kw: dict):
-    from lyrebird.train.common import RunConfig
+    from lyrebird.train.trainers.common import RunConfig
 
     return RunConfig(max_steps=kw["max_steps"], batch_size=kw["batch_size"], lr=kw["lr"],
                      weight_decay=kw["weight_decay"], warmup_steps=kw["warmup_steps"],
@@ -93,7 +93,7 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
                    transpose: int | None, fp16_export: bool, group_by: str | None,
                    group_size: int, as_json: bool, **kw) -> None:
     """Pretrain a Myna encoder (contrastive, 90 % token masking) on a manifest or folder."""
-    from lyrebird.train.myna_module import myna_config, train_myna
+    from lyrebird.train.trainers.myna_module import myna_config, train_myna
 
     name = f"{preset}-{patch}"
     cfg = myna_config(name, mask_ratio=mask_ratio, proj_hidden=proj_hidden, tau=tau,
@@ -155,8 +155,8 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
                     as_json: bool, **kw) -> None:
     """Train a MuLan two-tower music–text model (DCL) on a captioned manifest."""
     from lyrebird.mulan.config import AudioTowerConfig, MuLanConfig, TextTowerConfig
-    from lyrebird.train.mulan_data import MuLanDataConfig
-    from lyrebird.train.mulan_module import train_mulan
+    from lyrebird.train.trainers.mulan_data import MuLanDataConfig
+    from lyrebird.train.trainers.mulan_module import train_mulan
 
     try:
         layers = tuple(int(x) for x in audio_layers.split(","))
@@ -231,7 +231,7 @@ def train_muq_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, ste
     import dataclasses
 
     from lyrebird.encoders.muq import muq_config
-    from lyrebird.train.muq_module import train_muq
+    from lyrebird.train.trainers.muq_module import train_muq
 
     if (iter_from is None) != (iter_layer is None):
         raise click.UsageError("--iter-from and --iter-layer go together")
@@ -277,7 +277,7 @@ def train_melrvq_cmd(data: tuple[Path, ...], out_dir: Path, codebooks: int, code
     """Fit a Mel-RVQ tokenizer (MuQ) and report codebook utilisation and perplexity."""
     from lyrebird.encoders.mel import MEL_PRESETS
     from lyrebird.encoders.tokenizers import TokenizerConfig
-    from lyrebird.train.melrvq import format_report, train_melrvq
+    from lyrebird.train.trainers.melrvq import format_report, train_melrvq
 
     if (encoder is None) != (layer is None):
         raise click.UsageError("--encoder and --layer go together")

@@ -1,0 +1,172 @@
+"""Feature extractors for probing: frozen encoders (every layer) and hand-crafted baselines.
+
+An extractor maps mono audio at its ``sample_rate`` to named feature vectors: ``"embed"`` (the
+one a probe report ranks) and, for encoders, ``"layer0"`` … ``"layerL"`` (time-averaged hidden
+states, ``layer0`` = the token input) for layer-wise probing. ``fingerprint`` identifies the
+weights and settings, so cached features are reused only for the same extractor.
+
+Hand-crafted baselines use the project's own ``myna`` mel front-end (16 kHz, 128 Slaney mels,
+ln) and numpy/scipy:
+
+* ``logmel``: mean and standard deviation over time of the log-mel bands (256-d);
+* ``mfcc``: orthonormal DCT-II of the log-mel bands, first 20 coefficients, mean and std (40-d);
+* ``chroma``: STFT power folded onto 12 pitch classes (55 Hz–4.2 kHz, each frame normalised to
+  sum 1), mean and std (24-d).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Protocol
+
+import numpy as np
+import torch
+from scipy.fft import dct
+
+from lyrebird.core.configs import config_to_dict
+from lyrebird.encoders import AudioEncoder, MelFrontend, get_encoder
+
+BASELINES: tuple[str, ...] = ("logmel", "mfcc", "chroma")
+"""Hand-crafted baselines; ``chroma`` is used for key tasks only."""
+
+
+class Extractor(Protocol):
+    """Audio → named feature vectors."""
+
+    name: str
+    sample_rate: int  # Hz of the audio given to __call__
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def __call__(self, wav: np.ndarray) -> dict[str, np.ndarray]:
+        """``(T,)`` float32 mono at ``sample_rate`` → ``{"embed": (D,), ...}``."""
+        ...
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _mean_std(x: np.ndarray) -> np.ndarray:
+    """``(F, T)`` → ``(2F,)`` float32: mean then std over time."""
+    return np.concatenate([x.mean(axis=1), x.std(axis=1)]).astype(np.float32)
+
+
+class HandcraftedExtractor:
+    """``logmel``, ``mfcc`` or ``chroma`` statistics (see the module docstring)."""
+
+    N_MFCC = 20
+    CHROMA_FFT, CHROMA_HOP, CHROMA_RANGE = 4096, 1024, (55.0, 4200.0)
+
+    def __init__(self, kind: str):
+        if kind not in BASELINES:
+            raise ValueError(f"unknown hand-crafted feature {kind!r}; expected one of {BASELINES}")
+        self.kind, self.name = kind, kind
+        self.frontend = MelFrontend("myna")
+        self.sample_rate = int(self.frontend.cfg.sample_rate)
+
+    @property
+    def fingerprint(self) -> str:
+        return _hash(["handcrafted", 1, self.kind, config_to_dict(self.frontend.cfg), self.N_MFCC,
+                      self.CHROMA_FFT, self.CHROMA_HOP, self.CHROMA_RANGE])
+
+    def chroma(self, wav: np.ndarray) -> np.ndarray:
+        """``(T,)`` audio → ``(12, frames)`` chroma (pitch class 0 = C), frames sum to 1."""
+        x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+        if len(x) < self.CHROMA_FFT:
+            x = torch.nn.functional.pad(x, (0, self.CHROMA_FFT - len(x)))
+        spec = torch.stft(x, self.CHROMA_FFT, self.CHROMA_HOP, window=torch.hann_window(
+            self.CHROMA_FFT), return_complex=True).abs().pow(2).numpy()  # (F, frames)
+        freqs = np.fft.rfftfreq(self.CHROMA_FFT, 1.0 / self.sample_rate)
+        lo, hi = self.CHROMA_RANGE
+        use = (freqs >= lo) & (freqs <= hi)
+        pc = np.round(12 * np.log2(freqs[use] / 440.0) + 69).astype(int) % 12
+        fold = np.zeros((12, int(use.sum())), np.float32)
+        fold[pc, np.arange(len(pc))] = 1.0
+        c = fold @ spec[use]
+        return c / np.maximum(c.sum(axis=0, keepdims=True), 1e-10)
+
+    def __call__(self, wav: np.ndarray) -> dict[str, np.ndarray]:
+        if self.kind == "chroma":
+            return {"embed": _mean_std(self.chroma(wav))}
+        with torch.inference_mode():
+            mel = self.frontend(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)))
+        mel = mel.reshape(mel.shape[-2], mel.shape[-1]).numpy().astype(np.float64)  # (128, frames)
+        if self.kind == "mfcc":
+            mel = dct(mel, type=2, norm="ortho", axis=0)[: self.N_MFCC]
+        return {"embed": _mean_std(mel)}
+
+
+class EncoderExtractor:
+    """A frozen encoder: ``embed`` plus every layer's time-averaged hidden state."""
+
+    def __init__(self, name: str, encoder: AudioEncoder | None = None, label: str | None = None):
+        self.source = name
+        self.encoder = encoder if encoder is not None else get_encoder(name, device="cpu")
+        self.name = label or name
+        self.sample_rate = int(self.encoder.SAMPLE_RATE)
+        self._fp: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Cache key: architecture, weights and the embedding mode (hybrid Myna's
+        ``set_embed_mode`` changes the features without touching the config)."""
+        if self._fp is None:
+            from lyrebird.core.fingerprint import module_fingerprint
+
+            cfg = getattr(self.encoder, "cfg", None)
+            self._fp = _hash(["encoder", 1, type(self.encoder).__name__, repr(cfg),
+                              module_fingerprint(self.encoder),
+                              getattr(self.encoder, "embed_mode", None)])
+        return self._fp
+
+    def __call__(self, wav: np.ndarray) -> dict[str, np.ndarray]:
+        emb, layers = self.encoder.embed_layers(wav, self.sample_rate)
+        out = {"embed": emb.numpy().astype(np.float32)}
+        out.update({f"layer{i}": h.numpy().astype(np.float32) for i, h in enumerate(layers)})
+        return out
+
+
+def random_init_name(encoder_name: str) -> str | None:
+    """``"kind:preset"`` of an encoder's architecture (the random-init baseline), or ``None``.
+
+    For ``"kind:preset"`` names that is the name itself; for checkpoints it is read from
+    ``config.json`` (``kind`` and ``preset``).
+    """
+    from pathlib import Path
+
+    from lyrebird.encoders.registry import shipped_checkpoints
+
+    if ":" in encoder_name and not Path(encoder_name).exists():
+        return encoder_name
+    d = shipped_checkpoints().get(encoder_name, Path(encoder_name))
+    cfg = d / "config.json"
+    if not cfg.is_file():
+        return None
+    meta = json.loads(cfg.read_text())
+    kind, preset = meta.get("kind"), meta.get("preset")
+    return f"{kind}:{preset}" if kind and preset else None
+
+
+def random_init_label(base: str) -> str:
+    """Report label of the random-init twin of architecture ``base`` (``"kind:preset"``)."""
+    return f"{base} (random init)"
+
+
+def random_init_encoder(encoder_name: str) -> EncoderExtractor | None:
+    """Random-init baseline with the architecture and config of ``encoder_name`` (seeded like
+    ``get_encoder("kind:preset")``), labelled ``"<kind:preset> (random init)"``; ``None`` when
+    ``encoder_name`` is already a random-init name or has no known architecture."""
+    from lyrebird.encoders.registry import build_encoder
+
+    base = random_init_name(encoder_name)
+    if base is None or base == encoder_name:
+        return None
+    trained = get_encoder(encoder_name, device="cpu")
+    if not hasattr(trained, "cfg"):
+        return None
+    torch.manual_seed(0)
+    enc = build_encoder(base.split(":", 1)[0], config_to_dict(trained.cfg)).eval()
+    return EncoderExtractor(base, enc, label=random_init_label(base))

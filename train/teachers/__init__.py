@@ -1,0 +1,71 @@
+"""Frozen teacher models for distillation and pseudo-labels: PyTorch ports of published taggers.
+
+Usage::
+
+    from lyrebird.train.teachers import load_teacher
+    tagger = load_teacher("MTT_musicnn")
+    tagger.tag(wav, sr, top_k=3)   # {"rock": 0.59, "metal": 0.38, ...}
+
+:data:`TEACHERS` maps each name to a plain dict: ``family``, ``dataset``, ``tags`` (the model's
+output vocabulary, in order), ``licence`` and ``source``. The weights ship with the package
+(``checkpoints/musicnn/``); loading needs no network and no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from .frontend import FrontendConfig, LogMelFrontend, slaney_mel_filterbank
+from .musicnn import (
+    MSD_TAGS,
+    MTT_TAGS,
+    Musicnn,
+    MusicnnConfig,
+    MusicnnTagger,
+    MusicnnVGG,
+    VGGConfig,
+    load_musicnn,
+)
+
+_MUSICNN_SOURCE = "musicnn==0.1.0 (Pons & Serra 2019), converted from its TF1 checkpoints"
+
+TEACHERS: dict[str, dict] = {
+    "MTT_musicnn": {"family": "musicnn", "dataset": "MagnaTagATune", "tags": MTT_TAGS,
+                    "licence": "ISC", "source": _MUSICNN_SOURCE},
+    "MSD_musicnn": {"family": "musicnn", "dataset": "Million Song Dataset (Last.fm tags)",
+                    "tags": MSD_TAGS, "licence": "ISC", "source": _MUSICNN_SOURCE},
+    "MTT_vgg": {"family": "vgg", "dataset": "MagnaTagATune", "tags": MTT_TAGS,
+                "licence": "ISC", "source": _MUSICNN_SOURCE},
+    "MSD_vgg": {"family": "vgg", "dataset": "Million Song Dataset (Last.fm tags)",
+                "tags": MSD_TAGS, "licence": "ISC", "source": _MUSICNN_SOURCE},
+}
+"""Registry of the shipped teachers: name → info (plain dicts; ``tags`` in output order)."""
+
+
+def load_teacher(name: str = "MTT_musicnn", device: str = "cpu",
+                 batch_size: int = 16) -> MusicnnTagger:
+    """Load a shipped teacher by name (see :data:`TEACHERS`), frozen and in eval mode.
+
+    ``batch_size`` is the number of ≈3 s windows run at once (memory ≈ 25 MB per window).
+    """
+    if name not in TEACHERS:
+        raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")
+    tagger = load_musicnn(name, device=device, batch_size=batch_size)
+    if tagger.tags != TEACHERS[name]["tags"]:
+        raise ValueError(f"checkpoint {name!r} has a different tag list than TEACHERS")
+    return tagger
+
+
+__all__ = [
+    "MSD_TAGS",
+    "MTT_TAGS",
+    "TEACHERS",
+    "FrontendConfig",
+    "LogMelFrontend",
+    "Musicnn",
+    "MusicnnConfig",
+    "MusicnnTagger",
+    "MusicnnVGG",
+    "VGGConfig",
+    "load_musicnn",
+    "load_teacher",
+    "slaney_mel_filterbank",
+]
