@@ -23,6 +23,7 @@ from torch import nn
 
 from .audio import prepare_waveform
 from .chunking import chunk
+from .pooling import weighted_mean, window_batches
 
 
 @dataclass
@@ -71,9 +72,8 @@ class AudioEncoder(nn.Module):
         ch = chunk(x, self.SAMPLE_RATE, self.clip_s, last="pad")
         outs: list[ClipOutput] = []
         with torch.inference_mode():
-            for i in range(0, len(ch), self.batch_size):
-                a = torch.from_numpy(ch.audio[i : i + self.batch_size]).to(self.device)
-                o = self.encode_clips(a, hidden=hidden)
+            for audio, _ in window_batches(ch, self.batch_size):
+                o = self.encode_clips(torch.from_numpy(audio).to(self.device), hidden=hidden)
                 outs.append(ClipOutput(o.pooled.float().cpu(), o.frames.float().cpu(),
                                        None if o.hidden_states is None
                                        else [h.float().cpu() for h in o.hidden_states]))
@@ -99,9 +99,7 @@ class AudioEncoder(nn.Module):
         The mean of the per-clip embeddings, each weighted by its seconds of real audio.
         """
         ch, outs = self._run(wav, sr, hidden=False)
-        pooled = torch.cat([o.pooled for o in outs])
-        w = torch.from_numpy(ch.valid.astype(np.float32))
-        return (pooled * w[:, None]).sum(0) / w.sum()
+        return weighted_mean(torch.cat([o.pooled for o in outs]), ch.valid)
 
     def hidden_states(self, wav: np.ndarray | torch.Tensor, sr: int) -> list[torch.Tensor]:
         """Per-layer frame states ``[(T, D_l), ...]`` (index 0 = input tokens)."""
@@ -115,9 +113,7 @@ class AudioEncoder(nn.Module):
         """One pass for probing: ``embed`` ``(DIM,)`` and each layer's time-averaged state
         ``[(D_l,), ...]`` (the mean of :meth:`hidden_states` over frames)."""
         ch, outs = self._run(wav, sr, hidden=True)
-        pooled = torch.cat([o.pooled for o in outs])
-        w = torch.from_numpy(ch.valid.astype(np.float32))
-        emb = (pooled * w[:, None]).sum(0) / w.sum()
+        emb = weighted_mean(torch.cat([o.pooled for o in outs]), ch.valid)
         n_layers = len(outs[0].hidden_states or [])
         layers = [self._trim(torch.cat([o.hidden_states[li] for o in outs]), ch.valid).mean(0)
                   for li in range(n_layers)]

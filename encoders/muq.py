@@ -40,7 +40,6 @@ from .masking import (
     span_mask,
 )
 from .mel import MEL_PRESETS, MelConfig, MelFrontend
-from .registry import register_kind
 from .tokenizers import TokenizerConfig
 
 
@@ -238,8 +237,6 @@ def muq_config(preset: str, **overrides) -> MuQConfig:
     return dataclasses.replace(cfg, **parts["top"], **{
         n: dataclasses.replace(getattr(cfg, n), **parts[n]) for n in owners if parts[n]})
 
-
-register_kind("muq", presets, build)
 
 __all__ = ["FAMILIES", "SIZES", "MuQConfig", "MuQEncoder", "build", "make_config", "muq_config",
            "presets"]

@@ -27,7 +27,6 @@ from lyrebird.core.configs import config_from_dict
 from .base import AudioEncoder, ClipOutput
 from .contrastive import nt_xent
 from .mel import MEL_PRESETS, MelConfig, MelFrontend
-from .registry import register_kind
 from .transpose import transposed_twins
 from .vit import Patcher, Transformer, random_keep
 
@@ -249,7 +248,5 @@ def build(config: dict) -> MynaEncoder:
     """Config dict (from ``config.json``) → :class:`MynaEncoder` with random weights."""
     return MynaEncoder(config_from_dict(MynaConfig, config))
 
-
-register_kind("myna", presets, build)
 
 __all__ = ["SIZES", "MynaConfig", "MynaEncoder", "build", "presets"]

@@ -20,22 +20,17 @@ import torch
 from lyrebird.core.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 from lyrebird.core.device import best_device
 
+from . import muq, myna
 from .base import AudioEncoder
 
 CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
 
-# kind -> (presets() -> {name: config}, build(config_dict) -> AudioEncoder)
-_KINDS: dict[str, tuple[Callable[[], dict], Callable[[dict], AudioEncoder]]] = {}
-
-
-def register_kind(kind: str, presets: Callable[[], dict],
-                  build: Callable[[dict], AudioEncoder]) -> None:
-    """Make an encoder family loadable by :func:`get_encoder` (called by each family module)."""
-    _KINDS[kind] = (presets, build)
-
-
-def _ensure_builtin_kinds() -> None:
-    from . import muq, myna  # noqa: F401  (register "muq" and "myna")
+_KINDS: dict[str, tuple[Callable[[], dict], Callable[[dict], AudioEncoder]]] = {
+    "myna": (myna.presets, myna.build),
+    "muq": (muq.presets, muq.build),
+}
+"""Encoder families: kind → (``presets() -> {name: config}``, ``build(config dict)``). A new
+family is one more line here."""
 
 
 def shipped_checkpoints() -> dict[str, Path]:
@@ -47,7 +42,6 @@ def shipped_checkpoints() -> dict[str, Path]:
 
 def list_encoders() -> list[str]:
     """Every encoder name :func:`get_encoder` accepts (besides paths)."""
-    _ensure_builtin_kinds()
     names = list(shipped_checkpoints())
     for kind, (presets, _) in sorted(_KINDS.items()):
         names += [f"{kind}:{p}" for p in presets()]
@@ -56,7 +50,6 @@ def list_encoders() -> list[str]:
 
 def build_encoder(kind: str, config: dict) -> AudioEncoder:
     """Instantiate family ``kind`` from a config dict (random weights)."""
-    _ensure_builtin_kinds()
     if kind not in _KINDS:
         raise CheckpointError(f"unknown encoder kind {kind!r}; known: {sorted(_KINDS)}")
     return _KINDS[kind][1](config)
@@ -77,7 +70,6 @@ def get_encoder(name_or_path: str | os.PathLike = "default",
     See the module docstring for accepted names. Unknown names raise ``ValueError`` listing
     what is available.
     """
-    _ensure_builtin_kinds()
     name = str(name_or_path)
     shipped = shipped_checkpoints()
     if name in shipped:

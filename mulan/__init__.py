@@ -6,42 +6,40 @@
 >>> m.embed_audio(wav, sr)                                          # (512,)
 >>> m.tag(wav, sr, tags=["piano", "rock"])                           # {tag: cosine}
 
-Imports only ``lyrebird.encoders``; training lives in ``lyrebird.train.trainers.mulan_module``.
+Imports only ``lyrebird.encoders`` and ``lyrebird.core``; training lives in
+``lyrebird.train.trainers.mulan_module``. Names load on first use, so importing a light
+submodule (``lyrebird.mulan.vocabulary``, ``lyrebird.mulan.config``) does not load torch models.
 """
 
-from lyrebird.core.fingerprint import module_fingerprint
+from __future__ import annotations
 
-from .config import AudioTowerConfig, MuLanConfig, TextTowerConfig
-from .model import MuLan
-from .text_backbones import TextBackbone, TextBackboneError, load_text_backbone
-from .towers import AudioTower, TextTower, masked_mean
-from .zeroshot import (
-    DEFAULT_TEMPLATE,
-    EmbeddingCollapseError,
-    check_text_spread,
-    mtt_top50,
-    templates_for,
-    text_spread,
-    translate_tags,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "AudioTower",
-    "AudioTowerConfig",
-    "EmbeddingCollapseError",
-    "MuLan",
-    "MuLanConfig",
-    "TextBackbone",
-    "TextBackboneError",
-    "TextTower",
-    "TextTowerConfig",
-    "check_text_spread",
-    "load_text_backbone",
-    "masked_mean",
-    "module_fingerprint",
-    "mtt_top50",
-    "templates_for",
-    "text_spread",
-    "translate_tags",
-]
+_EXPORTS: dict[str, str] = {
+    "AudioTowerConfig": ".config", "MuLanConfig": ".config", "TextTowerConfig": ".config",
+    "MuLan": ".model",
+    "TextBackbone": ".text_backbones", "TextBackboneError": ".text_backbones",
+    "load_text_backbone": ".text_backbones",
+    "AudioTower": ".towers", "TextTower": ".towers", "masked_mean": ".towers",
+    "EmbeddingCollapseError": ".zeroshot", "check_text_spread": ".zeroshot",
+    "text_spread": ".zeroshot",
+    "DEFAULT_TEMPLATE": ".vocabulary", "mtt_top50": ".vocabulary", "templates_for": ".vocabulary",
+    "translate_tags": ".vocabulary",
+    "module_fingerprint": "lyrebird.core.fingerprint",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    where = _EXPORTS.get(name)
+    if where is None:
+        raise AttributeError(f"module 'lyrebird.mulan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -30,6 +30,7 @@ from lyrebird.encoders import AudioError, load_audio
 
 from .metrics import retrieval_metrics, tagging_metrics
 from .model import MuLan
+from .vocabulary import mtt_test_split
 from .zeroshot import (
     LANGS,
     check_text_spread,
@@ -211,27 +212,6 @@ def format_report(report: dict) -> str:
 
 
 # --------------------------------------------------------------------------- MagnaTagATune
-def mtt_test_split() -> tuple[list[str], np.ndarray]:
-    """The standard MTT test split shipped with the package: clip paths (as in the MTT
-    archive, e.g. ``"d/artist-album-01-title-0-29.mp3"``) and labels ``(4332, 50)`` in the
-    order of :func:`~lyrebird.mulan.zeroshot.mtt_top50`."""
-    from importlib import resources
-
-    text = resources.files(__package__).joinpath("vocab", "mtt_test_labels.txt").read_text(
-        "utf-8")
-    paths, rows = [], []
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        path, _, idx = line.partition("\t")
-        y = np.zeros(50, dtype=bool)
-        if idx.strip():
-            y[[int(k) for k in idx.split(",")]] = True
-        paths.append(path)
-        rows.append(y)
-    return paths, np.stack(rows)
-
-
 def find_mtt_audio(mtt_dir: str | os.PathLike, rel: str) -> Path | None:
     """Where clip ``rel`` lives in a local MTT copy: ``DIR/<rel>`` (the unpacked ``mp3.zip``:
     folders ``0``–``f``) or ``DIR/mp3/<rel>``; ``None`` when absent."""

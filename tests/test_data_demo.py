@@ -15,12 +15,12 @@ from click.testing import CliRunner
 
 from lyrebird.cli import main
 from lyrebird.encoders import load_audio
+from lyrebird.mulan.vocabulary import mtt_top50
 from lyrebird.train.corpora.captions import LANGS
 from lyrebird.train.corpora.demo_corpus import DemoConfig, build_demo_corpus
 from lyrebird.train.corpora.manifest import read_manifest, validate_manifest
 from lyrebird.train.corpora.music21_source import corpus_root
 from lyrebird.train.corpora.procedural import GENERATORS
-from lyrebird.train.corpora.tags import mtt_top50
 
 CLIPS = 30
 TINY = DemoConfig(clips=CLIPS, workers=2, pitch_instruments=3)

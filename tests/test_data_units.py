@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lyrebird.mulan.vocabulary import mtt_top50
 from lyrebird.train.corpora import debian_music
 from lyrebird.train.corpora.captions import LANGS, compose_captions
 from lyrebird.train.corpora.demo_corpus import DemoConfig, allocate, assign_splits
 from lyrebird.train.corpora.keys import estimate_key, parse_abc_key, parse_humdrum_key
-from lyrebird.train.corpora.tags import mtt_top50, tags_for
+from lyrebird.train.corpora.tags import tags_for
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -184,3 +184,33 @@ def test_shipped_default_loads_offline_and_is_not_collapsed():
     # translations land closer to each other than to a different description
     assert sim[0, 1:4].min() > sim[0, 4]
     check_text_spread(m.prompt_embeddings(list(mtt_top50())), list(mtt_top50()))
+
+
+def test_text_only_load_matches_the_full_model_and_builds_no_audio_tower(model, tmp_path,
+                                                                          monkeypatch):
+    model.save(tmp_path / "m")
+    full = MuLan.from_dir(tmp_path / "m")
+    import lyrebird.mulan.towers as towers
+
+    def no_audio(*a, **k):
+        raise AssertionError("the audio tower was built for a text-only load")
+
+    monkeypatch.setattr(towers.AudioTower, "__init__", no_audio)
+    text = MuLan.from_dir(tmp_path / "m", audio=False)
+    assert not text.has_audio and full.has_audio
+    texts = ["a calm piano", "ein lautes Schlagzeug"]
+    assert torch.allclose(text.embed_text(texts), full.embed_text(texts), atol=1e-6)
+    assert torch.allclose(text.embed_text(texts), model.embed_text(texts), atol=1e-6)
+    # one identity for the in-memory model, the loaded full model and the text-only one
+    assert text.fingerprint() == full.fingerprint() == model.fingerprint()
+    with pytest.raises(RuntimeError, match="text-only"):
+        text.embed_audio(noise(1.0), SR)
+
+
+def test_fingerprint_changes_with_the_trained_weights(model):
+    other = MuLan(model.cfg, encoder=model.audio.encoder, backbone=model.text.backbone).eval()
+    other.load_state_dict(model.state_dict())
+    assert other.fingerprint() == model.fingerprint()
+    with torch.no_grad():
+        other.text.proj.bias.add_(1e-3)
+    assert other.fingerprint() != model.fingerprint()

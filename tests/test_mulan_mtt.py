@@ -16,7 +16,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from lyrebird.cli import main
 from lyrebird.encoders import load_audio
 from lyrebird.mulan import AudioTowerConfig, MuLan, MuLanConfig, TextTowerConfig, mtt_top50
-from lyrebird.mulan.evaluate import find_mtt_audio, mtt_test_split
+from lyrebird.mulan.evaluate import find_mtt_audio
+from lyrebird.mulan.vocabulary import mtt_test_split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "mtt"
 

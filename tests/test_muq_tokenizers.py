@@ -10,15 +10,17 @@ import torch.nn.functional as F
 
 from lyrebird.encoders.backbone import BackboneConfig
 from lyrebird.encoders.melrvq import LatentRVQ, MelRVQ
+from lyrebird.encoders.tokenizer_io import (
+    build_tokenizer,
+    load_tokenizer,
+    save_tokenizer,
+    tokenizer_from_config,
+)
 from lyrebird.encoders.tokenizers import (
     FSQQuantizer,
     RandomProjectionQuantizer,
     TokenizerConfig,
-    build_tokenizer,
     codebook_stats,
-    load_tokenizer,
-    save_tokenizer,
-    tokenizer_from_config,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -16,7 +16,7 @@ from lyrebird.cli import main
 from lyrebird.core.checkpoint import read_config
 from lyrebird.encoders import get_encoder
 from lyrebird.encoders.muq import muq_config
-from lyrebird.encoders.tokenizers import load_tokenizer
+from lyrebird.encoders.tokenizer_io import load_tokenizer
 
 SR = 24000
 

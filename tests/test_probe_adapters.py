@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lyrebird.train.corpora.tags import mtt_top50
-from lyrebird.train.probes.adapters import ADAPTERS, mtt_split_lists
+from lyrebird.mulan.vocabulary import mtt_split_lists, mtt_top50
+from lyrebird.train.probes.adapters import ADAPTERS
 from lyrebird.train.probes.tasks import TaskError
 
 SR = 16000

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
+
 from . import views
 from .service import LibraryService, UserError
 
@@ -121,7 +123,7 @@ def _tag_tab(service: LibraryService) -> None:
             with gr.Column():
                 tags = gr.Textbox(label="Tags (comma-separated; empty = MTT top-50)",
                                   elem_id="lb-tags")
-                template = gr.Textbox("A {} track", label="Prompt template ({} = the tag)",
+                template = gr.Textbox(DEFAULT_TEMPLATE, label="Prompt template ({} = the tag)",
                                       elem_id="lb-template")
                 go = gr.Button("Tag", variant="primary", elem_id="lb-tag")
         bars = gr.HTML(elem_id="lb-tag-bars")
@@ -129,7 +131,7 @@ def _tag_tab(service: LibraryService) -> None:
         def run(path: str | None, tags_text: str, template_text: str) -> str:
             wanted = [t.strip() for t in (tags_text or "").split(",") if t.strip()]
             try:
-                scores = service.tag_audio(path, wanted or None, template_text or "A {} track")
+                scores = service.tag_audio(path, wanted or None, template_text or DEFAULT_TEMPLATE)
             except UserError as e:
                 return views.message(str(e), error=True)
             return views.tag_bars(scores)

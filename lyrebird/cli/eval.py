@@ -10,6 +10,7 @@ import click
 
 from lyrebird.cli import main
 from lyrebird.cli._common import emit, json_option
+from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
 
 
 @main.group("eval")
@@ -90,7 +91,7 @@ def eval_mulan(manifest: Path, model: str, split: str, langs: str | None, min_po
               help="Local MagnaTagATune copy (the unpacked mp3 folders 0-f, or DIR/mp3/0-f).")
 @click.option("--model", default="default", show_default=True,
               help="MuLan checkpoint directory or shipped name.")
-@click.option("--template", default=None, help="Prompt template (default 'A {} track').")
+@click.option("--template", default=None, help=f"Prompt template (default {DEFAULT_TEMPLATE!r}).")
 @click.option("--ensemble", is_flag=True, help="Use the English prompt ensemble.")
 @click.option("--batch", default=8, show_default=True, help="Clips per embedding batch.")
 @json_option

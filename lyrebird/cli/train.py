@@ -238,8 +238,7 @@ def train_muq_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, ste
     cfg = muq_config(preset, stem=stem, mixer=mixer, mask_prob=mask_prob,
                      recon_weight=recon_weight, clip_s=clip_s, kind=tokenizer_kind)
     if tokenizer_dir is not None:
-        from lyrebird.encoders.tokenizers import load_tokenizer
-
+        from lyrebird.encoders.tokenizer_io import load_tokenizer
         tok = load_tokenizer(tokenizer_dir).cfg
         cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(tok, path=str(tokenizer_dir)))
     out_dir = out_dir or Path("runs") / preset

@@ -32,11 +32,16 @@ def stable_hash(*parts: object) -> int:
     return int.from_bytes(h.digest(), "big")
 
 
-def module_fingerprint(module: nn.Module) -> str:
-    """Short SHA-1 (16 hex characters) of a module's state: names, shapes and fp32 values."""
+def tensors_fingerprint(tensors: dict[str, torch.Tensor]) -> str:
+    """Short SHA-1 (16 hex characters) of named tensors: names, shapes and fp32 values."""
     h = hashlib.sha1()
-    for k, v in sorted(module.state_dict().items()):
+    for k, v in sorted(tensors.items()):
         h.update(k.encode())
         h.update(str(tuple(v.shape)).encode())
         h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def module_fingerprint(module: nn.Module) -> str:
+    """:func:`tensors_fingerprint` of a module's state dict."""
+    return tensors_fingerprint(module.state_dict())

@@ -8,22 +8,11 @@ the collection or the construction. Mode tags ("major", "minor", "dorian" …) o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from lyrebird.mulan.vocabulary import mtt_top50
+
 from .instruments import INSTRUMENTS
-
-
-@lru_cache(maxsize=1)
-def mtt_top50() -> tuple[str, ...]:
-    """The MagnaTagATune top-50 tags in the standard order (shipped in the package)."""
-    text = resources.files(__package__).joinpath("mtt_top50_tags.txt").read_text("utf-8")
-    tags = tuple(t.strip() for t in text.splitlines() if t.strip())
-    if len(tags) != 50:
-        raise RuntimeError(f"mtt_top50_tags.txt has {len(tags)} tags, expected 50")
-    return tags
-
 
 _FAMILY_TAGS = {  # instrument family → tags (MTT ones first)
     "piano": ("piano",), "electric piano": ("electric piano",), "harpsichord": ("harpsichord",),

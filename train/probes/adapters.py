@@ -29,20 +29,18 @@ disk are left out (counted in ``Task.dropped``), and a directory with no usable 
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import re
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lyrebird.core.fingerprint import stable_hash
+from lyrebird.mulan.vocabulary import mtt_split_lists, mtt_top50
 
-from ..corpora.tags import mtt_top50
 from .tasks import Task, TaskError, task_from_table
 
 log = logging.getLogger("lyrebird.train")
@@ -77,13 +75,6 @@ def _row(path: Path, split: str, **labels) -> dict:
 
 
 # --------------------------------------------------------------------------- MagnaTagATune
-def mtt_split_lists() -> dict[str, list[str]]:
-    """The shipped standard MTT split: ``{"train"|"valid"|"test": [relative mp3 path]}``."""
-    base = resources.files(__package__).joinpath("splits")
-    return {s: gzip.decompress(base.joinpath(f"mtt_{s}.txt.gz").read_bytes()).decode().split()
-            for s in ("train", "valid", "test")}
-
-
 def mtt(root: Path) -> list[Task]:
     """MagnaTagATune top-50 (multi-label) on the standard split."""
     from lyrebird.mulan.evaluate import find_mtt_audio

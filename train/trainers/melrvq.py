@@ -25,12 +25,8 @@ from lyrebird.core.configs import config_from_dict
 from lyrebird.core.device import best_device
 from lyrebird.encoders.mel import MelConfig
 from lyrebird.encoders.melrvq import LatentRVQ
-from lyrebird.encoders.tokenizers import (
-    TokenizerConfig,
-    build_tokenizer,
-    codebook_stats,
-    save_tokenizer,
-)
+from lyrebird.encoders.tokenizer_io import build_tokenizer, save_tokenizer
+from lyrebird.encoders.tokenizers import TokenizerConfig, codebook_stats
 
 from .melcache import MelCache, build_mel_cache
 

@@ -23,7 +23,7 @@ import torch
 from lyrebird.core.checkpoint import current_command, save_checkpoint
 from lyrebird.core.configs import config_from_dict, config_to_dict
 from lyrebird.encoders.muq import MuQConfig, MuQEncoder
-from lyrebird.encoders.tokenizers import tokenizer_from_config
+from lyrebird.encoders.tokenizer_io import tokenizer_from_config
 
 from .common import RunConfig, cosine_with_warmup, make_trainer, plot_curve, read_curve, resume_path
 from .melcache import MelCache, build_mel_cache, crop
@@ -171,8 +171,7 @@ def prepare_tokenizer(cfg: MuQConfig, caches: list[MelCache], out: Path, *, step
                           clip_frames=cfg.clip_frames, seed=seed)
         else:  # launched all at once (torchrun): rank 0 fits, the others wait for it
             _wait_for(tdir / "config.json")
-    from lyrebird.encoders.tokenizers import load_tokenizer
-
+    from lyrebird.encoders.tokenizer_io import load_tokenizer
     fitted = load_tokenizer(tdir).cfg
     return dataclasses.replace(cfg, tokenizer=dataclasses.replace(fitted, path=str(tdir)))
 

@@ -1,0 +1,146 @@
+"""One home for the vocabularies and prompts of zero-shot tagging and its evaluation.
+
+- the MagnaTagATune top-50 tags in the standard order (musicnn / sota-music-tagging-models /
+  MARBLE), :func:`mtt_top50`, with German, French and Spanish names (:data:`MTT_TRANSLATIONS`);
+- the standard MTT split lists (:func:`mtt_split_lists`) and the test split's labels
+  (:func:`mtt_test_split`), shipped in ``vocab/``;
+- the prompt templates: :data:`DEFAULT_TEMPLATE` ("A {} track", MuQ-MuLan's MTT prompt) and a
+  prompt ensemble per language (:data:`TEMPLATES`).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+DEFAULT_TEMPLATE = "A {} track"  # the MusCALL prompt used by MuQ-MuLan
+"""The single-prompt template of the MuQ-MuLan MTT evaluation."""
+
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "en": ("A {} track", "{} music", "A piece of music: {}", "This song is {}"),
+    "de": ("Ein Musikstück: {}", "Musik: {}", "{}", "Ein Titel mit {}"),
+    "fr": ("Un morceau : {}", "Musique : {}", "{}", "Un titre avec {}"),
+    "es": ("Una pieza musical: {}", "Música: {}", "{}", "Un tema con {}"),
+}
+"""Prompt ensembles per language; the first template of each is its single prompt."""
+
+# English MTT tag → (de, fr, es)
+MTT_TRANSLATIONS: dict[str, tuple[str, str, str]] = {
+    "guitar": ("Gitarre", "guitare", "guitarra"),
+    "classical": ("klassisch", "classique", "clásica"),
+    "slow": ("langsam", "lent", "lenta"),
+    "techno": ("Techno", "techno", "techno"),
+    "strings": ("Streicher", "cordes", "cuerdas"),
+    "drums": ("Schlagzeug", "batterie", "batería"),
+    "electronic": ("elektronisch", "électronique", "electrónica"),
+    "rock": ("Rock", "rock", "rock"),
+    "fast": ("schnell", "rapide", "rápida"),
+    "piano": ("Klavier", "piano", "piano"),
+    "ambient": ("Ambient", "ambient", "ambient"),
+    "beat": ("Beat", "beat", "ritmo"),
+    "violin": ("Violine", "violon", "violín"),
+    "vocal": ("Gesang", "vocal", "vocal"),
+    "synth": ("Synthesizer", "synthé", "sintetizador"),
+    "female": ("weiblich", "féminin", "femenina"),
+    "indian": ("indisch", "indien", "india"),
+    "opera": ("Oper", "opéra", "ópera"),
+    "male": ("männlich", "masculin", "masculina"),
+    "singing": ("Singen", "chant", "canto"),
+    "vocals": ("Gesangsstimmen", "voix", "voces"),
+    "no vocals": ("ohne Gesang", "sans voix", "sin voces"),
+    "harpsichord": ("Cembalo", "clavecin", "clavecín"),
+    "loud": ("laut", "fort", "fuerte"),
+    "quiet": ("leise", "calme", "tranquila"),
+    "flute": ("Flöte", "flûte", "flauta"),
+    "woman": ("Frau", "femme", "mujer"),
+    "male vocal": ("Männergesang", "chant masculin", "voz masculina"),
+    "no vocal": ("kein Gesang", "sans chant", "sin voz"),
+    "pop": ("Pop", "pop", "pop"),
+    "soft": ("sanft", "doux", "suave"),
+    "sitar": ("Sitar", "sitar", "sitar"),
+    "solo": ("Solo", "solo", "solo"),
+    "man": ("Mann", "homme", "hombre"),
+    "classic": ("Klassik", "classique", "clásico"),
+    "choir": ("Chor", "chœur", "coro"),
+    "voice": ("Stimme", "voix", "voz"),
+    "new age": ("New Age", "new age", "new age"),
+    "dance": ("Tanz", "danse", "baile"),
+    "male voice": ("Männerstimme", "voix d'homme", "voz de hombre"),
+    "female vocal": ("Frauengesang", "chant féminin", "voz femenina"),
+    "beats": ("Beats", "beats", "ritmos"),
+    "harp": ("Harfe", "harpe", "arpa"),
+    "cello": ("Cello", "violoncelle", "violonchelo"),
+    "no voice": ("ohne Stimme", "sans voix humaine", "sin voz humana"),
+    "weird": ("seltsam", "bizarre", "extraña"),
+    "country": ("Country", "country", "country"),
+    "metal": ("Metal", "metal", "metal"),
+    "female voice": ("Frauenstimme", "voix de femme", "voz de mujer"),
+    "choral": ("Chormusik", "choral", "coral"),
+}
+LANGS: tuple[str, ...] = ("en", "de", "fr", "es")
+
+
+def _vocab_bytes(name: str) -> bytes:
+    return resources.files(__package__).joinpath("vocab", name).read_bytes()
+
+
+def _vocab_text(name: str) -> str:
+    return _vocab_bytes(name).decode("utf-8")
+
+
+@lru_cache(maxsize=1)
+def mtt_top50() -> tuple[str, ...]:
+    """The MagnaTagATune top-50 tags in the standard order (shipped in the package)."""
+    tags = tuple(t.strip() for t in _vocab_text("mtt_top50_tags.txt").splitlines() if t.strip())
+    if len(tags) != 50:
+        raise RuntimeError(f"mtt_top50_tags.txt has {len(tags)} tags, expected 50")
+    return tags
+
+
+def translate_tags(tags: Sequence[str], lang: str) -> list[str]:
+    """Tag names in ``lang`` (``en`` returns them unchanged; unknown tags stay English)."""
+    if lang == "en":
+        return list(tags)
+    if lang not in LANGS:
+        raise ValueError(f"no tag translations for language {lang!r}; have {LANGS}")
+    i = LANGS.index(lang) - 1
+    return [MTT_TRANSLATIONS[t][i] if t in MTT_TRANSLATIONS else t for t in tags]
+
+
+def templates_for(lang: str = "en", ensemble: bool = False) -> list[str]:
+    """The prompt template(s) of a language: the first one, or the whole ensemble."""
+    if lang not in TEMPLATES:
+        raise ValueError(f"no prompt templates for language {lang!r}; have {sorted(TEMPLATES)}")
+    t = TEMPLATES[lang]
+    return list(t) if ensemble else [t[0]]
+
+
+def mtt_test_split() -> tuple[list[str], np.ndarray]:
+    """The standard MTT test split shipped with the package: clip paths (as in the MTT
+    archive, e.g. ``"d/artist-album-01-title-0-29.mp3"``) and labels ``(4332, 50)`` in the
+    order of :func:`mtt_top50`."""
+    text = _vocab_text("mtt_test_labels.txt")
+    paths, rows = [], []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        path, _, idx = line.partition("\t")
+        y = np.zeros(50, dtype=bool)
+        if idx.strip():
+            y[[int(k) for k in idx.split(",")]] = True
+        paths.append(path)
+        rows.append(y)
+    return paths, np.stack(rows)
+
+
+def mtt_split_lists() -> dict[str, list[str]]:
+    """The standard MTT split (jongpillee/music_dataset_split), shipped with the package:
+    ``{"train"|"valid"|"test": [relative mp3 path]}``."""
+    return {s: gzip.decompress(_vocab_bytes(f"mtt_{s}.txt.gz")).decode().split()
+            for s in ("train", "valid", "test")}
+
+
