@@ -1,11 +1,17 @@
 """Music library index: SQLite metadata plus FAISS vectors, text→music and music→music search.
 
-``from lyrebird.index import Library`` — see :class:`Library`. Imports ``lyrebird.mulan`` and
-``lyrebird.encoders`` only.
+``from lyrebird.index import Library`` — see :class:`Library`. Modules, each importing only
+those listed before it: :mod:`.types` (Hit, AddReport, TrackRow, LibraryError), :mod:`.vectors`
+(single FAISS indexes), :mod:`.model` (library models, ``ModelHandle``, zero-shot tags),
+:mod:`.store` (all SQL), :mod:`.ingest` (files → vectors), :mod:`.indexes` (a library's FAISS
+pair), :mod:`.reader` (the read side), :mod:`.reembed` (model migration), :mod:`.library`
+(``Library``: the write path, composing the rest). Imports ``lyrebird.core``,
+``lyrebird.mulan`` and ``lyrebird.encoders`` only.
 """
 
-from .library import AddReport, Hit, Library, LibraryError
+from .library import Library
 from .model import EncoderModel, LibraryModel, MuLanModel, load_model
+from .types import AddReport, Hit, LibraryError
 from .vectors import IndexPolicy
 
 __all__ = ["AddReport", "EncoderModel", "Hit", "IndexPolicy", "Library", "LibraryError",

@@ -8,17 +8,22 @@ files are rewritten to temporary files, fsynced and renamed, and only then is th
 committed. A crash before the commit leaves FAISS ids that SQLite does not know; on open they are
 detected and the index is rebuilt from the committed rows, so at most the in-flight batch is lost
 and re-running ``add`` resumes (duplicates are skipped by content hash). One writer at a time
-holds ``LOCK``; readers never take it and never block.
+holds ``LOCK`` (:meth:`Library.writing`); readers never take it and never block.
+
+``Library`` owns the write path; it composes the parts it is made of: the database
+(:mod:`.store`), the FAISS indexes (:class:`.indexes.LibraryIndexes`), the model
+(:class:`.model.ModelHandle`) and the read side (:class:`.reader.LibraryReader`), to which its
+query methods delegate.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,63 +32,22 @@ from filelock import FileLock, Timeout
 from lyrebird.core.fingerprint import content_hash
 from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
+from lyrebird.mulan import DEFAULT_TEMPLATE
 
 from . import store
+from .indexes import LibraryIndexes
 from .ingest import MAX_DURATION_S, Embedded, discover, embed_file, file_metadata
-from .model import LibraryModel, load_model
-from .search import SearchMixin
-from .vectors import (
-    IndexPolicy,
-    apply_params,
-    build_index,
-    choose_kind,
-    index_ids,
-    load_index,
-    maybe_gpu,
-    save_index,
-)
+from .model import LibraryModel, ModelHandle, load_model
+from .reader import LibraryReader
+from .reembed import reembed as _reembed
+from .types import AddReport, Hit, LibraryError, TrackRow
+from .vectors import IndexPolicy
 
-log = logging.getLogger("lyrebird.index")
-DB, TRACKS, SEGMENTS, LOCK = "library.sqlite", "tracks.faiss", "segments.faiss", "LOCK"
+DB, LOCK = "library.sqlite", "LOCK"
+__all__ = ["DB", "LOCK", "Library"]
 
 
-class LibraryError(ValueError):
-    """The library cannot do what was asked (missing, locked, wrong model, unknown track)."""
-
-
-@dataclass
-class Hit:
-    """One search result. ``start_s``/``end_s`` locate the best-matching segment."""
-
-    track_id: int
-    path: str
-    score: float
-    start_s: float
-    end_s: float
-    title: str | None = None
-    artist: str | None = None
-    tags: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class AddReport:
-    """What ``add`` did: ``added`` (path, id), ``duplicates`` (path, existing id), ``failed``
-    (path, reason)."""
-
-    added: list[tuple[str, int]] = field(default_factory=list)
-    duplicates: list[tuple[str, int]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"added": [{"path": p, "track_id": i} for p, i in self.added],
-                "duplicates": [{"path": p, "track_id": i} for p, i in self.duplicates],
-                "failed": [{"path": p, "reason": r} for p, r in self.failed]}
-
-
-class Library(SearchMixin):
+class Library:
     """Open with :meth:`create` or :meth:`open`. Not thread-safe; one instance per thread."""
 
     def __init__(self, path: Path, readonly: bool, model: LibraryModel | None,
@@ -93,13 +57,15 @@ class Library(SearchMixin):
         self.meta = store.get_meta(self.con)
         if "fingerprint" not in self.meta:
             raise LibraryError(f"'{path}': not a Lyrebird library (no model fingerprint in {DB})")
-        self._model = model
         if model is not None:
             self._check_model(model)
-        self._stamp: tuple | None = None
-        self._tracks = self._segments = None
-        self._text_cache: dict[str, np.ndarray] = {}
-        self._load_indexes()
+        self._model = ModelHandle(model, load=self._load_model)
+        self._writing = False
+        if readonly:
+            self._attach(writer=False)
+        else:  # repairs the indexes after a crash, unless another process is writing now
+            with self._lock_if_free() as held:
+                self._attach(writer=held)
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -142,14 +108,29 @@ class Library(SearchMixin):
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _attach(self, writer: bool) -> None:
+        """(Re)load the FAISS indexes for the current meta and wire the read side to them.
+        ``writer``: holding ``LOCK``, so files that disagree with the rows are rebuilt on disk
+        (otherwise in memory only: index files and ``index_info`` are written under the lock)."""
+        self._indexes = LibraryIndexes(self.path, self.con, int(self.meta["dim"]), self.policy,
+                                       readonly=not writer)
+        self._reader = LibraryReader(self.con, self._indexes, self._model, self.meta, self.path)
+
+    def _reload(self) -> None:
+        """Under ``LOCK``: re-read meta and indexes (another writer may have committed since)."""
+        self.meta = store.get_meta(self.con)
+        self._attach(writer=True)
+
     # ------------------------------------------------------------------ model
     @property
     def model(self) -> LibraryModel:
-        if self._model is None:
-            m = load_model(self.meta["model"])
-            self._check_model(m)
-            self._model = m
-        return self._model
+        """The library's model (the one named in its meta is loaded on first use)."""
+        return self._model.model
+
+    def _load_model(self) -> LibraryModel:
+        m = load_model(self.meta["model"])
+        self._check_model(m)
+        return m
 
     def _check_model(self, m: LibraryModel) -> None:
         if m.fingerprint() != self.meta["fingerprint"]:
@@ -158,70 +139,93 @@ class Library(SearchMixin):
                 f"{self.meta['fingerprint']}), but {m.name!r} has fingerprint {m.fingerprint()}; "
                 "vectors from different models cannot be mixed — run `lyrebird index reembed`")
 
-    # ------------------------------------------------------------------ FAISS state
-    def _files_stamp(self) -> tuple:
-        out = []
-        for name in (TRACKS, SEGMENTS):
-            try:
-                st = (self.path / name).stat()
-                out.append((st.st_ino, st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                out.append(None)
-        return tuple(out)
+    # ------------------------------------------------------------------ reading
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        """Text → tracks: the ``k`` best tracks for a query in any language (``list[Hit]``)."""
+        return self._reader.search(query, k)
 
-    def _load_indexes(self) -> None:
-        """Load the FAISS files; rebuild from SQLite when they disagree with committed rows."""
-        stamp = self._files_stamp()
-        info = json.loads(store.get_meta(self.con).get("index_info", "{}"))
-        loaded = {}
-        for name, table in ((TRACKS, "tracks"), (SEGMENTS, "segments")):
-            ids_db = {int(r[0]) for r in self.con.execute(f"SELECT id FROM {table}")}
-            idx = None
-            if (self.path / name).is_file():
-                try:
-                    idx = load_index(self.path / name)
-                except RuntimeError as e:
-                    log.warning("%s: unreadable (%s); rebuilding from the database", name, e)
-            ids_idx = set(index_ids(idx).tolist()) if idx is not None else set()
-            # A reader may see FAISS files a writer published just before its COMMIT: a superset
-            # of the committed rows is fine (uncommitted hits are filtered out by SQLite). A
-            # writer opening after a crash discards the uncommitted ids by rebuilding.
-            ahead_ok = self.readonly and ids_db <= ids_idx
-            if idx is None or (ids_idx != ids_db and not ahead_ok):
-                if idx is not None and not self.readonly:
-                    log.warning("%s: index and database disagree (interrupted write?); rebuilding",
-                                name)
-                idx, info[table] = self._build(table)
-                if not self.readonly:
-                    save_index(idx, self.path / name)
-            else:
-                apply_params(idx, info.get(table, {}))
-            loaded[table] = idx
-        if not self.readonly:
-            with self.con:
-                store.set_meta(self.con, index_info=json.dumps(info))
-        self._info = info
-        self._tracks = maybe_gpu(loaded["tracks"], self.policy)
-        self._segments = maybe_gpu(loaded["segments"], self.policy)
-        self._stamp = self._files_stamp() if not self.readonly else stamp
+    def similar(self, item: int | str | os.PathLike, k: int = 10) -> list[Hit]:
+        """Tracks most similar to a library track id or an audio file (itself excluded)."""
+        return self._reader.similar(item, k)
 
-    def _build(self, table: str):
-        ids, vecs = store.all_vectors(self.con, table)
-        dim = int(self.meta["dim"])
-        if len(ids) == 0:
-            vecs = np.zeros((0, dim), np.float32)
-        return build_index(ids, vecs, dim, self.policy)
+    def search_segments(self, query, k: int = 10) -> list[Hit]:
+        """Moments: the ``k`` best 10-second segments for text, an audio file or an array."""
+        return self._reader.search_segments(query, k)
 
-    def _refresh(self) -> None:
-        """Readers: pick up FAISS files renamed into place by a writer since the last query."""
-        if self._files_stamp() != self._stamp:
-            self._load_indexes()
+    def tag(self, track_id: int, tags: list[str] | None = None,
+            template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
+        """Zero-shot tag scores of a library track (from its stored vector; no audio decode)."""
+        return self._reader.tag(track_id, tags, template)
+
+    def tag_vector(self, vec: np.ndarray, tags: list[str] | None = None,
+                   template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
+        """Zero-shot tag scores (cosine similarity to ``template.format(tag)``), best first."""
+        return self._reader.tag_vector(vec, tags, template)
+
+    def audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
+        """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector."""
+        return self._reader.audio_vector(audio, sr)
+
+    def track(self, track_id: int) -> TrackRow:
+        """The stored row of one track (path, title, duration_s, tags…)."""
+        return self._reader.track(track_id)
+
+    def tracks(self, limit: int | None = None, offset: int = 0) -> list[TrackRow]:
+        """Stored track rows in id order, ``limit`` at most."""
+        return self._reader.tracks(limit, offset)
+
+    def info(self) -> dict:
+        """Counts, hours, index kinds, model and memory per track."""
+        return self._reader.info()
+
+    def audio_segment(self, track_id: int, start_s: float, duration_s: float = 10.0) -> np.ndarray:
+        """Decode part of a library track (``(T,)`` float32 at the model rate), e.g. to play."""
+        return self._reader.audio_segment(track_id, start_s, duration_s)
 
     # ------------------------------------------------------------------ writing
-    def _lock(self) -> FileLock:
+    @contextmanager
+    def writing(self) -> Iterator[Library]:
+        """Hold the writer lock (``LOCK``) for the block, with meta and indexes re-read first
+        (another process may have committed). Every change to the library runs inside it.
+
+        Raises :class:`LibraryError` when the library is read-only or another process holds
+        the lock for 10 s. Not re-entrant.
+        """
         if self.readonly:
             raise LibraryError(f"'{self.path}': opened read-only")
-        return FileLock(str(self.path / LOCK), timeout=10)
+        if self._writing:
+            raise LibraryError(f"'{self.path}': already writing (Library.writing is not re-entrant)")
+        lock = FileLock(str(self.path / LOCK), timeout=10)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LibraryError(f"'{self.path}': another process is writing (LOCK held)") from None
+        try:
+            self._writing = True
+            self._reload()
+            self._indexes.clear_stale_temps()
+            yield self
+        finally:
+            self._writing = False
+            lock.release()
+
+    @contextmanager
+    def _lock_if_free(self) -> Iterator[bool]:
+        """``LOCK`` for the block if no other writer holds it now (no waiting); yields whether."""
+        lock = FileLock(str(self.path / LOCK), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    def _require_writing(self) -> None:
+        if not self._writing:
+            raise LibraryError(f"'{self.path}': call this inside `with library.writing():`")
 
     def add(self, paths: Iterable[str | os.PathLike], batch_size: int = 16,
             max_duration_s: float = MAX_DURATION_S) -> AddReport:
@@ -267,122 +271,101 @@ class Library(SearchMixin):
         first_path: dict[str, str] = {}  # content hash -> first path in this call
         in_call_dups: list[tuple[str, str]] = []
         pending: list[tuple[str, str, dict, Embedded]] = []
-        try:
-            with self._lock():
-                self._refresh_writer()
-                for path, h, make in items:
-                    if h is None:
-                        rep.failed.append((path, make))
-                        continue
-                    dup = store.has_hash(self.con, h)
-                    if dup:
-                        rep.duplicates.append((path, dup))
-                        continue
-                    if h in first_path:
-                        in_call_dups.append((path, first_path[h]))
-                        continue
-                    try:
-                        meta, emb = make()
-                    except AudioError as e:
-                        rep.failed.append((path, e.reason))
-                        continue
-                    first_path[h] = path
-                    pending.append((path, h, meta, emb))
-                    if len(pending) >= batch_size:
-                        rep.added += self._commit(pending)
-                        pending = []
-                if pending:
+        with self.writing():
+            for path, h, make in items:
+                if h is None:
+                    rep.failed.append((path, make))
+                    continue
+                dup = store.has_hash(self.con, h)
+                if dup:
+                    rep.duplicates.append((path, dup))
+                    continue
+                if h in first_path:
+                    in_call_dups.append((path, first_path[h]))
+                    continue
+                try:
+                    meta, emb = make()
+                except AudioError as e:
+                    rep.failed.append((path, e.reason))
+                    continue
+                first_path[h] = path
+                pending.append((path, h, meta, emb))
+                if len(pending) >= batch_size:
                     rep.added += self._commit(pending)
-        except Timeout:
-            raise LibraryError(f"'{self.path}': another process is writing (LOCK held)") from None
+                    pending = []
+            if pending:
+                rep.added += self._commit(pending)
         ids = dict(rep.added)
         rep.duplicates += [(p, ids[first]) for p, first in in_call_dups if first in ids]
         return rep
 
-    def _refresh_writer(self) -> None:
-        self.meta = store.get_meta(self.con)
-        self._load_indexes()
-
-    def _zs_tags(self, vec: np.ndarray, top: int = 5) -> dict:
-        if not self.model.has_text:
-            return {}
-        try:
-            scores = self.tag_vector(vec)
-        except ValueError:  # no vocabulary for this model
-            return {}
-        return dict(list(scores.items())[:top])
-
     def _commit(self, pending) -> list[tuple[str, int]]:
         """Insert a batch and publish it: rows, then FAISS files (atomic), then COMMIT."""
         added, t_ids, t_vecs, s_ids, s_vecs = [], [], [], [], []
-        self.con.execute("BEGIN IMMEDIATE")
         try:
-            for path, h, meta, emb in pending:
-                tid, sids = store.insert_track(
-                    self.con, path=path, content_hash=h, duration_s=emb.duration_s, meta=meta,
-                    vector=emb.vector, segments=emb.segments, seg_vectors=emb.seg_vectors,
-                    zs_tags=self._zs_tags(emb.vector))
-                added.append((path, tid))
-                t_ids.append(tid)
-                t_vecs.append(emb.vector)
-                s_ids += sids
-                s_vecs.append(emb.seg_vectors.astype(np.float16).astype(np.float32))
-            self._publish(np.array(t_ids), np.stack(t_vecs), np.array(s_ids), np.concatenate(s_vecs))
-            self.con.execute("COMMIT")
+            with store.immediate(self.con):
+                for path, h, meta, emb in pending:
+                    tid, sids = store.insert_track(
+                        self.con, path=path, content_hash=h, duration_s=emb.duration_s,
+                        meta=meta, vector=emb.vector, segments=emb.segments,
+                        seg_vectors=emb.seg_vectors, zs_tags=self._model.top_tags(emb.vector))
+                    added.append((path, tid))
+                    t_ids.append(tid)
+                    t_vecs.append(emb.vector)
+                    s_ids += sids
+                    s_vecs.append(emb.seg_vectors.astype(np.float16).astype(np.float32))
+                self._publish(np.array(t_ids), np.stack(t_vecs), np.array(s_ids),
+                              np.concatenate(s_vecs))
         except BaseException:
-            self.con.execute("ROLLBACK")
-            self._load_indexes()  # FAISS files may be ahead of the rolled-back rows
+            self._indexes.load()  # FAISS files may be ahead of the rolled-back rows
             raise
         return added
 
     def _publish(self, t_ids, t_vecs, s_ids, s_vecs) -> None:
-        info = dict(self._info)
-        for name, table, ids, vecs in ((TRACKS, "tracks", t_ids, t_vecs),
-                                       (SEGMENTS, "segments", s_ids, s_vecs)):
-            cur = self._tracks if table == "tracks" else self._segments
-            n_after = cur.ntotal + len(ids)
-            want = choose_kind(n_after, int(self.meta["dim"]), self.policy)
-            if info.get(table, {}).get("kind") == want or (want != "flat" and n_after < 256):
-                cur.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids.astype(np.int64))
-                info.setdefault(table, {})["vectors"] = int(cur.ntotal)
-                idx = cur
-            else:  # crossing a threshold: rebuild with the new kind from rows + this batch
-                idx, info[table] = self._build(table)
-            save_index(idx, self.path / name)
-            if table == "tracks":
-                self._tracks = idx
-            else:
-                self._segments = idx
-        store.set_meta(self.con, index_info=json.dumps(info))
-        self._info = info
-        self._stamp = self._files_stamp()
+        """Add the batch's vectors to both indexes and rename the new files into place."""
+        self._indexes.publish(t_ids, t_vecs, s_ids, s_vecs)
 
     def remove(self, track_id: int) -> None:
         """Delete a track and its segments from the database and both indexes."""
-        with self._lock():
-            self._refresh_writer()
+        with self.writing():
             if not store.get_tracks(self.con, [track_id]):
                 raise LibraryError(f"'{self.path}': no track with id {track_id}")
-            seg_ids = [int(r[0]) for r in self.con.execute(
-                "SELECT id FROM segments WHERE track_id = ?", (track_id,))]
-            self.con.execute("BEGIN IMMEDIATE")
+            seg_ids = store.segment_ids(self.con, track_id)
             try:
-                self.con.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
-                self.con.execute("DELETE FROM tracks WHERE id = ?", (track_id,))
-                self._tracks.remove_ids(np.array([track_id], np.int64))
-                self._segments.remove_ids(np.array(seg_ids, np.int64))
-                save_index(self._tracks, self.path / TRACKS)
-                save_index(self._segments, self.path / SEGMENTS)
-                self.con.execute("COMMIT")
+                with store.immediate(self.con):
+                    store.delete_track(self.con, track_id)
+                    self._indexes.remove([track_id], seg_ids)
             except BaseException:
-                self.con.execute("ROLLBACK")
-                self._load_indexes()
+                self._indexes.load()
                 raise
-            self._stamp = self._files_stamp()
 
     def reembed(self, model: str | LibraryModel) -> AddReport:
         """Re-embed every track with another model and switch the library to it atomically
         (see :func:`lyrebird.index.reembed.reembed`)."""
-        from .reembed import reembed
+        return _reembed(self, model)
 
-        return reembed(self, model)
+    def switch_model(self, model: LibraryModel, embedded: dict[int, Embedded]) -> None:
+        """Switch the library to ``model`` in one commit: each track in ``embedded`` (track id →
+        its vectors from ``model``) gets its new vectors and zero-shot tags, every other track is
+        removed, and both indexes are rebuilt. Call inside :meth:`writing`.
+
+        The old FAISS files are deleted before the COMMIT and the new ones built after it: the
+        row ids stay the same, so files of the other model could not be told apart from the
+        rows. After a failure or a crash at any point the library is on one model, the old or
+        the new, and its indexes are rebuilt from that model's rows when they are missing.
+        """
+        self._require_writing()
+        handle = ModelHandle(model)
+        new = {tid: (e.vector, handle.top_tags(e.vector), e.segments, e.seg_vectors)
+               for tid, e in embedded.items()}
+        try:
+            with store.immediate(self.con):
+                store.replace_vectors(self.con, new)
+                store.set_meta(self.con, model=model.name, fingerprint=model.fingerprint(),
+                               dim=str(model.DIM), sample_rate=str(model.SAMPLE_RATE))
+                self._indexes.discard_files()
+        except BaseException:
+            self._reload()  # rolled back: old meta and model; indexes rebuilt from the old rows
+            raise
+        self._model = handle
+        self._reload()  # indexes built from the new rows

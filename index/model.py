@@ -1,12 +1,16 @@
 """What a library embeds with: a music–text model (MuLan) or, for audio-only use, an encoder.
 
 A library stores the *fingerprint* of its model and refuses vectors from any other model.
+:class:`ModelHandle` is the model as a library holds it — loaded on first use, with cached
+prompt vectors — and computes zero-shot tags for both the write path (tags stored at add time)
+and the read side (``Library.tag``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -15,6 +19,7 @@ import torch.nn.functional as F
 
 from lyrebird.core.fingerprint import module_fingerprint
 from lyrebird.encoders import AudioEncoder, get_encoder
+from lyrebird.mulan import DEFAULT_TEMPLATE, mtt_top50
 
 
 @runtime_checkable
@@ -130,3 +135,62 @@ def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryMode
     if device is not None:
         m = m.to(device)
     return MuLanModel(m.eval(), spec)
+
+
+def default_tag_vocabulary(model=None) -> list[str]:
+    """The model's own tag vocabulary if it has one, else the MTT top-50 shipped with MuLan."""
+    vocab = getattr(model, "default_tags", None)
+    if vocab is None and isinstance(model, MuLanModel):
+        vocab = mtt_top50()
+    if vocab is None:
+        raise ValueError("this model has no default tag vocabulary; pass tags=[...]")
+    return list(vocab)
+
+
+class ModelHandle:
+    """A library's model, given now or loaded by ``load()`` on first use, with a cache of text
+    vectors (queries and tag prompts are embedded once per handle)."""
+
+    def __init__(self, model: LibraryModel | None = None,
+                 load: Callable[[], LibraryModel] | None = None):
+        if model is None and load is None:
+            raise ValueError("ModelHandle needs a model or a loader")
+        self._model, self._load = model, load
+        self._text: dict[str, np.ndarray] = {}
+
+    @property
+    def model(self) -> LibraryModel:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def text_vectors(self, texts: list[str]) -> np.ndarray:
+        """``N`` strings → ``(N, DIM)`` normalised vectors, each text embedded once."""
+        missing = [t for t in texts if t not in self._text]
+        if missing:
+            for t, v in zip(missing, self.model.embed_text(missing), strict=True):
+                self._text[t] = v
+        return np.stack([self._text[t] for t in texts])
+
+    def tag_scores(self, vec: np.ndarray, tags: list[str] | None = None,
+                   template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
+        """Zero-shot tag scores (cosine similarity to ``template.format(tag)``), best first;
+        ``tags`` defaults to :func:`default_tag_vocabulary`."""
+        tags = list(tags) if tags else default_tag_vocabulary(self.model)
+        s = self.text_vectors([template.format(x) for x in tags]) @ vec
+        return {tags[i]: float(s[i]) for i in np.argsort(-s)}
+
+    def top_tags(self, vec: np.ndarray, top: int = 5) -> dict[str, float]:
+        """The ``top`` default-vocabulary tags stored with a track when it is added; ``{}`` for
+        an audio-only model or one without a vocabulary."""
+        if not self.model.has_text:
+            return {}
+        try:
+            scores = self.tag_scores(vec)
+        except ValueError:  # no vocabulary for this model
+            return {}
+        return dict(list(scores.items())[:top])

@@ -3,6 +3,9 @@
 SQLite is the source of truth. Vectors are stored with their rows (track vectors as float32,
 segment vectors as float16), so the FAISS files are a derived index that can always be rebuilt
 from committed rows; anything not committed here does not exist.
+
+Every SQL statement of ``lyrebird.index`` lives in this module; the others call its functions
+with the connection from :func:`connect`. Writes run inside :func:`immediate`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from .types import TrackRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,22 +45,6 @@ CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
 """
 
 
-@dataclass
-class TrackRow:
-    """One track as stored (vectors excluded)."""
-
-    id: int
-    path: str
-    content_hash: str
-    duration_s: float
-    title: str | None
-    artist: str | None
-    genre: str | None
-    file_tags: dict
-    zs_tags: dict
-    added_at: float
-
-
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """Open the database in WAL mode (readers never block on the writer)."""
     if readonly:
@@ -67,6 +57,19 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         con.executescript(SCHEMA)
     con.execute("PRAGMA foreign_keys=ON")
     return con
+
+
+@contextmanager
+def immediate(con: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: ``BEGIN IMMEDIATE`` (takes SQLite's write lock now), ``COMMIT``
+    when the block succeeds, ``ROLLBACK`` when it (or the commit) raises."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def get_meta(con: sqlite3.Connection) -> dict[str, str]:
@@ -93,12 +96,45 @@ def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, durat
          json.dumps(meta.get("tags", {})), json.dumps(zs_tags or {}), time.time(),
          np.asarray(vector, np.float32).tobytes()))
     tid = int(cur.lastrowid)
+    return tid, insert_segments(con, tid, segments, seg_vectors)
+
+
+def insert_segments(con: sqlite3.Connection, track_id: int, segments: list[tuple[float, float]],
+                    seg_vectors: np.ndarray) -> list[int]:
+    """Insert one track's segments (vectors stored as float16); returns their ids."""
     sids = []
     for (a, b), v in zip(segments, seg_vectors, strict=True):
         c = con.execute("INSERT INTO segments(track_id, start_s, end_s, vector) VALUES (?,?,?,?)",
-                        (tid, a, b, np.asarray(v, np.float16).tobytes()))
+                        (int(track_id), a, b, np.asarray(v, np.float16).tobytes()))
         sids.append(int(c.lastrowid))
-    return tid, sids
+    return sids
+
+
+def segment_ids(con: sqlite3.Connection, track_id: int) -> list[int]:
+    """Ids of one track's segments."""
+    return [int(r[0]) for r in con.execute("SELECT id FROM segments WHERE track_id = ?",
+                                           (int(track_id),))]
+
+
+def delete_track(con: sqlite3.Connection, track_id: int) -> None:
+    """Delete a track and its segments (inside the caller's transaction)."""
+    con.execute("DELETE FROM segments WHERE track_id = ?", (int(track_id),))
+    con.execute("DELETE FROM tracks WHERE id = ?", (int(track_id),))
+
+
+def replace_vectors(con: sqlite3.Connection,
+                    new: dict[int, tuple[np.ndarray, dict, list[tuple[float, float]], np.ndarray]],
+                    ) -> None:
+    """Give the tracks in ``new`` (id → vector, zero-shot tags, segments, segment vectors) their
+    new vectors and segments, and delete every other track (inside the caller's transaction)."""
+    for (tid,) in con.execute("SELECT id FROM tracks").fetchall():
+        if int(tid) not in new:
+            con.execute("DELETE FROM tracks WHERE id = ?", (int(tid),))
+    con.execute("DELETE FROM segments")
+    for tid, (vector, zs_tags, segments, seg_vectors) in new.items():
+        con.execute("UPDATE tracks SET vector = ?, zs_tags = ? WHERE id = ?",
+                    (np.asarray(vector, np.float32).tobytes(), json.dumps(zs_tags), int(tid)))
+        insert_segments(con, tid, segments, seg_vectors)
 
 
 def _row(r) -> TrackRow:
@@ -144,6 +180,13 @@ def segments_info(con: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[in
         return {}
     q = f"SELECT id, track_id, start_s, end_s FROM segments WHERE id IN ({','.join('?' * len(ids))})"
     return {int(r[0]): (int(r[1]), float(r[2]), float(r[3])) for r in con.execute(q, [int(i) for i in ids])}
+
+
+def row_ids(con: sqlite3.Connection, table: str) -> set[int]:
+    """Ids of every committed row of ``tracks`` or ``segments``."""
+    if table not in ("tracks", "segments"):
+        raise ValueError(f"unknown table {table!r}")
+    return {int(r[0]) for r in con.execute(f"SELECT id FROM {table}")}
 
 
 def all_vectors(con: sqlite3.Connection, table: str) -> tuple[np.ndarray, np.ndarray]:

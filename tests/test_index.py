@@ -191,3 +191,40 @@ def test_exact_topk_in_bounded_blocks_equals_a_full_sort():
     want = np.argsort(-(q @ base.T), axis=1, kind="stable")[:, :10]
     for max_scores in (2**25, 1000, 1):  # one block; 3 queries per block; one query per block
         np.testing.assert_array_equal(exact_topk(base, q, 10, max_scores=max_scores), want)
+
+
+def test_save_index_writes_through_private_temp_files(tmp_path, monkeypatch):
+    import os
+    import time
+
+    import faiss
+
+    from lyrebird.index.vectors import index_ids, load_index, remove_stale_temps, save_index
+
+    index, _ = build_index(np.arange(10), clustered(10, 8, 2), 8)
+    p = tmp_path / "t.faiss"
+    save_index(index, p)
+    save_index(index, p)
+    assert [f.name for f in tmp_path.iterdir()] == ["t.faiss"]
+    assert index_ids(load_index(p)).tolist() == list(range(10))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0o600: servers read it
+
+    def half_write(idx, name):
+        open(name, "wb").write(b"half")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(faiss, "write_index", half_write)
+    with pytest.raises(RuntimeError):
+        save_index(index, p)
+    monkeypatch.undo()
+    assert [f.name for f in tmp_path.iterdir()] == ["t.faiss"]  # old file kept, no temp left
+    assert index_ids(load_index(p)).tolist() == list(range(10))
+    # a killed writer's temp file goes once it is stale; one being written now stays
+    stale, fresh = tmp_path / "t.faiss.k1ll3d.tmp", tmp_path / "t.faiss.n0w.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    assert remove_stale_temps(p) == [stale] and fresh.exists() and not stale.exists()

@@ -127,3 +127,47 @@ def test_readers_never_see_a_half_written_library(setup):
     assert seen == sorted(seen)  # monotonic: a reader never goes back in time
     assert reader.info()["tracks"] == N and len(reader.search("tone at 300 Hz", k=N)) == N
     assert queries > 3
+
+
+REEMBED = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from tone_model import ToneModel
+import lyrebird.index.store as store
+from lyrebird.index import Library
+orig = store.immediate
+def immediate(con):  # the model switch: die just before, or just after, its COMMIT
+    con.execute("BEGIN IMMEDIATE")
+    yield
+    if sys.argv[1] == "after-commit":
+        con.execute("COMMIT")
+    os.kill(os.getpid(), signal.SIGKILL)
+lib = Library.open({lib!r}, model=ToneModel())
+store.immediate = __import__("contextlib").contextmanager(immediate)
+lib.reembed(ToneModel(salt=0.5))
+"""
+
+
+def faiss_matches_rows(lib_dir: Path, model) -> None:
+    """Open with ``model`` (which recovers), then check every FAISS vector is its row's vector."""
+    Library.open(lib_dir, model=model).close()
+    con = sqlite3.connect(lib_dir / "library.sqlite")
+    for name, table, dt in (("tracks", "tracks", np.float32), ("segments", "segments", np.float16)):
+        index = load_index(lib_dir / f"{name}.faiss")
+        rows = con.execute(f"SELECT id, vector FROM {table}").fetchall()
+        assert set(index_ids(index).tolist()) == {i for i, _ in rows}
+        for i, blob in rows:
+            np.testing.assert_allclose(index.reconstruct(i), np.frombuffer(blob, dt), atol=1e-6)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("when", ["before-commit", "after-commit"])
+def test_kill_9_during_a_model_switch_leaves_one_consistent_model(setup, when):
+    lib_dir, script = setup
+    assert run(script).returncode == 0
+    reembed = script.with_name("reembed.py")
+    reembed.write_text(REEMBED.format(tests=str(TESTS), lib=str(lib_dir)))
+    assert run(reembed, when).returncode == -signal.SIGKILL
+    model = ToneModel(salt=0.5) if when == "after-commit" else ToneModel()
+    faiss_matches_rows(lib_dir, model)  # the FAISS files hold the vectors of the model in use
+    assert Library.open(lib_dir, model=model).info()["tracks"] == N

@@ -1,0 +1,64 @@
+"""What the library hands back: search hits, add reports, stored track rows, and its error.
+
+Plain data only (no imports from the rest of ``lyrebird.index``), so every module of the
+package can use them without depending on another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+class LibraryError(ValueError):
+    """The library cannot do what was asked (missing, locked, wrong model, unknown track)."""
+
+
+@dataclass
+class Hit:
+    """One search result. ``start_s``/``end_s`` locate the best-matching segment."""
+
+    track_id: int
+    path: str
+    score: float
+    start_s: float
+    end_s: float
+    title: str | None = None
+    artist: str | None = None
+    tags: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class AddReport:
+    """What ``add`` did: ``added`` (path, id), ``duplicates`` (path, existing id), ``failed``
+    (path, reason)."""
+
+    added: list[tuple[str, int]] = field(default_factory=list)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"added": [{"path": p, "track_id": i} for p, i in self.added],
+                "duplicates": [{"path": p, "track_id": i} for p, i in self.duplicates],
+                "failed": [{"path": p, "reason": r} for p, r in self.failed]}
+
+
+@dataclass
+class TrackRow:
+    """One track as stored (vectors excluded)."""
+
+    id: int
+    path: str
+    content_hash: str
+    duration_s: float
+    title: str | None
+    artist: str | None
+    genre: str | None
+    file_tags: dict
+    zs_tags: dict
+    added_at: float
+
+
+__all__ = ["AddReport", "Hit", "LibraryError", "TrackRow"]
