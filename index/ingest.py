@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lyrebird.encoders import AudioError, audio_info, is_audio_path, stream_chunks
+from lyrebird.encoders import AudioError, Chunks, audio_info, chunk, is_audio_path, stream_chunks
+from lyrebird.encoders.pooling import weighted_mean
 
 from .model import LibraryModel
 
@@ -63,22 +64,42 @@ class Embedded:
     vector: np.ndarray
 
 
+def _embed_chunks(model: LibraryModel, chunks: Iterable[Chunks]
+                  ) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
+    spans, vecs, valid = [], [], []
+    for ch in chunks:
+        vecs.append(np.asarray(model.embed_windows(ch.audio, ch.valid), dtype=np.float32))
+        valid.append(ch.valid)
+        spans += [(float(s), float(e)) for s, e in zip(ch.starts_s, ch.ends_s, strict=True)]
+    seg = np.concatenate(vecs)
+    return spans, seg, weighted_mean(seg, np.concatenate(valid), normalize=True).numpy()
+
+
 def embed_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10.0,
                hop_s: float = 5.0, batch: int = 8,
                max_duration_s: float = MAX_DURATION_S) -> Embedded:
     """Stream ``path`` in ``segment_s`` windows every ``hop_s`` seconds and embed each.
 
-    Memory is bounded by ``batch`` windows. Raises :class:`AudioError` for unusable files.
+    The file is decoded and windowed once; each window goes to the model as it is
+    (``model.embed_windows``). The track vector is the windows' mean weighted by their real
+    audio (:func:`lyrebird.encoders.pooling.weighted_mean`), normalised. Memory is bounded by
+    ``batch`` windows. Raises :class:`AudioError` for unusable files.
     """
     info = audio_info(path)
     if info.duration_s > max_duration_s:
         raise AudioError(path, f"very long: {info.duration_s / 3600:.1f} h exceeds the "
                                f"{max_duration_s / 3600:.1f} h limit")
-    spans, vecs = [], []
-    for ch in stream_chunks(path, model.SAMPLE_RATE, segment_s, hop_s, batch=batch, last="shift"):
-        audio = [a[:v] for a, v in zip(ch.audio, ch.valid, strict=True)]
-        vecs.append(model.embed_segments(audio))
-        spans += [(float(s), float(e)) for s, e in zip(ch.starts_s, ch.ends_s, strict=True)]
-    seg = np.concatenate(vecs).astype(np.float32)
-    mean = seg.mean(0)
-    return Embedded(info.duration_s, spans, seg, mean / max(np.linalg.norm(mean), 1e-12))
+    spans, seg, vec = _embed_chunks(model, stream_chunks(
+        path, model.SAMPLE_RATE, segment_s, hop_s, batch=batch, last="shift"))
+    return Embedded(info.duration_s, spans, seg, vec)
+
+
+def embed_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0,
+                   hop_s: float = 5.0, batch: int = 8) -> Embedded:
+    """:func:`embed_file` for a ``(T,)`` float32 waveform already at ``model.SAMPLE_RATE``."""
+    sr = model.SAMPLE_RATE
+    ch = chunk(wav, sr, segment_s, hop_s, last="shift")
+    parts = (Chunks(ch.audio[i : i + batch], ch.starts_s[i : i + batch],
+                    ch.valid[i : i + batch], sr) for i in range(0, len(ch), batch))
+    spans, seg, vec = _embed_chunks(model, parts)
+    return Embedded(len(wav) / sr, spans, seg, vec)

@@ -19,6 +19,7 @@ query methods delegate.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -44,6 +45,7 @@ from .types import AddReport, Hit, LibraryError, TrackRow
 from .vectors import IndexPolicy
 
 DB, LOCK = "library.sqlite", "LOCK"
+log = logging.getLogger("lyrebird.index")
 __all__ = ["DB", "LOCK", "Library"]
 
 
@@ -57,10 +59,10 @@ class Library:
         self.meta = store.get_meta(self.con)
         if "fingerprint" not in self.meta:
             raise LibraryError(f"'{path}': not a Lyrebird library (no model fingerprint in {DB})")
+        self._writing = False
         if model is not None:
             self._check_model(model)
         self._model = ModelHandle(model, load=self._load_model)
-        self._writing = False
         if readonly:
             self._attach(writer=False)
         else:  # repairs the indexes after a crash, unless another process is writing now
@@ -133,11 +135,35 @@ class Library:
         return m
 
     def _check_model(self, m: LibraryModel) -> None:
+        if m.fingerprint() != self.meta["fingerprint"] and self._legacy_match(m):
+            return
         if m.fingerprint() != self.meta["fingerprint"]:
             raise LibraryError(
                 f"'{self.path}': built with model {self.meta['model']!r} (fingerprint "
                 f"{self.meta['fingerprint']}), but {m.name!r} has fingerprint {m.fingerprint()}; "
                 "vectors from different models cannot be mixed — run `lyrebird index reembed`")
+
+    def _legacy_match(self, m: LibraryModel) -> bool:
+        """A library stored by an older release under the model's legacy fingerprint: record
+        the current fingerprint and accept the model."""
+        legacy = getattr(m, "legacy_fingerprint", None)
+        if legacy is None or legacy() != self.meta["fingerprint"]:
+            return False
+        log.info("%s: upgrading the stored model fingerprint %s -> %s", self.path,
+                 self.meta["fingerprint"], m.fingerprint())
+        # stored even by a read-only opener when the file is writable and no writer is busy
+        # (one meta row, in one transaction), so the check is paid once, not per query
+        if os.access(self.path / DB, os.W_OK) and not self._writing:
+            with self._lock_if_free() as held:
+                if held:
+                    con = store.connect(self.path / DB)
+                    try:
+                        with store.immediate(con):
+                            store.set_meta(con, fingerprint=m.fingerprint())
+                    finally:
+                        con.close()
+        self.meta = {**self.meta, "fingerprint": m.fingerprint()}
+        return True
 
     # ------------------------------------------------------------------ reading
     def search(self, query: str, k: int = 10) -> list[Hit]:

@@ -27,15 +27,17 @@ class LibraryModel(Protocol):
     """The embedding model of a library."""
 
     name: str
-    SAMPLE_RATE: int  # Hz of the audio given to embed_segments
+    SAMPLE_RATE: int  # Hz of the audio given to embed_windows
     DIM: int  # vector width
 
     def fingerprint(self) -> str:
         """Stable identity of the weights and config (hex)."""
         ...
 
-    def embed_segments(self, audio: list[np.ndarray]) -> np.ndarray:
-        """``B`` mono float32 clips at ``SAMPLE_RATE`` → L2-normalised ``(B, DIM)`` float32."""
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """``(B, L)`` mono float32 windows at ``SAMPLE_RATE`` Hz, of which the first
+        ``valid[i]`` samples are real (the rest zero padding) → L2-normalised ``(B, DIM)``
+        float32, one vector per window."""
         ...
 
     @property
@@ -69,8 +71,9 @@ class EncoderModel:
                                                         self.DIM])
         return self._fp
 
-    def embed_segments(self, audio: list[np.ndarray]) -> np.ndarray:
-        vecs = [self.encoder.embed(a, self.SAMPLE_RATE) for a in audio]
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        vecs = [self.encoder.embed(a[: int(v)], self.SAMPLE_RATE)
+                for a, v in zip(audio, valid, strict=True)]
         return F.normalize(torch.stack(vecs), dim=1).numpy().astype(np.float32)
 
     @property
@@ -83,21 +86,71 @@ class EncoderModel:
 
 
 class MuLanModel:
-    """Library model over a :class:`lyrebird.mulan.MuLan` (text and audio in one space)."""
+    """Library model over a :class:`lyrebird.mulan.MuLan` (text and audio in one space).
 
-    def __init__(self, mulan, name: str):
-        self.mulan, self.name = mulan, name
-        self.SAMPLE_RATE = int(mulan.audio.sample_rate)
-        self.DIM = int(mulan.cfg.dim)
+    Given a loaded MuLan, it uses it. Given a ``spec`` (a shipped name or a checkpoint folder),
+    it loads lazily: text queries load the text side alone (no audio encoder is built), and
+    the first audio call loads the full model, reusing the text backbone already in memory.
+    """
+
+    def __init__(self, mulan=None, name: str | None = None, *, spec: str | None = None,
+                 device: str | None = "cpu"):
+        if mulan is None and spec is None:
+            raise ValueError("MuLanModel needs a MuLan or a spec")
+        self._full, self._text_only, self._spec, self._device = mulan, None, spec, device
+        self.name = name or str(spec)
+        if mulan is not None:
+            self.DIM = int(mulan.cfg.dim)
+        else:
+            from lyrebird.core.checkpoint import read_config
+            from lyrebird.mulan.model import resolve_checkpoint
+
+            self.DIM = int(read_config(resolve_checkpoint(spec))["config"]["dim"])
         self._fp: str | None = None
 
+    @property
+    def mulan(self):
+        """The full model (audio and text towers), loaded on first use."""
+        if self._full is None:
+            from lyrebird.mulan import MuLan
+
+            backbone = self._text_only.text.backbone if self._text_only is not None else None
+            self._full = MuLan.load(self._spec, self._device, backbone=backbone).eval()
+            self._text_only = None
+        return self._full
+
+    def _text_side(self):
+        if self._full is not None:
+            return self._full
+        if self._text_only is None:
+            from lyrebird.mulan import MuLan
+
+            self._text_only = MuLan.load(self._spec, self._device, audio=False).eval()
+        return self._text_only
+
+    @property
+    def SAMPLE_RATE(self) -> int:
+        return int(self.mulan.audio.sample_rate)
+
     def fingerprint(self) -> str:
+        """:meth:`MuLan.fingerprint`: the same whether or not the audio tower is loaded."""
         if self._fp is None:
-            self._fp = state_fingerprint(self.mulan, ["MuLan", self.DIM])
+            self._fp = self._text_side().fingerprint()
         return self._fp
 
-    def embed_segments(self, audio: list[np.ndarray]) -> np.ndarray:
-        v = self.mulan.embed_audio_batch(list(audio), self.SAMPLE_RATE)
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint libraries stored before 0.2 (a hash of every weight, the frozen
+        encoder's included); loads the full model. Used once to upgrade such a library."""
+        return state_fingerprint(self.mulan, ["MuLan", self.DIM])
+
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        m = self.mulan
+        if audio.shape[1] > round(m.cfg.audio.window_s * m.audio.sample_rate):
+            # longer than the model's window: window it as MuLan does for any recording
+            v = m.embed_audio_batch([a[: int(n)] for a, n in zip(audio, valid, strict=True)],
+                                    m.audio.sample_rate)
+        else:
+            v = m.embed_windows(audio, valid)
         return F.normalize(torch.as_tensor(v).float(), dim=1).numpy()
 
     @property
@@ -105,7 +158,7 @@ class MuLanModel:
         return True
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
-        v = torch.as_tensor(self.mulan.embed_text(list(texts))).float()
+        v = torch.as_tensor(self._text_side().embed_text(list(texts))).float()
         return F.normalize(v, dim=1).numpy()
 
 
@@ -129,12 +182,7 @@ def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryMode
     if spec.startswith("encoder:"):
         name = spec.split(":", 1)[1]
         return EncoderModel(get_encoder(name, device=device), spec)
-    from lyrebird.mulan import MuLan
-
-    m = MuLan.load(spec)
-    if device is not None:
-        m = m.to(device)
-    return MuLanModel(m.eval(), spec)
+    return MuLanModel(spec=spec, device=device)
 
 
 def default_tag_vocabulary(model=None) -> list[str]:

@@ -19,7 +19,7 @@ from lyrebird.mulan import DEFAULT_TEMPLATE
 
 from . import store
 from .indexes import LibraryIndexes
-from .ingest import embed_file
+from .ingest import embed_file, embed_waveform
 from .model import ModelHandle
 from .types import Hit, LibraryError, TrackRow
 from .vectors import bytes_per_vector
@@ -42,8 +42,8 @@ class LibraryReader:
         m = self.model.model
         if isinstance(audio, np.ndarray):
             wav = prepare_waveform(audio, sr or m.SAMPLE_RATE, m.SAMPLE_RATE)
-            v = m.embed_segments([wav])[0]
-            return v / max(np.linalg.norm(v), 1e-12)
+            return embed_waveform(m, wav, float(self.meta["segment_s"]),
+                                  float(self.meta["hop_s"])).vector
         return embed_file(m, audio, float(self.meta["segment_s"]), float(self.meta["hop_s"])).vector
 
     def _query_vector(self, query) -> np.ndarray:

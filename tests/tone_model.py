@@ -30,9 +30,10 @@ class ToneModel:
     def _band(self, hz: float) -> int:
         return int(np.clip(np.searchsorted(EDGES, hz) - 1, 0, self.DIM - 1))
 
-    def embed_segments(self, audio: list[np.ndarray]) -> np.ndarray:
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
         out = np.zeros((len(audio), self.DIM), np.float32)
-        for i, a in enumerate(audio):
+        for i, (a, n) in enumerate(zip(audio, valid, strict=True)):
+            a = a[: int(n)]
             spec = np.abs(np.fft.rfft(a)) ** 2
             freqs = np.fft.rfftfreq(len(a), 1 / self.SAMPLE_RATE)
             for b in range(self.DIM):

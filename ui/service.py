@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +19,13 @@ import numpy as np
 from lyrebird.encoders import AudioError, audio_info
 from lyrebird.index import AddReport, Library, LibraryError, LibraryModel, load_model
 from lyrebird.index.ingest import discover
+from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
+
+from .config import Limits
 
 
 class UserError(ValueError):
     """A request the app refuses, with a message meant for the user."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Upload limits: file size in bytes and audio duration in seconds."""
-
-    max_upload_bytes: int = 50 * 1024 * 1024
-    max_upload_s: float = 600.0
 
 
 class LockedModel:
@@ -48,10 +42,11 @@ class LockedModel:
     def has_text(self) -> bool:
         return self._m.has_text
 
-    def embed_segments(self, audio: list[np.ndarray]) -> np.ndarray:
-        """``audio``: list of ``(T,)`` float32 at ``SAMPLE_RATE`` Hz → ``(N, DIM)`` unit vectors."""
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """``(N, L)`` windows at ``SAMPLE_RATE`` Hz with ``valid (N,)`` real samples →
+        ``(N, DIM)`` unit vectors."""
         with self._lock:
-            return self._m.embed_segments(audio)
+            return self._m.embed_windows(audio, valid)
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """``texts`` → ``(N, DIM)`` unit vectors."""
@@ -124,7 +119,7 @@ class LibraryService:
         return [h.to_dict() for h in self._lib().similar(item, self._k(k))]
 
     def tag_audio(self, path: str | os.PathLike, tags: list[str] | None = None,
-                  template: str = "A {} track") -> dict[str, float]:
+                  template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
         """Zero-shot tag scores (cosine, best first) of an uploaded file; MTT top-50 by default."""
         if "{}" not in template:
             raise UserError("The prompt template needs a {} where the tag goes, e.g. 'A {} track'.")
