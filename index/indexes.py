@@ -17,17 +17,17 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from lyrebird.core.atomic import fsync_dir, remove_stale_temps
+
 from . import store
 from .vectors import (
     IndexPolicy,
     apply_params,
     build_index,
     choose_kind,
-    fsync_dir,
     index_ids,
     load_index,
     maybe_gpu,
-    remove_stale_temps,
     save_index,
     search_rerank,
     single_thread,

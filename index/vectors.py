@@ -22,8 +22,6 @@ Choice (``IndexPolicy.kind="auto"``), by the number of vectors ``n`` of width ``
 from __future__ import annotations
 
 import math
-import os
-import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -214,56 +212,14 @@ def apply_params(index: faiss.Index, info: dict) -> None:
         faiss.downcast_index(index.index).hnsw.efSearch = int(info["efSearch"])
 
 
-def _new_file_mode() -> int:
-    """The mode a newly created file gets here (0o666 less the umask): ``mkstemp`` makes its
-    temporary files 0o600, and library files are read by other users' servers too."""
-    try:
-        with open("/proc/self/status") as f:
-            umask = next(int(x.split()[1], 8) for x in f if x.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError):
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return 0o666 & ~umask
-
-
 def save_index(index: faiss.Index, path: Path) -> None:
     """Write atomically through :func:`lyrebird.core.atomic.replaced_on_success`: a private
     temporary file beside ``path``, fsynced before it is renamed onto ``path``, then the folder
     fsynced so the rename is durable too. Readers see the old or the new index, never half of
     one; a failed write leaves the old file and no temporary file (a killed process may leave
-    one, which :func:`remove_stale_temps` clears)."""
-    path = Path(path)
-    with replaced_on_success(path) as tmp:
+    one, which :func:`lyrebird.core.atomic.remove_stale_temps` clears)."""
+    with replaced_on_success(path, durable=True) as tmp:
         faiss.write_index(index, tmp)
-        os.chmod(tmp, _new_file_mode())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make renames and deletions in ``folder`` durable."""
-    dfd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def remove_stale_temps(path: Path, older_than_s: float = 3600.0) -> list[Path]:
-    """Delete temporary files of :func:`save_index` for ``path`` left by a killed writer
-    (untouched for ``older_than_s`` seconds, so a write in progress is never hit)."""
-    path, gone = Path(path), []
-    now = time.time()
-    legacy = path.with_name(path.name + ".tmp")  # the fixed name older versions wrote through
-    for tmp in [*path.parent.glob(path.name + ".*.tmp"), *([legacy] if legacy.exists() else [])]:
-        try:
-            if now - tmp.stat().st_mtime > older_than_s:
-                tmp.unlink()
-                gone.append(tmp)
-        except FileNotFoundError:
-            pass
-    return gone
 
 
 def load_index(path: Path) -> faiss.Index:

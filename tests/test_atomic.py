@@ -58,3 +58,21 @@ def test_feature_store_round_trip_leaves_no_temp_files(tmp_path):
     assert [store[i].shape[0] for i in range(3)] == [3, 1, 2]  # item order[k] is chunk k
     assert np.allclose(store[2], 2.0)
     assert sorted(x.name for x in tmp_path.iterdir()) == ["feats.f16", "feats.json"]
+
+
+def test_written_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from lyrebird.core.atomic import replaced_on_success
+
+    old = os.umask(0o022)
+    try:
+        for durable in (False, True):
+            target = tmp_path / f"f{durable}.bin"
+            with replaced_on_success(target, durable=durable) as tmp:
+                open(tmp, "wb").write(b"x")
+            assert stat.S_IMODE(target.stat().st_mode) == 0o644
+            assert target.read_bytes() == b"x"
+    finally:
+        os.umask(old)

@@ -199,7 +199,8 @@ def test_save_index_writes_through_private_temp_files(tmp_path, monkeypatch):
 
     import faiss
 
-    from lyrebird.index.vectors import index_ids, load_index, remove_stale_temps, save_index
+    from lyrebird.core.atomic import remove_stale_temps
+    from lyrebird.index.vectors import index_ids, load_index, save_index
 
     index, _ = build_index(np.arange(10), clustered(10, 8, 2), 8)
     p = tmp_path / "t.faiss"

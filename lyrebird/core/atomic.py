@@ -11,24 +11,74 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 
+def _new_file_mode() -> int:
+    """The mode a newly created file gets here (0o666 less the umask): ``mkstemp`` makes its
+    temporary files 0o600, and library files are read by other users' servers too."""
+    try:
+        with open("/proc/self/status") as f:
+            umask = next(int(x.split()[1], 8) for x in f if x.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
-def replaced_on_success(path: str | os.PathLike) -> Iterator[str]:
+def replaced_on_success(path: str | os.PathLike, durable: bool = False) -> Iterator[str]:
     """Yield a private temporary file name beside ``path``; rename it onto ``path`` if the
-    block succeeds, delete it if the block raises."""
+    block succeeds, delete it if the block raises.
+
+    The file gets the mode a new file would (0o666 less the umask; ``mkstemp`` alone makes
+    0o600). ``durable`` also fsyncs the file before the rename and the folder after it, so the
+    new version survives a power cut (the library's index files need this; caches do not).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _new_file_mode())
+        if durable:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
 
-__all__ = ["replaced_on_success"]
+def fsync_dir(folder: Path) -> None:
+    """Make renames and deletions in ``folder`` durable."""
+    dfd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def remove_stale_temps(path: Path, older_than_s: float = 3600.0) -> list[Path]:
+    """Delete temporary files of :func:`replaced_on_success` for ``path`` left by a killed
+    writer
+    (untouched for ``older_than_s`` seconds, so a write in progress is never hit)."""
+    path, gone = Path(path), []
+    now = time.time()
+    legacy = path.with_name(path.name + ".tmp")  # the fixed name older versions wrote through
+    for tmp in [*path.parent.glob(path.name + ".*.tmp"), *([legacy] if legacy.exists() else [])]:
+        try:
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                gone.append(tmp)
+        except FileNotFoundError:
+            pass
+    return gone
+
+
+__all__ = ["fsync_dir", "remove_stale_temps", "replaced_on_success"]

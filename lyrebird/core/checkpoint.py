@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import replaced_on_success
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
@@ -68,14 +70,11 @@ def save_checkpoint(
     meta = {"format_version": FORMAT_VERSION, "kind": kind, "preset": preset, "config": config,
             "mel": mel, "command": command or current_command(),
             "dtype": "float16" if fp16 else "float32", **(extra or {})}
-    tmp_w, tmp_c = d / (WEIGHTS_NAME + ".tmp"), d / (CONFIG_NAME + ".tmp")
-    save_file(tensors, str(tmp_w))
-    tmp_c.write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    for tmp in (tmp_w, tmp_c):
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-    os.replace(tmp_w, d / WEIGHTS_NAME)
-    os.replace(tmp_c, d / CONFIG_NAME)
+    # weights first, config.json last: a folder with a config always has its weights
+    with replaced_on_success(d / WEIGHTS_NAME, durable=True) as tmp:
+        save_file(tensors, tmp)
+    with replaced_on_success(d / CONFIG_NAME, durable=True) as tmp:
+        Path(tmp).write_text(json.dumps(meta, indent=2, default=str) + "\n")
     if card is not None:
         (d / "README.md").write_text(card)
     return d

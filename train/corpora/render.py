@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lyrebird.core.atomic import replaced_on_success
+
 SOUNDFONT_CANDIDATES: tuple[str, ...] = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/sounds/sf2/default-GM.sf2",
@@ -265,6 +267,5 @@ def write_flac(path: str | os.PathLike, wav: np.ndarray, sr: int) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    sf.write(str(tmp), np.clip(wav, -1.0, 1.0), sr, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, path)
+    with replaced_on_success(path) as tmp:
+        sf.write(tmp, np.clip(wav, -1.0, 1.0), sr, format="FLAC", subtype="PCM_16")
