@@ -2,7 +2,7 @@
 
 A concrete encoder implements one method, :meth:`AudioEncoder.encode_clips`, over a batch of
 fixed-length clips at its own sample rate. This base class turns that into the public API of
-DESIGN.md for audio of any length and any sample rate, in bounded memory:
+docs/architecture.md for audio of any length and any sample rate, in bounded memory:
 
 * ``embed_frames(wav, sr) -> (T, DIM)`` at ``FRAME_RATE`` frames per second;
 * ``embed(wav, sr) -> (DIM,)``, the mean of the clip embeddings, weighted by real audio length;

@@ -1,6 +1,6 @@
 """``Library``: a persistent, incremental music library with text and audio search.
 
-On disk (DESIGN.md): ``library.sqlite`` (tracks, segments with vectors, meta; WAL),
+On disk (docs/architecture.md): ``library.sqlite`` (tracks, segments with vectors, meta; WAL),
 ``tracks.faiss`` and ``segments.faiss`` (ids = SQLite row ids), and ``LOCK``.
 
 Write protocol for every batch: rows are inserted inside an open SQLite transaction, the FAISS

@@ -12,7 +12,7 @@ disk are left out (counted in ``Task.dropped``), and a directory with no usable 
 ``gtzan``   Genre, fault-filtered split (Kereliuk et al. 2015). Audio ``DIR/genres/<genre>/
             <genre>.000NN.wav`` (or ``genres_original/``, or ``<genre>/`` directly) and the
             split lists ``train_filtered.txt``, ``valid_filtered.txt``, ``test_filtered.txt``
-            (from github.com/coreyker/dnn-mgr) in ``DIR`` or ``DIR/splits``.
+            (the dnn-mgr repository of Kereliuk et al.) in ``DIR`` or ``DIR/splits``.
 ``giantsteps``  Key. Test: ``DIR/giantsteps-key-dataset`` (``audio/<id>.LOFI.mp3``,
             ``annotations/key/<id>.LOFI.key``); train/valid: ``DIR/giantsteps-mtg-key-dataset``
             (``annotations/annotations.txt``: ID, MANUAL KEY, C(onfidence); only confident,
@@ -108,7 +108,7 @@ def gtzan(root: Path) -> list[Task]:
         f = next((c for c in cands if c.is_file()), None)
         if f is None:
             raise TaskError(f"probe benchmark gtzan: '{cands[0]}' not found (the fault-filtered "
-                            "split lists from github.com/coreyker/dnn-mgr, gtzan/*_filtered.txt)")
+                            "split lists from the dnn-mgr repository of Kereliuk et al., gtzan/*_filtered.txt)")
         lists[split] = [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
     audio = {p.stem: p for base in (root / "genres", root / "genres_original", root)
              if base.is_dir() for p in base.glob("*/*") if p.suffix.lower() in AUDIO_EXT}
