@@ -15,6 +15,7 @@ independently at ``mask_ratio`` (0.9). Masked tokens are dropped before the proj
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -92,6 +93,15 @@ def presets() -> dict[str, MynaConfig]:
     """``"<size>-<patch>"`` → config, for sizes tiny/small/base and every patch kind."""
     return {f"{s}-{p}": MynaConfig(**kw, patch=p)
             for s, kw in SIZES.items() for p in ("square", "vertical", "hybrid", "vit1d")}
+
+
+def myna_config(preset: str, **overrides) -> MynaConfig:
+    """Preset ``"<size>-<patch>"`` (see :func:`presets`) with field overrides; ``None`` values
+    are skipped. An unknown preset raises ``ValueError`` naming the known ones."""
+    p = presets()
+    if preset not in p:
+        raise ValueError(f"unknown Myna preset {preset!r}; expected one of {sorted(p)}")
+    return dataclasses.replace(p[preset], **{k: v for k, v in overrides.items() if v is not None})
 
 
 class MynaEncoder(AudioEncoder):
@@ -249,4 +259,4 @@ def build(config: dict) -> MynaEncoder:
     return MynaEncoder(config_from_dict(MynaConfig, config))
 
 
-__all__ = ["SIZES", "MynaConfig", "MynaEncoder", "build", "presets"]
+__all__ = ["SIZES", "MynaConfig", "MynaEncoder", "build", "myna_config", "presets"]

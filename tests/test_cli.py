@@ -47,11 +47,12 @@ def test_unknown_verb_fails_with_usage():
 def test_demo_builds_a_titled_library_then_serves(tmp_path, monkeypatch):
     import pandas as pd
 
-    import lyrebird.cli.demo as demo_mod
+    import lyrebird.ui
     from lyrebird.index import Library
 
     served = []
-    monkeypatch.setattr(demo_mod, "run_server", lambda lib, **kw: served.append((lib, kw)))
+    monkeypatch.setattr(lyrebird.ui, "serve", lambda lib, config, **kw: served.append(
+        (lib, {"host": config.host, **kw})))
     args = ["demo", "--data", str(tmp_path / "d"), "--clips", "6",
             "--model", "py:tone_model:ToneModel", "--json"]
     res = CliRunner().invoke(main, [*args, "--no-serve"], catch_exceptions=False)
@@ -81,7 +82,7 @@ def test_demo_migrates_a_library_built_by_an_older_default(ui_library, tmp_path)
 
     from tone_model import ToneModel
 
-    from lyrebird.cli.demo import open_current
+    from lyrebird.demo import open_current
 
     path = tmp_path / "lib"
     shutil.copytree(ui_library, path)
@@ -109,3 +110,85 @@ def test_bench_frontend_reports_ratios_and_agreement():
     for r in rep["results"].values():
         assert r["seconds"] > 0 and r["lyrebird_speedup"] > 0
         assert r["max_rel_err_vs_lyrebird"] < 1e-4  # all candidates compute the same thing
+
+
+def test_importing_the_cli_imports_no_torch():
+    """`lyrebird --help` stays fast: the verbs import their packages inside the commands."""
+    code = ("import sys, lyrebird.cli; "
+            "print(sorted(m for m in ('torch', 'lightning', 'pandas', 'gradio', 'faiss') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def _defaults(cmd: click.Command) -> dict:
+    ctx = click.Context(cmd)
+    return {p.name: p.get_default(ctx) for p in cmd.params}
+
+
+def test_option_defaults_are_the_config_defaults():
+    """Each default is stated once, in the config dataclass the option fills."""
+    from dataclasses import asdict
+
+    from lyrebird.demo import DemoSettings
+    from lyrebird.encoders.myna import MynaConfig
+    from lyrebird.mulan.config import MuLanConfig
+    from lyrebird.train.probes.options import ProbeOptions
+    from lyrebird.train.trainers.mulan_data import MuLanDataConfig
+    from lyrebird.train.trainers.run_config import RunConfig
+    from lyrebird.ui.config import MIB, Limits, ServeConfig
+
+    train = main.commands["train"].commands
+    run = asdict(RunConfig())
+    for verb in ("myna", "mulan", "muq"):
+        got = _defaults(train[verb])
+        assert {k: got[k] for k in run} == run, verb
+    myna, cfg = _defaults(train["myna"]), MynaConfig()
+    for name in ("patch", "mask_ratio", "proj_hidden", "tau", "transpose"):
+        assert myna[name] == getattr(cfg, name), name
+    mulan, mcfg = _defaults(train["mulan"]), MuLanConfig()
+    assert (mulan["dim"], mulan["loss"], mulan["tau"]) == (mcfg.dim, mcfg.loss, mcfg.tau)
+    assert (mulan["text_backbone"], mulan["text_layers"]) == (mcfg.text.backbone,
+                                                              mcfg.text.n_layers)
+    assert mulan["window_s"] == mcfg.audio.window_s
+    assert mulan["audio_layers"] == ",".join(map(str, mcfg.audio.layers))
+    assert mulan["tag_caption_p"] == MuLanDataConfig().tag_caption_p
+    probe, popts = _defaults(main.commands["probe"]), ProbeOptions()
+    for name in ("grid", "layers", "baselines", "max_epochs", "patience", "halving"):
+        assert probe[name] == getattr(popts, name), name
+    serve, scfg, lim = _defaults(main.commands["serve"]), ServeConfig(), Limits()
+    assert (serve["host"], serve["port"], serve["concurrency"]) == (scfg.host, scfg.port,
+                                                                    scfg.concurrency)
+    assert serve["max_upload_mb"] * MIB == lim.max_upload_bytes
+    assert serve["max_upload_s"] == lim.max_upload_s
+    demo, dset = _defaults(main.commands["demo"]), DemoSettings()
+    assert (demo["data_dir"], demo["clips"], demo["model"]) == (dset.data_dir, dset.clips,
+                                                                dset.model)
+    assert _defaults(main.commands["demo"])["port"] == serve["port"]
+
+
+def test_verbs_register_in_one_place_and_never_import_the_root():
+    """`lyrebird.cli` adds every verb; no verb module imports `lyrebird.cli` (or `main`) back."""
+    import ast
+
+    import lyrebird.cli as cli
+
+    root = Path(cli.__file__).parent
+    bad = []
+    for path in sorted(root.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = {a.name for a in node.names}
+                if node.module == "lyrebird.cli" or (node.level and not node.module) or (
+                        "main" in names and (node.level or "lyrebird.cli" in (node.module or ""))):
+                    bad.append(f"{path.name}: from {node.module or '.'} import {names}")
+            elif isinstance(node, ast.Import):
+                bad += [f"{path.name}: import {a.name}" for a in node.names
+                        if a.name == "lyrebird.cli"]
+            elif isinstance(node, ast.Name) and node.id == "main":
+                bad.append(f"{path.name}: uses 'main'")
+    assert not bad, bad
+    assert set(main.commands.values()) == set(cli.VERBS)

@@ -34,6 +34,10 @@ PACKAGES = ("core", "encoders", "mulan", "index", "ui", "train", "cli", "bench")
 def _modules() -> dict[str, str]:
     """Every module under ``lyrebird`` → its source file."""
     out = {"lyrebird": lyrebird.__file__}
+    for info in pkgutil.iter_modules(lyrebird.__path__, "lyrebird."):  # lyrebird.demo, ...
+        spec = importlib.util.find_spec(info.name)
+        if not info.ispkg and spec is not None and spec.origin:
+            out[info.name] = spec.origin
     for pkg in PACKAGES:
         mod = importlib.import_module(f"lyrebird.{pkg}")
         out[mod.__name__] = mod.__file__

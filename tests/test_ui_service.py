@@ -85,7 +85,8 @@ def test_add_folder_reports_each_bad_file_and_goes_on(ui_library, tmp_path):
 
 @pytest.fixture(scope="module")
 def server(ui_service):
-    srv = Server(make_app(ui_service, ServeConfig(max_upload_mb=1)), port=0).start()
+    svc = LibraryService(ui_service.path, model=ToneModel(), limits=Limits(2**20, 20.0))
+    srv = Server(make_app(svc, ServeConfig()), port=0).start()
     yield srv
     srv.stop()
 

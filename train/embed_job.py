@@ -136,3 +136,23 @@ def merge_shards(library: str | os.PathLike, shard_dir: str | os.PathLike):
     rep.failed += failed
     lib.close()
     return rep
+
+
+def add_distributed(library: str | os.PathLike, paths: list[str | os.PathLike], *,
+                    devices: int | str = "auto", num_nodes: int = 1, strategy: str = "auto",
+                    accelerator: str = "auto", shard_dir: str | os.PathLike | None = None):
+    """Add ``paths`` to ``library`` with a distributed predict job (:func:`embed_sharded`,
+    shards under ``shard_dir``, default ``library/shards``), then :func:`merge_shards`.
+
+    Every process of the job calls this; the first (local and node rank 0) merges and gets the
+    AddReport, the others get ``None``.
+    """
+    with Library.open(library) as lib:
+        meta = lib.meta
+    shards = embed_sharded([str(p) for p in paths], meta["model"],
+                           shard_dir or Path(library) / "shards", float(meta["segment_s"]),
+                           float(meta["hop_s"]), devices=devices, num_nodes=num_nodes,
+                           strategy=strategy, accelerator=accelerator)
+    if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
+        return None  # only the first process merges and reports
+    return merge_shards(library, shards)

@@ -14,28 +14,24 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import mimetypes
 import os
+import socket
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
+from lyrebird.index import LibraryModel, load_model
+
+from .config import Limits, ServeConfig, parse_auth
 from .service import LibraryService
 from .views import AUDIO_ROUTE
 
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """How to serve: address, optional ``(user, password)``, queue bounds, upload size (MiB)."""
-
-    host: str = "127.0.0.1"
-    port: int = 7860
-    auth: tuple[str, str] | None = None
-    concurrency: int = 2        # handlers running at once; the rest wait in the queue
-    queue_size: int = 512       # waiting requests beyond this are refused with a message
-    max_upload_mb: int = 50
+__all__ = ["BasicAuth", "Limits", "ServeConfig", "Server", "make_app", "parse_auth", "serve"]
+log = logging.getLogger("lyrebird.ui")
 
 
 class BasicAuth:
@@ -61,19 +57,12 @@ class BasicAuth:
         await self.app(scope, receive, send)
 
 
-def parse_auth(spec: str | None) -> tuple[str, str] | None:
-    """``"user:pass"`` → ``("user", "pass")``; raises ``ValueError`` naming the expected form."""
-    if not spec:
-        return None
-    user, sep, pw = spec.partition(":")
-    if not sep or not user or not pw:
-        raise ValueError(f"--auth {spec!r}: expected 'user:password'")
-    return user, pw
-
-
 def make_app(service: LibraryService, config: ServeConfig = ServeConfig(),
              examples: list[str] | None = None):
-    """The ASGI app: FastAPI with the audio route and the Gradio UI mounted at ``/``."""
+    """The ASGI app: FastAPI with the audio route and the Gradio UI mounted at ``/``.
+
+    Uploads larger than the service's ``limits.max_upload_bytes`` are refused by the server.
+    """
     import gradio as gr
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import FileResponse
@@ -94,7 +83,7 @@ def make_app(service: LibraryService, config: ServeConfig = ServeConfig(),
     blocks = build_blocks(service, examples)
     blocks.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size)
     app = gr.mount_gradio_app(api, blocks, path="/", allowed_paths=[],
-                              max_file_size=f"{config.max_upload_mb}mb", ssr_mode=False,
+                              max_file_size=service.limits.max_upload_bytes, ssr_mode=False,
                               footer_links=[], theme=theme(), css=CSS, show_error=True)
     if config.auth:
         return BasicAuth(app, *config.auth)
@@ -132,10 +121,38 @@ class Server:
         self._thread.join(timeout=10)
 
 
-def serve(service: LibraryService, config: ServeConfig = ServeConfig(),
-          examples: list[str] | None = None) -> None:
-    """Serve until interrupted (blocking)."""
+def serve(library: str | os.PathLike | LibraryService, config: ServeConfig = ServeConfig(), *,
+          model: str | LibraryModel | None = None, limits: Limits = Limits(),
+          allow_add: bool = True, examples: list[str] | None = None,
+          announce: Callable[[str], None] | None = None) -> None:
+    """Serve the app over ``library`` until interrupted (blocking).
+
+    ``library`` is a library folder, opened with ``model`` (a spec or a model; default: the
+    one the library names), ``limits`` and ``allow_add``, or a ready :class:`LibraryService`
+    (those three are then the service's own). ``config.port`` 0 picks a free port.
+    ``announce`` receives the URL line and, when the server is reachable from other machines
+    without ``auth``, a warning (default: the ``lyrebird.ui`` logger). Raises ``ValueError`` /
+    :class:`lyrebird.index.LibraryError` on a bad library or model.
+    """
     import uvicorn
 
-    uvicorn.run(make_app(service, config, examples), host=config.host, port=config.port,
+    if isinstance(library, LibraryService):
+        service = library
+    else:
+        m = load_model(model) if isinstance(model, str) else model
+        service = LibraryService(library, model=m, limits=limits, allow_add=allow_add)
+    port = config.port or _free_port(config.host)
+    shown = "localhost" if config.host in ("127.0.0.1", "localhost") else config.host
+    (announce or log.info)(f"Lyrebird is serving '{service.path}' at http://{shown}:{port}/  "
+                           "(Ctrl-C to stop)")
+    if not config.loopback and not config.auth:
+        (announce or log.warning)(f"warning: bound to {config.host} without --auth; anyone who "
+                                  "can reach this port can search and add folders")
+    uvicorn.run(make_app(service, config, examples), host=config.host, port=port,
                 log_level="warning")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

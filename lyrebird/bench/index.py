@@ -27,6 +27,9 @@ from lyrebird.index.vectors import (
     single_thread,
 )
 
+SEGMENTS_PER_TRACK = (240 - 10) / 5 + 1
+"""Segment vectors of a 4-minute track at 10 s windows / 5 s hop (memory per track)."""
+
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     """``(n, dim)`` unit vectors around ``sqrt(n)`` centres (music libraries are clustered)."""
@@ -113,7 +116,19 @@ def _timed_queries(index, info: dict, x: np.ndarray, q: np.ndarray, embed) -> tu
     return got, lat
 
 
-def format_report(ingest: dict | None, rows: list[dict], segments_per_track: float) -> str:
+def bench_index(model: str | None = "default",
+                sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+                queries: int = 200) -> dict:
+    """Ingestion with ``model`` (skipped when ``None``) and the query benchmark with its text
+    tower on libraries of ``sizes`` tracks → ``{"ingest": ..., "queries": [...]}``."""
+    ingest = bench_ingest(model) if model else None
+    return {"ingest": ingest,
+            "queries": bench_queries(tuple(sizes), queries=queries, text_model=model)}
+
+
+def format_report(ingest: dict | None, rows: list[dict],
+                  segments_per_track: float = SEGMENTS_PER_TRACK) -> str:
+    """Human-readable table of :func:`bench_ingest` and :func:`bench_queries`."""
     lines = []
     if ingest:
         lines.append(f"ingestion ({ingest['model']}): {ingest['audio_hours_per_wall_hour']:.0f} audio "

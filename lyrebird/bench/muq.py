@@ -247,6 +247,23 @@ def bench_throughput(size: str = "small", clip_s: float = 30.0, batch: int = 2,
                         for k, v in med.items()}}
 
 
+def bench_muq(size: str = "small", depth: int | None = 2,
+              seconds: tuple[float, ...] = (30.0, 120.0, 600.0), clip_s: float = 30.0,
+              batch: int = 2, repeats: int = 3, memory: bool = True, only: str | None = None,
+              threads: int = 0) -> dict:
+    """:func:`bench_scaling` and :func:`bench_throughput` (``only``: just ``"scaling"`` or
+    ``"throughput"``) → ``{"scaling": ..., "throughput": ...}``; ``threads`` > 0 sets torch's
+    CPU threads (1 is steadier on a busy machine)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    scaling = throughput = None
+    if only in (None, "scaling"):
+        scaling = bench_scaling(size, depth, tuple(seconds), repeats, memory)
+    if only in (None, "throughput"):
+        throughput = bench_throughput(size, clip_s, batch, repeats)
+    return {"scaling": scaling, "throughput": throughput}
+
+
 def format_report(scaling: dict | None, throughput: dict | None) -> str:
     """Human-readable tables of :func:`bench_scaling` and :func:`bench_throughput`."""
     out = []

@@ -8,6 +8,7 @@ until ``complete``) in a closed loop, with a new query each time so that no cach
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import threading
 import time
@@ -108,3 +109,35 @@ def run_load(url: str, clients: int = 20, seconds: float = 30.0, k: int = 10,
         rep.p50_ms, rep.p99_ms = float(np.percentile(a, 50)), float(np.percentile(a, 99))
         rep.max_ms, rep.throughput_rps = float(a.max()), len(lat) / wall
     return rep
+
+
+def bench_serve(url: str | None = None, library: str | os.PathLike | None = None,
+                clients: int = 20, seconds: float = 30.0, k: int = 10,
+                auth: tuple[str, str] | None = None) -> LoadReport:
+    """:func:`run_load` against ``url``, or against a server started for the time of the run
+    on ``library`` on a free loopback port. Give exactly one of the two (``ValueError``)."""
+    if bool(url) == bool(library):
+        raise ValueError("give either the URL of a running app or a library")
+    server = None
+    if library:
+        from lyrebird.ui import LibraryService, ServeConfig, Server, make_app
+
+        server = Server(make_app(LibraryService(library), ServeConfig(auth=auth)), port=0).start()
+        url = server.url
+    try:
+        return run_load(url, clients, seconds, k, auth=auth)
+    finally:
+        if server:
+            server.stop()
+
+
+def format_report(rep: LoadReport) -> str:
+    """One paragraph: requests, errors (with examples), latency percentiles, throughput."""
+    d = rep.to_dict()
+    human = (f"{d['clients']} clients × {d['seconds']:.0f} s against {d['url']}: "
+             f"{d['requests']} requests, {d['errors']} errors, p50 {d['p50_ms']:.0f} ms, "
+             f"p99 {d['p99_ms']:.0f} ms, max {d['max_ms']:.0f} ms, "
+             f"{d['throughput_rps']:.1f} req/s")
+    if d["error_examples"]:
+        human += "\nerrors, e.g.:\n  " + "\n  ".join(d["error_examples"])
+    return human

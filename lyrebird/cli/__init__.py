@@ -1,6 +1,7 @@
 """The ``lyrebird`` command: one click tree, ``lyrebird <verb> [<sub>]``.
 
-Each verb lives in its own module here and registers itself on :data:`main`. Heavy imports
+Each verb lives in its own module here and only parses, calls one package function and
+prints; :data:`VERBS` below is the one list of them, added to :data:`main`. Heavy imports
 happen inside the commands, so ``lyrebird --help`` stays fast.
 """
 
@@ -11,6 +12,7 @@ import logging
 import click
 
 from lyrebird import __version__
+from lyrebird.cli import bench, data, demo, eval, index, probe, serve, tag, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,4 +32,13 @@ def main(verbose: bool) -> None:
         lg.addFilter(lambda r: "Tip:" not in r.getMessage())
 
 
-from lyrebird.cli import bench, data, demo, eval, index, probe, serve, tag, train  # noqa: E402, F401  (verbs register themselves on main)
+VERBS: tuple[click.Command, ...] = (
+    bench.bench, data.data, demo.demo, eval.eval_group, index.index_group, index.search_cmd,
+    index.similar_cmd, probe.probe_cmd, serve.serve_cmd, tag.tag_cmd, train.train,
+)
+"""Every top-level verb, in the order of the source tree (``--help`` sorts them by name)."""
+
+for _verb in VERBS:
+    main.add_command(_verb)
+
+__all__ = ["VERBS", "main"]

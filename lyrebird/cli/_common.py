@@ -1,9 +1,18 @@
-"""Helpers shared by CLI verbs: JSON/human output and friendly errors."""
+"""Helpers shared by CLI verbs: JSON/human output, friendly errors, lazy defaults and choices.
+
+Option defaults come from the packages' config dataclasses, so each default is stated once.
+Light config modules are read when the CLI is imported; heavy ones (torch, pandas) through
+:class:`ConfigDefault` and :class:`LazyChoice`, which import them only when a command runs or
+its ``--help`` is shown.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -19,3 +28,81 @@ def emit(obj: Any, as_json: bool, human: str | None = None) -> None:
         sys.stdout.write("\n")
     else:
         click.echo(human if human is not None else json.dumps(obj, indent=2, default=str))
+
+
+def announce(message: str) -> None:
+    """Print a status line for people on stderr (stdout stays for results)."""
+    click.echo(message, err=True)
+
+
+@contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Turn the given exception types into a click error: the message, exit status 1."""
+    try:
+        yield
+    except kinds as e:
+        raise click.ClickException(str(e)) from e
+
+
+def resolve(ref: str) -> Any:
+    """``"package.module:Name.attr"`` → that object, importing the module."""
+    module, _, path = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in path.split(".") if path else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+class ConfigDefault:
+    """A click default read from a package when it is needed, not when the CLI is imported.
+
+    ``ConfigDefault("lyrebird.train.probes.run:ProbeOptions", "max_epochs")`` is
+    ``ProbeOptions().max_epochs`` (``field`` may be dotted, ``"audio.window_s"``); without a
+    field, ``ConfigDefault("lyrebird.mulan.vocabulary:DEFAULT_TEMPLATE")`` is that constant.
+    It is computed when the command runs or its ``--help`` shows the default (click prints
+    ``str(default)``); ``convert`` maps the value to the option's.
+    """
+
+    def __init__(self, ref: str, field: str | None = None,
+                 convert: Callable[[Any], Any] | None = None):
+        self.ref, self.field, self.convert = ref, field, convert
+
+    def __call__(self) -> Any:
+        value: Any = resolve(self.ref)
+        if self.field is not None:
+            value = value()
+            for part in self.field.split("."):
+                value = getattr(value, part)
+        return self.convert(value) if self.convert else value
+
+    def __str__(self) -> str:
+        return str(self())
+
+    def __bool__(self) -> bool:  # click shows a boolean flag's default by its truth
+        return bool(self())
+
+    def __repr__(self) -> str:
+        return f"ConfigDefault({self.ref!r}, {self.field!r})"
+
+
+class LazyChoice(click.Choice):
+    """A :class:`click.Choice` whose choices come from ``ref`` (a callable or a mapping, see
+    :func:`resolve`), loaded on first use; ``--help`` shows ``metavar`` instead of the list."""
+
+    def __init__(self, ref: str, metavar: str):
+        self._ref, self._metavar, self._choices = ref, metavar, None
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> Sequence[str]:  # type: ignore[override]
+        if self._choices is None:
+            found = resolve(self._ref)
+            self._choices = tuple(found() if callable(found) else found)
+        return self._choices
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        self._choices = tuple(value)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self._metavar

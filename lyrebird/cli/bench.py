@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from lyrebird.cli import main
-from lyrebird.cli._common import emit, json_option
+from lyrebird.cli._common import emit, json_option, user_errors
 
 
-@main.group()
+@click.group()
 def bench() -> None:
     """Benchmarks: speed ratios measured side by side in one run."""
 
@@ -57,13 +56,11 @@ def bench_myna_cmd(preset: str, batch: int, repeats: int, embed_model: str, embe
 @json_option
 def bench_index_cmd(model: str, sizes: str, queries: int, as_json: bool) -> None:
     """Library: ingestion speed, query latency p50/p99, recall@10, memory per track."""
-    from lyrebird.bench.index import bench_ingest, bench_queries, format_report
+    from lyrebird.bench.index import bench_index, format_report
 
-    use = None if model == "none" else model
-    ingest = bench_ingest(use) if use else None
-    rows = bench_queries(tuple(int(s) for s in sizes.split(",")), queries=queries, text_model=use)
-    seg_per_track = (240 - 10) / 5 + 1
-    emit({"ingest": ingest, "queries": rows}, as_json, format_report(ingest, rows, seg_per_track))
+    rep = bench_index(None if model == "none" else model,
+                      tuple(int(s) for s in sizes.split(",")), queries)
+    emit(rep, as_json, format_report(rep["ingest"], rep["queries"]))
 
 
 @bench.command("muq")
@@ -87,19 +84,11 @@ def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: flo
                   repeats: int, no_memory: bool, only: str | None, threads: int,
                   as_json: bool) -> None:
     """SummaryMixing vs MHSA scaling (30 s to 10 min) and Conformer throughput vs HF."""
-    import torch
+    from lyrebird.bench.muq import bench_muq, format_report
 
-    from lyrebird.bench.muq import bench_scaling, bench_throughput, format_report
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-    scaling = throughput = None
-    if only in (None, "scaling"):
-        scaling = bench_scaling(size, depth or None, tuple(seconds), repeats, not no_memory)
-    if only in (None, "throughput"):
-        throughput = bench_throughput(size, clip_s, batch, repeats)
-    emit({"scaling": scaling, "throughput": throughput}, as_json,
-         format_report(scaling, throughput))
+    rep = bench_muq(size, depth or None, tuple(seconds), clip_s, batch, repeats,
+                    memory=not no_memory, only=only, threads=threads)
+    emit(rep, as_json, format_report(rep["scaling"], rep["throughput"]))
 
 
 @bench.command("serve")
@@ -116,28 +105,12 @@ def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: flo
 def bench_serve_cmd(url: str | None, library: str | None, clients: int, seconds: float, k: int,
                     auth: str | None, as_json: bool) -> None:
     """App under load: N concurrent searching clients → requests, errors, p50/p99 latency."""
-    from lyrebird.bench.serve import run_load
-    from lyrebird.ui import parse_auth
+    from lyrebird.bench.serve import bench_serve, format_report
+    from lyrebird.ui.config import parse_auth
 
     if bool(url) == bool(library):
         raise click.UsageError("give either URL (a running `lyrebird serve`) or --library")
-    server = None
-    if library:
-        from lyrebird.ui import LibraryService, ServeConfig, Server, make_app
-
-        server = Server(make_app(LibraryService(library), ServeConfig(auth=parse_auth(auth))),
-                        port=0).start()
-        url = server.url
-    try:
-        rep = run_load(url, clients, seconds, k, auth=parse_auth(auth))
-    finally:
-        if server:
-            server.stop()
-    d = rep.to_dict()
-    human = (f"{d['clients']} clients × {d['seconds']:.0f} s against {d['url']}: "
-             f"{d['requests']} requests, {d['errors']} errors, p50 {d['p50_ms']:.0f} ms, "
-             f"p99 {d['p99_ms']:.0f} ms, max {d['max_ms']:.0f} ms, "
-             f"{d['throughput_rps']:.1f} req/s")
-    if d["error_examples"]:
-        human += "\nerrors, e.g.:\n  " + "\n  ".join(d["error_examples"])
-    emit(d, as_json, human)
+    with user_errors(ValueError):
+        creds = parse_auth(auth)
+    rep = bench_serve(url, library, clients, seconds, k, auth=creds)
+    emit(rep.to_dict(), as_json, format_report(rep))

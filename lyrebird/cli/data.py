@@ -8,31 +8,39 @@ from pathlib import Path
 
 import click
 
-from lyrebird.cli import main
-from lyrebird.cli._common import emit, json_option
+from lyrebird.cli._common import ConfigDefault, emit, json_option
+
+_DEMO = "lyrebird.train.corpora.demo_corpus:DemoConfig"
+_IMPORT = "lyrebird.train.corpora.importer:ImportConfig"
+_DEMO_MANIFEST = ConfigDefault("lyrebird.train.corpora:DEFAULT_DEMO_MANIFEST", convert=Path)
 
 
-@main.group()
+@click.group()
 def data() -> None:
     """Datasets: the demo corpus, folder import, manifest validation and summaries."""
 
 
 @data.command("demo")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"),
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=ConfigDefault("lyrebird.train.corpora.demo_corpus:DEFAULT_OUT"),
               show_default=True, help="Output folder (manifest.parquet, audio/, probes/).")
-@click.option("--clips", type=click.IntRange(1), default=3200, show_default=True,
-              help="Number of 10 s clips.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
-              help="Worker processes.")
-@click.option("--clip-seconds", "clip_s", type=click.FloatRange(1.0, 60.0), default=10.0,
-              show_default=True, help="Clip length in seconds.")
-@click.option("--sample-rate", type=click.Choice(["22050", "44100"]), default="22050",
-              show_default=True, help="Sample rate of the FLAC files (Hz).")
+@click.option("--clips", type=click.IntRange(1), default=ConfigDefault(_DEMO, "clips"),
+              show_default=True, help="Number of 10 s clips.")
+@click.option("--seed", type=int, default=ConfigDefault(_DEMO, "seed"), show_default=True,
+              help="Random seed.")
+@click.option("--workers", type=click.IntRange(1), default=ConfigDefault(_DEMO, "workers"),
+              show_default=True, help="Worker processes.")
+@click.option("--clip-seconds", "clip_s", type=click.FloatRange(1.0, 60.0),
+              default=ConfigDefault(_DEMO, "clip_s"), show_default=True,
+              help="Clip length in seconds.")
+@click.option("--sample-rate", type=click.Choice(["22050", "44100"]),
+              default=ConfigDefault(_DEMO, "sample_rate", convert=str), show_default=True,
+              help="Sample rate of the FLAC files (Hz).")
 @click.option("--soundfont", type=click.Path(dir_okay=False), default=None,
               help="GM soundfont (.sf2); default: $LYREBIRD_SOUNDFONT or fluid-soundfont-gm.")
 @click.option("--no-probes", is_flag=True, help="Skip the probe tasks.")
-@click.option("--pitch-instruments", type=click.IntRange(0), default=24, show_default=True,
+@click.option("--pitch-instruments", type=click.IntRange(0),
+              default=ConfigDefault(_DEMO, "pitch_instruments"), show_default=True,
               help="Instruments rendered for the single-note pitch probe task.")
 @click.option("--force", is_flag=True, help="Rebuild even if OUT holds another build.")
 @json_option
@@ -67,7 +75,8 @@ def demo_cmd(out: Path, clips: int, seed: int, workers: int, clip_s: float, samp
               required=True, help="Manifest to write (.parquet or .csv).")
 @click.option("--clip-seconds", "clip_s", type=click.FloatRange(1.0), default=None,
               help="Cut files into consecutive clips of this length (default: one row per file).")
-@click.option("--min-seconds", type=click.FloatRange(0.0), default=1.0, show_default=True,
+@click.option("--min-seconds", type=click.FloatRange(0.0),
+              default=ConfigDefault(_IMPORT, "min_duration_s"), show_default=True,
               help="Leave out files shorter than this.")
 @click.option("--keep-duplicates", is_flag=True, help="Also list files whose content repeats.")
 @click.option("--no-verify", is_flag=True, help="Skip the decode check of each file.")
@@ -113,7 +122,7 @@ def validate_cmd(manifest: Path, check_files: bool, as_json: bool) -> None:
 
 @data.command("summary")
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path),
-                default=Path("data/demo/manifest.parquet"))
+                default=_DEMO_MANIFEST)
 @click.option("--top", type=click.IntRange(1), default=25, show_default=True,
               help="Rows shown per table.")
 @json_option
@@ -131,10 +140,11 @@ def summary_cmd(manifest: Path, top: int, as_json: bool) -> None:
 
 @data.command("probes")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                default=Path("data/demo/manifest.parquet"))
+                default=_DEMO_MANIFEST)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the task manifests (default: probes/ beside MANIFEST).")
-@click.option("--pitch-instruments", type=click.IntRange(0), default=24, show_default=True,
+@click.option("--pitch-instruments", type=click.IntRange(0),
+              default=ConfigDefault(_DEMO, "pitch_instruments"), show_default=True,
               help="Instruments rendered for the pitch task (0: skip it).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
@@ -153,26 +163,43 @@ def probes_cmd(manifest: Path, out: Path | None, pitch_instruments: int, seed: i
 @data.command("debian-music")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/debian-music"), show_default=True,
-              help="Folder to gather the music into (one subfolder per package).")
+              help="Output folder (audio/, parts/, manifest.parquet, build.json).")
 @click.option("--install", "do_install", is_flag=True,
               help="apt-get install the packages that are missing (root).")
+@click.option("--large", is_flag=True,
+              help="Also the large packages (naev, supertuxkart, widelands, berusky2, 0ad, "
+                   "unknown-horizons, megaglest; 0.2-1.3 GB each).")
+@click.option("--package", "packages", multiple=True,
+              help="Only this package (repeatable; names from the corpus list).")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+              help="Worker processes.")
+@click.option("--clip-seconds", "clip_s", type=click.FloatRange(1.0), default=None,
+              help="Cut tracks into consecutive clips (default: one row per track).")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Then import the folder into this manifest.")
+              help="Manifest to write (default: OUT/manifest.parquet).")
 @json_option
-def debian_music_cmd(out: Path, do_install: bool, manifest: Path | None, as_json: bool) -> None:
-    """Gather Debian's game-music packages (≈15 h of ogg/opus) for pretraining."""
-    from lyrebird.train.corpora.debian_music import collect_debian_music
+def debian_music_cmd(out: Path, do_install: bool, large: bool, packages: tuple[str, ...],
+                     workers: int, clip_s: float | None, manifest: Path | None,
+                     as_json: bool) -> None:
+    """Build the real-recording corpus from Debian's game-music packages (resumable)."""
+    from lyrebird.train.corpora.debian_corpus import DebianConfig, build_debian_corpus
 
-    rep = collect_debian_music(out, do_install=do_install)
-    res: dict = {"collect": asdict(rep)}
-    lines = [f"{sum(rep.files.values())} music files in {out}: {rep.files}"]
+    cfg = DebianConfig(large=large, packages=packages, install=do_install, workers=workers,
+                       clip_s=clip_s)
+    try:
+        rep = build_debian_corpus(out, cfg, manifest=manifest)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    lines = [f"{rep.tracks} tracks, {rep.hours:.2f} h ({rep.hours_unflagged:.2f} h not "
+             f"flagged as loop/ambience), {rep.rows} rows in {rep.timing.get('total_s')} s "
+             f"→ {rep.manifest} (valid: {rep.valid})",
+             "splits: " + ", ".join(f"{k} {v['hours']:.2f} h / {v['tracks']} tracks"
+                                    for k, v in rep.per_split.items()),
+             f"skipped {len(rep.skipped)}, duplicates {len(rep.duplicates)}, flagged "
+             f"{len(rep.flagged)}, stems left out {rep.stems_left_out}; report: "
+             f"{Path(rep.out) / 'build.json'}"]
+    lines += [f"  {k}: {v.get('tracks', 0)} tracks, {v.get('hours', 0):.2f} h"
+              for k, v in rep.packages.items()]
     if rep.missing:
         lines.append(f"missing packages: {' '.join(rep.missing)} (install: {rep.install_hint})")
-    if manifest is not None:
-        from lyrebird.train.corpora.importer import ImportConfig, import_folder
-
-        irep = import_folder(out, manifest, ImportConfig(min_duration_s=10.0))
-        res["import"] = asdict(irep)
-        lines.append(f"imported {irep.imported} files ({irep.total_duration_s / 3600:.2f} h) → "
-                     f"{manifest}; {len(irep.errors)} errors, {len(irep.duplicates)} duplicates")
-    emit(res, as_json, "\n".join(lines))
+    emit(asdict(rep), as_json, "\n".join(lines))

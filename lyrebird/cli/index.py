@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from lyrebird.cli import main
-from lyrebird.cli._common import emit, json_option
+from lyrebird.cli._common import emit, json_option, user_errors
 
 library_arg = click.argument("library", type=click.Path(path_type=Path))
 
@@ -19,6 +18,10 @@ def _open(library: Path, readonly: bool = False):
         return Library.open(library, readonly=readonly)
     except LibraryError as e:
         raise click.ClickException(str(e)) from None
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
 
 
 def _hits(hits) -> list[dict]:
@@ -37,7 +40,7 @@ def _hits_text(hits) -> str:
     return "\n".join(lines)
 
 
-@main.group("index")
+@click.group("index")
 def index_group() -> None:
     """Create and maintain a music library (SQLite + FAISS)."""
 
@@ -82,23 +85,18 @@ def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, devices: st
             num_nodes: int, strategy: str, accelerator: str, shard_dir: Path | None,
             as_json: bool) -> None:
     """Add audio files and folders (recursive); duplicates and bad files are reported."""
-    lib = _open(library)
     if devices is None and num_nodes == 1:
-        rep = lib.add(paths, batch_size=batch_size)
+        rep = _open(library).add(paths, batch_size=batch_size)
     else:
-        from lyrebird.train.embed_job import embed_sharded, merge_shards
+        from lyrebird.index import LibraryError
+        from lyrebird.train.embed_job import add_distributed
 
-        meta = lib.meta
-        lib.close()
-        shards = embed_sharded([str(p) for p in paths], meta["model"], shard_dir or library / "shards",
-                               float(meta["segment_s"]), float(meta["hop_s"]),
-                               devices=int(devices) if devices and devices.isdigit() else devices or "auto",
-                               num_nodes=num_nodes, strategy=strategy, accelerator=accelerator)
-        import os
-
-        if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
-            return  # only the first process merges and reports
-        rep = merge_shards(library, shards)
+        with user_errors(LibraryError):
+            rep = add_distributed(library, list(paths), devices=_devices(devices or "auto"),
+                                  num_nodes=num_nodes, strategy=strategy,
+                                  accelerator=accelerator, shard_dir=shard_dir)
+        if rep is None:
+            return  # another process of the job; the first one merges and reports
     lines = [f"added {len(rep.added)}, duplicates {len(rep.duplicates)}, failed {len(rep.failed)}"]
     lines += [f"  failed: {p}: {r}" for p, r in rep.failed]
     emit(rep.to_dict(), as_json, "\n".join(lines))
@@ -138,7 +136,7 @@ def reembed_cmd(library: Path, model: str, as_json: bool) -> None:
     emit(rep.to_dict(), as_json, f"re-embedded {len(rep.added)} tracks, failed {len(rep.failed)}")
 
 
-@main.command("search")
+@click.command("search")
 @library_arg
 @click.argument("query")
 @click.option("-k", default=10, show_default=True, help="Number of results.")
@@ -154,7 +152,7 @@ def search_cmd(library: Path, query: str, k: int, segments: bool, as_json: bool)
     emit(_hits(hits), as_json, _hits_text(hits))
 
 
-@main.command("similar")
+@click.command("similar")
 @library_arg
 @click.argument("item")
 @click.option("-k", default=10, show_default=True, help="Number of results.")

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import click
 
-from lyrebird.cli import main
-from lyrebird.cli._common import emit, json_option
-from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
+from lyrebird.cli._common import ConfigDefault, emit, json_option
 
 
-@main.command("tag")
+@click.command("tag")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tags", default=None,
               help="Comma-separated tags (default: the MagnaTagATune top-50).")
-@click.option("--template", default=DEFAULT_TEMPLATE, show_default=True,
+@click.option("--template", type=str,
+              default=ConfigDefault("lyrebird.mulan.vocabulary:DEFAULT_TEMPLATE"), show_default=True,
               help="Prompt template; '{}' is replaced by the tag.")
 @click.option("--ensemble", is_flag=True,
               help="Average several English prompt templates (a prompt ensemble).")

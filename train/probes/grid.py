@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from lyrebird.core.device import cpu_bf16_native
 
 from .metrics import key_score_matrix, r2_batched, roc_auc_batched
+from .options import MAX_EPOCHS, PATIENCE
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class GridSpec:
     lr: tuple[float, ...] = (1e-5, 1e-4, 1e-3)
     dropout: tuple[float, ...] = (0.25, 0.5, 0.75)
     l2: tuple[float, ...] = (0.0, 1e-4, 1e-3)
-    max_epochs: int = 40
-    patience: int = 5
+    max_epochs: int = MAX_EPOCHS
+    patience: int = PATIENCE
     seed: int = 0
     halving: tuple[int, ...] = (4, 8, 16)
     eta: int = 3

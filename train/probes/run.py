@@ -35,39 +35,19 @@ from .metrics import (
     r2,
     roc_auc_macro,
 )
+from .options import ProbeOptions
 from .paired import paired_bootstrap
 from .tasks import Task
 
 log = logging.getLogger("lyrebird.train")
 
 
-@dataclass(frozen=True)
-class ProbeOptions:
-    """What a run does.
-
-    Attributes:
-        grid: ``"full"`` (216 configurations) or ``"marble"`` (one MLP) on the main embedding.
-        layers: also probe every encoder layer (with :data:`~.grid.MARBLE`).
-        baselines: add random-init twins and the hand-crafted features.
-        cache_dir: feature cache (``None`` = no cache).
-        max_epochs, patience: early-stopping schedule of the grid.
-        halving: successive halving inside the grid (see :mod:`~.grid`).
-        tsne_points: test points per t-SNE panel (0 = no t-SNE data).
-    """
-
-    grid: str = "full"
-    layers: bool = True
-    baselines: bool = True
-    cache_dir: Path | None = None
-    max_epochs: int = FULL.max_epochs
-    patience: int = FULL.patience
-    halving: bool = True
-    tsne_points: int = 400
-
-    def spec(self, name: str | None = None) -> GridSpec:
-        base = {"full": FULL, "marble": MARBLE}[name or self.grid]
-        return replace(base, max_epochs=self.max_epochs, patience=self.patience,
-                       halving=base.halving if self.halving else ())
+def grid_spec(opts: ProbeOptions, name: str | None = None) -> GridSpec:
+    """The grid ``name`` (default ``opts.grid``: ``"full"`` or ``"marble"``) with the run's
+    early-stopping schedule."""
+    base = {"full": FULL, "marble": MARBLE}[name or opts.grid]
+    return replace(base, max_epochs=opts.max_epochs, patience=opts.patience,
+                   halving=base.halving if opts.halving else ())
 
 
 @dataclass
@@ -167,7 +147,7 @@ def run_probe(encoders: list[str], tasks: list[Task], opts: ProbeOptions = Probe
     run = ProbeRun(hardware=hardware(), options={
         "grid": opts.grid, "layers": opts.layers, "baselines": opts.baselines,
         "max_epochs": opts.max_epochs, "patience": opts.patience, "halving": opts.halving,
-        "n_configs": len(opts.spec().configs())})
+        "n_configs": len(grid_spec(opts).configs())})
     for t in tasks:
         run.tasks[t.name] = {"kind": t.kind, "primary": t.primary, "source": t.source,
                              "rows": len(t.table), "classes": len(t.classes),
@@ -185,7 +165,7 @@ def run_probe(encoders: list[str], tasks: list[Task], opts: ProbeOptions = Probe
                 run.errors.append(f"{ex.name} · {task.name}: {e}")
                 log.error("probe: skipping %s on %s: %s", ex.name, task.name, e)
                 continue
-            res, metrics, n = probe_feature(task, tf.feats["embed"], tf.ok, opts.spec())
+            res, metrics, n = probe_feature(task, tf.feats["embed"], tf.ok, grid_spec(opts))
             row = {"extractor": ex.name, "role": role, "task": task.name, "kind": task.kind,
                    "feature": "embed", "protocol": opts.grid, "metric": task.primary,
                    "score": metrics[task.primary], **{f"test_{k}": v for k, v in metrics.items()},
@@ -207,7 +187,7 @@ def run_probe(encoders: list[str], tasks: list[Task], opts: ProbeOptions = Probe
                 layer_names = sorted((f for f in tf.feats if f.startswith("layer")),
                                      key=lambda f: int(f[5:]))
                 for f in layer_names:
-                    lres, lm, _ = probe_feature(task, tf.feats[f], tf.ok, opts.spec("marble"))
+                    lres, lm, _ = probe_feature(task, tf.feats[f], tf.ok, grid_spec(opts, "marble"))
                     run.layer_rows.append({"extractor": ex.name, "role": role,
                                            "task": task.name, "layer": int(f[5:]),
                                            "metric": task.primary, "score": lm[task.primary],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -102,18 +103,29 @@ CLIPS = {
 }
 
 
+def import_original_extractor():
+    """Import the pip ``musicnn`` package, not the port next to this script (same name)."""
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    import musicnn.configuration as config
+    import musicnn.extractor as mx
+
+    if Path(mx.__file__).resolve().parent == here:
+        raise SystemExit("imported the port instead of the original musicnn package")
+    return config, mx
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import librosa  # noqa: PLC0415  (TF venv only)
-    import musicnn.configuration as config  # noqa: PLC0415
-    import musicnn.extractor as mx  # noqa: PLC0415
-    import soundfile as sf  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import librosa
+    import soundfile as sf
+    import tensorflow as tf
 
+    config, mx = import_original_extractor()
     original_batch_data = mx.batch_data
 
     def batch_data_float32(audio_file, n_frames, overlap):
@@ -147,10 +159,17 @@ def main(argv: list[str] | None = None) -> None:
         mx.batch_data = batch_data_float32
         for model in MODELS:
             for i, p in enumerate(paths):
-                taggram, _, feats = mx.extractor(p, model=model, extract_features=True)
+                config.BATCH_SIZE = 1  # the original's setting
+                taggram, _ = mx.extractor(p, model=model, extract_features=False)
                 data[f"{model}__taggram_{i}"] = taggram.astype(np.float32)
                 if "musicnn" in model:
+                    # extractor() concatenates the FIRST batch's penultimate for every later
+                    # batch (a bug of its own), so take all windows in one batch instead
+                    config.BATCH_SIZE = 4096
+                    tg_all, _, feats = mx.extractor(p, model=model, extract_features=True)
+                    assert np.abs(tg_all - taggram).max() < 1e-5
                     data[f"{model}__penultimate_{i}"] = feats["penultimate"].astype(np.float32)
+                    config.BATCH_SIZE = 1
         # one overlapping-window run (input_overlap=1.0 s -> a 61-frame hop)
         taggram, _ = mx.extractor(paths[0], model="MTT_musicnn", input_overlap=1.0,
                                   extract_features=False)

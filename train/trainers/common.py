@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -18,27 +17,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Optimisation and hardware settings common to all trainers."""
-
-    max_steps: int = 1000
-    batch_size: int = 64
-    lr: float = 3e-4
-    weight_decay: float = 1e-5
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    devices: int | str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    accelerator: str = "auto"
-    precision: str | None = None  # None: bf16-mixed on CUDA, fp32 elsewhere
-    val_every: int = 200  # steps between validations
-    ckpt_every: int = 200  # steps between resumable checkpoints
-    log_every: int = 10  # steps between logged training metrics
-    num_workers: int = 0
-    seed: int = 0
+from .run_config import RunConfig  # defined in a light module; the trainers import it from here
 
 
 def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -207,12 +206,3 @@ def train_myna(data: str | Path | list[str | Path], out_dir: str | Path, cfg: My
         return export
     return None
 
-
-def myna_config(preset: str, **overrides) -> MynaConfig:
-    """Preset ``"<size>-<patch>"`` (see ``lyrebird.encoders.myna.presets``) with overrides."""
-    from lyrebird.encoders.myna import presets
-
-    p = presets()
-    if preset not in p:
-        raise ValueError(f"unknown Myna preset {preset!r}; expected one of {sorted(p)}")
-    return dataclasses.replace(p[preset], **{k: v for k, v in overrides.items() if v is not None})

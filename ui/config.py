@@ -1,0 +1,45 @@
+"""How the app is served and what it accepts (a light module: no gradio, no library).
+
+:class:`Limits` is the one home of the upload limits: the service checks files against it and
+the server refuses larger uploads with the same number. The CLI reads its option defaults here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upload limits: file size in bytes and audio duration in seconds."""
+
+    max_upload_bytes: int = 50 * MIB
+    max_upload_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How to serve: address, optional ``(user, password)``, queue bounds."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860  # 0: any free port
+    auth: tuple[str, str] | None = None
+    concurrency: int = 2        # handlers running at once; the rest wait in the queue
+    queue_size: int = 512       # waiting requests beyond this are refused with a message
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can reach the server."""
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+
+def parse_auth(spec: str | None) -> tuple[str, str] | None:
+    """``"user:pass"`` → ``("user", "pass")``; raises ``ValueError`` naming the expected form."""
+    if not spec:
+        return None
+    user, sep, pw = spec.partition(":")
+    if not sep or not user or not pw:
+        raise ValueError(f"--auth {spec!r}: expected 'user:password'")
+    return user, pw
