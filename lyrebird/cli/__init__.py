@@ -12,7 +12,7 @@ import logging
 import click
 
 from lyrebird import __version__
-from lyrebird.cli import bench, data, demo, eval, index, probe, serve, tag, train
+from lyrebird.cli import bench, data, demo, eval, index, probe, serve, tag, teach, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -34,7 +34,8 @@ def main(verbose: bool) -> None:
 
 VERBS: tuple[click.Command, ...] = (
     bench.bench, data.data, demo.demo, eval.eval_group, index.index_group, index.search_cmd,
-    index.similar_cmd, probe.probe_cmd, serve.serve_cmd, tag.tag_cmd, train.train,
+    index.similar_cmd, probe.probe_cmd, serve.serve_cmd, tag.tag_cmd, teach.teach_cmd,
+    train.train,
 )
 """Every top-level verb, in the order of the source tree (``--help`` sorts them by name)."""
 
