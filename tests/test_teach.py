@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from lyrebird.train.corpora.manifest import read_manifest, write_manifest
-from lyrebird.train.teachers import load_teacher
 from lyrebird.train.teachers import annotate as ann
+from lyrebird.train.teachers import load_teacher
 from lyrebird.train.teachers.annotate import TeachConfig, annotate_manifest, teacher_tags
 
 SR = 22050
