@@ -203,3 +203,18 @@ def debian_music_cmd(out: Path, do_install: bool, large: bool, packages: tuple[s
     if rep.missing:
         lines.append(f"missing packages: {' '.join(rep.missing)} (install: {rep.install_hint})")
     emit(asdict(rep), as_json, "\n".join(lines))
+
+
+@data.command("caption")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here (default: update MANIFEST in place).")
+@json_option
+def caption_cmd(manifest: Path, out: Path | None, as_json: bool) -> None:
+    """Compose en/de/fr/es captions for a real-recording manifest from its own text (genre,
+    title, artist, album) and its teacher tags (run `lyrebird teach` first), each with its
+    source; the test split gets file captions only."""
+    from lyrebird.train.corpora.real_captions import caption_manifest
+
+    counts = caption_manifest(manifest, out)
+    emit(counts, as_json, ", ".join(f"{k}: {v}" for k, v in counts.items()))

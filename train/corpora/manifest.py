@@ -42,7 +42,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("end_s", "float", True, "clip end in the file, seconds (> start_s)"),
     Column("split", "str", True, "train / valid / test; a work_id never spans two splits"),
     Column("work_id", "str", True, "the musical work the clip comes from"),
-    Column("captions", "captions", True, "list of {lang, text}; zero or more"),
+    Column("captions", "captions", True,
+           "list of {lang, text[, source]}; zero or more (source: see CAPTION_SOURCES)"),
     Column("tags", "list[str]", True, "multi-label tags (MTT top-50 names where true, plus more)"),
     Column("clip_id", "str", False, "unique clip identifier"),
     Column("key", "str", False, "'<tonic> <mode>', e.g. 'D minor' (see key_exact)"),
@@ -68,6 +69,10 @@ SCHEMA: tuple[Column, ...] = (
 """The documented columns. Other columns are allowed and passed through."""
 
 COLUMNS: dict[str, Column] = {c.name: c for c in SCHEMA}
+CAPTION_SOURCES = ("file", "teacher", "file+teacher", "template")
+"""Where a caption's words came from: the recording's own text, teacher estimates, both, or a
+template over construction labels (the demo corpus)."""
+
 LIST_COLUMNS = frozenset(c.name for c in SCHEMA if c.kind in ("list[str]", "captions"))
 _METER = re.compile(r"^\d+/\d+$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
@@ -195,8 +200,11 @@ def _check_cell(col: Column, v: Any) -> str | None:
         if not isinstance(v, list):
             return f"expected a list of {{lang, text}} objects, got {v!r}"
         for i, c in enumerate(v):
-            if not isinstance(c, dict) or set(c) - {"lang", "text"} or not c.get("text"):
-                return f"caption {i} must be {{lang, text}} with non-empty text, got {c!r}"
+            if not isinstance(c, dict) or set(c) - {"lang", "text", "source"} or not c.get("text"):
+                return (f"caption {i} must be {{lang, text}} (optionally with a source) with "
+                        f"non-empty text, got {c!r}")
+            if "source" in c and c["source"] not in CAPTION_SOURCES:
+                return f"caption {i} has source {c['source']!r}; expected one of {CAPTION_SOURCES}"
             if not isinstance(c.get("lang"), str) or not _LANG.match(c["lang"]):
                 return f"caption {i} has an invalid language code {c.get('lang')!r}"
             if not isinstance(c["text"], str) or not c["text"].strip():
