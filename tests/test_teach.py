@@ -66,11 +66,12 @@ def test_long_clips_are_decoded_in_blocks(manifest, monkeypatch):
             yield block
 
     monkeypatch.setattr(ann, "stream_audio", counting)
-    tagger = load_teacher("MTT_musicnn")
+    taggers = {"MTT_musicnn": load_teacher("MTT_musicnn")}
     path = manifest.parent / "a.wav"
-    whole, _ = ann._clip_probs(tagger, path, 0.0, 8.0, block_s=100.0)
+    whole = ann._clip_probs(taggers, path, 0.0, 8.0, block_s=100.0)[0]["MTT_musicnn"]
     n_whole = len(calls)
-    blocks, secs = ann._clip_probs(tagger, path, 0.0, 8.0, block_s=3.5)
+    probs, secs = ann._clip_probs(taggers, path, 0.0, 8.0, block_s=3.5)
+    blocks = probs["MTT_musicnn"]
     assert n_whole == 1 and len(calls) - n_whole == 3 and secs == pytest.approx(8.0, abs=0.01)
     assert max(calls[n_whole:]) <= int(3.5 * 16000) + 1  # one block in memory at a time
     assert np.abs(blocks - whole).max() < 0.15  # same clip, windows cut at other places

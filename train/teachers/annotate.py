@@ -78,20 +78,27 @@ class TeachReport:
         return self.audio_hours / (self.seconds / 3600) if self.seconds > 0 else 0.0
 
 
-def _clip_probs(tagger, path: Path, start_s: float, end_s: float | None, block_s: float
-                ) -> tuple[np.ndarray, float]:
-    """Mean window probabilities ``(n_tags,)`` of ``path[start_s:end_s]`` and its seconds."""
+def _clip_probs(taggers: dict, path: Path, start_s: float, end_s: float | None, block_s: float
+                ) -> tuple[dict[str, np.ndarray], float]:
+    """Mean window probabilities ``{teacher: (n_tags,)}`` of ``path[start_s:end_s]`` and its
+    seconds. The clip is decoded once, block by block, at the teachers' common rate."""
+    rates = {t.sample_rate for t in taggers.values()}
+    if len(rates) != 1:
+        raise ValueError(f"teachers run at different sample rates {sorted(rates)}; run them "
+                         "separately")
+    sr = rates.pop()
     dur = None if end_s is None or not math.isfinite(end_s) else max(0.0, end_s - start_s)
-    sums, n, seconds = None, 0, 0.0
-    for block in stream_audio(path, tagger.sample_rate, block_s=block_s, offset_s=start_s,
-                              duration_s=dur):
-        seconds += len(block) / tagger.sample_rate
-        p = tagger.predict_windows(block, tagger.sample_rate)
-        sums = p.sum(0) if sums is None else sums + p.sum(0)
-        n += len(p)
-    if sums is None or n == 0:
+    sums: dict[str, np.ndarray] = {}
+    n, seconds = dict.fromkeys(taggers, 0), 0.0
+    for block in stream_audio(path, sr, block_s=block_s, offset_s=start_s, duration_s=dur):
+        seconds += len(block) / sr
+        for name, tagger in taggers.items():
+            p = tagger.predict_windows(block, sr)
+            sums[name] = p.sum(0) + sums.get(name, 0.0)
+            n[name] += len(p)
+    if not sums or min(n.values()) == 0:
         raise AudioError(path, "no audio in the clip")
-    return sums / n, seconds
+    return {name: sums[name] / n[name] for name in taggers}, seconds
 
 
 def _config_key(cfg: TeachConfig, manifest: pd.DataFrame) -> str:
@@ -136,11 +143,10 @@ def annotate_manifest(manifest: str | os.PathLike, out: str | os.PathLike | None
             path = resolve_path(manifest, str(r["path"]))
             end = None if pd.isna(r["end_s"]) else float(r["end_s"])
             try:
-                probs, secs = {}, 0.0
-                for name, tagger in taggers.items():
-                    p, secs = _clip_probs(tagger, path, float(r["start_s"]), end, cfg.block_s)
-                    probs[name] = {t: round(float(v), 3) for t, v in zip(tagger.tags, p,
-                                                                         strict=True)}
+                raw, secs = _clip_probs(taggers, path, float(r["start_s"]), end, cfg.block_s)
+                probs = {name: {t: round(float(v), 3) for t, v in zip(taggers[name].tags, p,
+                                                                      strict=True)}
+                         for name, p in raw.items()}
             except (AudioError, OSError) as e:
                 report.failed.append({"row": str(i), "path": str(path), "reason": str(e)})
                 rows.append({"row": i, "teacher_probs": None})
