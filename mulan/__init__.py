@@ -13,8 +13,7 @@ submodule (``lyrebird.mulan.vocabulary``, ``lyrebird.mulan.config``) does not lo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lyrebird.core.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "AudioTowerConfig": ".config", "MuLanConfig": ".config", "TextTowerConfig": ".config",
@@ -32,14 +31,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    where = _EXPORTS.get(name)
-    if where is None:
-        raise AttributeError(f"module 'lyrebird.mulan' has no attribute {name!r}")
-    value = getattr(importlib.import_module(where, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
