@@ -33,6 +33,13 @@ def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
 
 
+def with_schedule(optimizer: torch.optim.Optimizer, run: RunConfig) -> dict:
+    """Lightning's ``configure_optimizers`` answer: ``optimizer`` with the run's warm-up and
+    cosine decay (:func:`cosine_with_warmup`), stepped every optimisation step."""
+    sched = cosine_with_warmup(optimizer, run.warmup_steps, run.max_steps)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
 class LogLines(Callback):
     """Plain progress lines (step, loss, throughput) when stderr is not a TTY."""
 

@@ -34,7 +34,7 @@ from lyrebird.mulan.zeroshot import (
     text_spread,
 )
 
-from .common import RunConfig, cosine_with_warmup, make_trainer, plot_curve, read_curve, resume_path
+from .common import RunConfig, make_trainer, plot_curve, read_curve, resume_path, with_schedule
 from .mulan_data import (
     MuLanDataConfig,
     build_feature_cache,
@@ -224,8 +224,7 @@ class MuLanModule(L.LightningModule):
         other = [p for p in params if p.ndim < 2]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": r.weight_decay},
                                  {"params": other, "weight_decay": 0.0}], lr=r.lr)
-        sched = cosine_with_warmup(opt, r.warmup_steps, r.max_steps)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return with_schedule(opt, r)
 
     def on_train_epoch_start(self) -> None:
         # Lightning builds the train loader once: advance the caption draw every epoch (each

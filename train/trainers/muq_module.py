@@ -25,7 +25,7 @@ from lyrebird.core.configs import config_from_dict, config_to_dict
 from lyrebird.encoders.muq import MuQConfig, MuQEncoder
 from lyrebird.encoders.tokenizer_io import tokenizer_from_config
 
-from .common import RunConfig, cosine_with_warmup, make_trainer, plot_curve, read_curve, resume_path
+from .common import RunConfig, make_trainer, plot_curve, read_curve, resume_path, with_schedule
 from .melcache import MelCache, build_mel_cache, crop
 from .melrvq import fit_tokenizer, split_positions, stacked
 
@@ -138,8 +138,7 @@ class MuQModule(L.LightningModule):
     def configure_optimizers(self):
         r = self.run_cfg
         opt = torch.optim.AdamW(self.model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
-        sched = cosine_with_warmup(opt, r.warmup_steps, r.max_steps)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return with_schedule(opt, r)
 
 
 def _rank() -> int:

@@ -13,7 +13,7 @@ from lyrebird.core.checkpoint import current_command, save_checkpoint
 from lyrebird.core.configs import config_from_dict, config_to_dict
 from lyrebird.encoders.myna import MynaConfig, MynaEncoder
 
-from .common import RunConfig, cosine_with_warmup, make_trainer, plot_curve, read_curve, resume_path
+from .common import RunConfig, make_trainer, plot_curve, read_curve, resume_path, with_schedule
 from .melcache import MelCache, TwoViewDataset, build_mel_cache
 
 log = logging.getLogger("lyrebird.train")
@@ -52,8 +52,7 @@ class MynaModule(L.LightningModule):
         r = self.run_cfg
         opt = torch.optim.Adam(self.model.parameters(), lr=r.lr, weight_decay=r.weight_decay,
                                fused=True)
-        sched = cosine_with_warmup(opt, r.warmup_steps, r.max_steps)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return with_schedule(opt, r)
 
 
 class GroupedBatchSampler(torch.utils.data.Sampler):
