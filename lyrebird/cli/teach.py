@@ -21,9 +21,12 @@ _CFG = "lyrebird.train.teachers.annotate:TeachConfig"
               show_default=True, help="Probability from which a tag goes into teacher_tags.")
 @click.option("--part-rows", type=int, default=ConfigDefault(_CFG, "part_rows"),
               show_default=True, help="Rows per resumable part.")
+@click.option("--max-seconds", type=float, default=None,
+              help="Analyse at most this many seconds per clip, as evenly spaced 15 s excerpts "
+                   "(default: all of it).")
 @json_option
 def teach_cmd(manifest: Path, out: Path | None, teachers: str, threshold: float, part_rows: int,
-              as_json: bool) -> None:
+              max_seconds: float | None, as_json: bool) -> None:
     """Label every clip of MANIFEST with offline teacher taggers (musicnn ports).
 
     Adds teacher_probs (per-tag probabilities of each teacher), teacher_tags (tags above the
@@ -35,7 +38,8 @@ def teach_cmd(manifest: Path, out: Path | None, teachers: str, threshold: float,
     names = tuple(t.strip() for t in teachers.split(",") if t.strip())
     try:
         rep = annotate_manifest(manifest, out, TeachConfig(teachers=names, threshold=threshold,
-                                                           part_rows=part_rows))
+                                                           part_rows=part_rows,
+                                                           max_s=max_seconds))
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     obj = {"out": rep.out, "rows": rep.rows, "labelled": rep.labelled,

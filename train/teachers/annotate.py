@@ -52,12 +52,17 @@ class TeachConfig:
         threshold: probability at or above which a tag goes into ``teacher_tags``.
         part_rows: rows per resumable part.
         block_s: clips longer than this many seconds are decoded in blocks of this length.
+        max_s: analyse at most this many seconds of a clip, as evenly spaced excerpts of
+            ``excerpt_s`` seconds covering the whole clip (``None``: all of it). The clip's
+            mean probability is then estimated from those windows.
     """
 
     teachers: tuple[str, ...] = ("MTT_musicnn", "MSD_musicnn")
     threshold: float = 0.3
     part_rows: int = 64
     block_s: float = 120.0
+    max_s: float | None = None
+    excerpt_s: float = 15.0
 
 
 @dataclass
@@ -78,7 +83,28 @@ class TeachReport:
         return self.audio_hours / (self.seconds / 3600) if self.seconds > 0 else 0.0
 
 
-def _clip_probs(taggers: dict, path: Path, start_s: float, end_s: float | None, block_s: float
+def _blocks(path: Path, sr: int, start_s: float, dur: float | None, block_s: float,
+            max_s: float | None, excerpt_s: float):
+    """The clip's audio as blocks of at most ``block_s`` seconds: all of it, or (``max_s``)
+    evenly spaced excerpts of ``excerpt_s`` seconds adding up to about ``max_s``."""
+    if max_s is None:
+        yield from stream_audio(path, sr, block_s=block_s, offset_s=start_s, duration_s=dur)
+        return
+    if dur is None:
+        from lyrebird.encoders import audio_info
+
+        dur = max(0.0, audio_info(path).duration_s - start_s)
+    if dur <= max_s:
+        yield from stream_audio(path, sr, block_s=block_s, offset_s=start_s, duration_s=dur)
+        return
+    k = max(1, math.ceil(max_s / excerpt_s))
+    for j in range(k):
+        at = start_s + (dur - excerpt_s) * (j + 0.5) / k
+        yield from stream_audio(path, sr, block_s=block_s, offset_s=at, duration_s=excerpt_s)
+
+
+def _clip_probs(taggers: dict, path: Path, start_s: float, end_s: float | None, block_s: float,
+                max_s: float | None = None, excerpt_s: float = 15.0
                 ) -> tuple[dict[str, np.ndarray], float]:
     """Mean window probabilities ``{teacher: (n_tags,)}`` of ``path[start_s:end_s]`` and its
     seconds. The clip is decoded once, block by block, at the teachers' common rate."""
@@ -90,7 +116,7 @@ def _clip_probs(taggers: dict, path: Path, start_s: float, end_s: float | None, 
     dur = None if end_s is None or not math.isfinite(end_s) else max(0.0, end_s - start_s)
     sums: dict[str, np.ndarray] = {}
     n, seconds = dict.fromkeys(taggers, 0), 0.0
-    for block in stream_audio(path, sr, block_s=block_s, offset_s=start_s, duration_s=dur):
+    for block in _blocks(path, sr, start_s, dur, block_s, max_s, excerpt_s):
         seconds += len(block) / sr
         for name, tagger in taggers.items():
             p = tagger.predict_windows(block, sr)
@@ -143,7 +169,8 @@ def annotate_manifest(manifest: str | os.PathLike, out: str | os.PathLike | None
             path = resolve_path(manifest, str(r["path"]))
             end = None if pd.isna(r["end_s"]) else float(r["end_s"])
             try:
-                raw, secs = _clip_probs(taggers, path, float(r["start_s"]), end, cfg.block_s)
+                raw, secs = _clip_probs(taggers, path, float(r["start_s"]), end, cfg.block_s,
+                                        cfg.max_s, cfg.excerpt_s)
                 probs = {name: {t: round(float(v), 3) for t, v in zip(taggers[name].tags, p,
                                                                       strict=True)}
                          for name, p in raw.items()}
