@@ -6,7 +6,10 @@ Names:
 * the name of any other shipped checkpoint folder in ``encoders/checkpoints/``;
 * ``"<kind>:<preset>"``, e.g. ``"myna:tiny-hybrid"``: that architecture, randomly initialised
   (seeded, so deterministic) — the baseline every probe report compares against;
-* a path to any checkpoint directory.
+* a path to any checkpoint directory;
+* a Hugging Face repo id (``"owner/name"``) holding a checkpoint folder, downloaded once with
+  ``huggingface_hub`` and cached (``HF_HUB_OFFLINE=1``: the cache only). Upload a folder with
+  :func:`lyrebird.core.hub.upload` (``lyrebird export hub``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 
 from lyrebird.core.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 from lyrebird.core.device import best_device
+from lyrebird.core.hub import download, looks_like_repo_id
 
 from . import muq, myna
 from .base import AudioEncoder
@@ -76,6 +80,8 @@ def get_encoder(name_or_path: str | os.PathLike = "default",
         model = load_encoder_dir(shipped[name])
     elif Path(name).is_dir():
         model = load_encoder_dir(name)
+    elif looks_like_repo_id(name):
+        model = load_encoder_dir(download(name))
     elif ":" in name and name.split(":", 1)[0] in _KINDS:
         kind, preset = name.split(":", 1)
         presets = _KINDS[kind][0]()

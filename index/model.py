@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -157,6 +159,11 @@ class MuLanModel:
     def has_text(self) -> bool:
         return True
 
+    @property
+    def default_tags(self) -> list[str]:
+        """The tag vocabulary used when none is given: MTT top-50 (a wrapper forwards it)."""
+        return list(mtt_top50())
+
     def embed_text(self, texts: list[str]) -> np.ndarray:
         v = torch.as_tensor(self._text_side().embed_text(list(texts))).float()
         return F.normalize(v, dim=1).numpy()
@@ -165,7 +172,8 @@ class MuLanModel:
 def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryModel:
     """Resolve a model spec: ``"default"`` or a MuLan checkpoint directory → :class:`MuLanModel`;
     ``"encoder:<name or path>"`` → audio-only :class:`EncoderModel` (e.g. ``encoder:default``);
-    ``"py:<module>:<factory>"`` → a plug-in object implementing :class:`LibraryModel`.
+    ``"py:<module>:<factory>"`` → a plug-in object implementing :class:`LibraryModel`;
+    ``"onnx:DIR"`` / ``"onnx-int8:DIR"`` → MuLan's ONNX export on onnxruntime.
     """
     if spec.startswith("py:"):
         import importlib
@@ -179,6 +187,10 @@ def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryMode
             raise ValueError(f"model {spec!r} does not implement the LibraryModel protocol")
         m.name = spec
         return m
+    if spec.startswith(("onnx:", "onnx-int8:")):  # a `lyrebird export onnx` folder
+        from lyrebird.mulan.onnx_runtime import load_onnx_model
+
+        return load_onnx_model(spec)
     if spec.startswith("encoder:"):
         name = spec.split(":", 1)[1]
         return EncoderModel(get_encoder(name, device=device), spec)
@@ -195,16 +207,77 @@ def default_tag_vocabulary(model=None) -> list[str]:
     return list(vocab)
 
 
+class TextCache:
+    """Text vectors shared by every handle of a process, keyed by model fingerprint and text,
+    the ``max_items`` most recently used kept (2 KiB each at d = 512). Thread-safe: a server's
+    threads each hold their own library, and a query typed again skips the text tower."""
+
+    def __init__(self, max_items: int = 10_000):
+        self.max_items = max_items
+        self._d: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> np.ndarray | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: tuple[str, str], v: np.ndarray) -> None:
+        with self._lock:
+            self._d[key] = v
+            self._d.move_to_end(key)
+            while len(self._d) > self.max_items:
+                self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+TEXT_CACHE = TextCache()
+
+
+class SegmentCache:
+    """Per-track segment arrays ``(times, vectors)`` shared by the readers of a process,
+    least recently used dropped past ``max_bytes``. Keys hold the library, the model
+    fingerprint, the track id and its content hash, so a changed track is a new key."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self.max_bytes, self.nbytes = max_bytes, 0
+        self._d: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: tuple, v: tuple[np.ndarray, np.ndarray]) -> None:
+        for a in v:
+            a.setflags(write=False)
+        with self._lock:
+            if key in self._d:
+                return
+            self._d[key] = v
+            self.nbytes += sum(a.nbytes for a in v)
+            while self.nbytes > self.max_bytes and len(self._d) > 1:
+                _, old = self._d.popitem(last=False)
+                self.nbytes -= sum(a.nbytes for a in old)
+
+
 class ModelHandle:
-    """A library's model, given now or loaded by ``load()`` on first use, with a cache of text
-    vectors (queries and tag prompts are embedded once per handle)."""
+    """A library's model, given now or loaded by ``load()`` on first use; text vectors (queries
+    and tag prompts) come from the process-wide :data:`TEXT_CACHE` when embedded before."""
 
     def __init__(self, model: LibraryModel | None = None,
                  load: Callable[[], LibraryModel] | None = None):
         if model is None and load is None:
             raise ValueError("ModelHandle needs a model or a loader")
         self._model, self._load = model, load
-        self._text: dict[str, np.ndarray] = {}
 
     @property
     def model(self) -> LibraryModel:
@@ -218,11 +291,16 @@ class ModelHandle:
 
     def text_vectors(self, texts: list[str]) -> np.ndarray:
         """``N`` strings → ``(N, DIM)`` normalised vectors, each text embedded once."""
-        missing = [t for t in texts if t not in self._text]
+        fp = self.model.fingerprint()
+        found = {t: TEXT_CACHE.get((fp, t)) for t in texts}
+        missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:
             for t, v in zip(missing, self.model.embed_text(missing), strict=True):
-                self._text[t] = v
-        return np.stack([self._text[t] for t in texts])
+                v = np.asarray(v, np.float32)
+                v.setflags(write=False)
+                found[t] = v
+                TEXT_CACHE.put((fp, t), v)
+        return np.stack([found[t] for t in texts])
 
     def tag_scores(self, vec: np.ndarray, tags: list[str] | None = None,
                    template: str = DEFAULT_TEMPLATE) -> dict[str, float]:

@@ -39,11 +39,13 @@ from lyrebird.core.checkpoint import (
 )
 from lyrebird.core.configs import config_from_dict, config_to_dict
 from lyrebird.core.fingerprint import module_fingerprint, tensors_fingerprint
+from lyrebird.core.hub import download, looks_like_repo_id
 from lyrebird.encoders import AudioEncoder, Chunks, chunk, prepare_waveform
 from lyrebird.encoders.contrastive import paired_contrastive
 from lyrebird.encoders.pooling import embed_windows, weighted_mean
 
 from .config import MuLanConfig
+from .hub import card_notes
 from .text_backbones import TextBackbone
 from .towers import AudioTower, TextTower
 from .vocabulary import DEFAULT_TEMPLATE
@@ -74,6 +76,8 @@ class MuLan(nn.Module):
         self.log_tau = nn.Parameter(torch.tensor(math.log(cfg.tau)), requires_grad=cfg.learn_tau)
         self._prompt_cache: dict[tuple, torch.Tensor] = {}
         self._trained_fp: str | None = None  # set by from_dir: the checkpoint's trained weights
+        self._meta: dict[str, Any] = {}  # set by from_dir: the checkpoint's config.json
+        self._card_notes: str | None = None
 
     @property
     def has_audio(self) -> bool:
@@ -303,6 +307,9 @@ class MuLan(nn.Module):
                                   f"{shapes[:5]}")
         model.load_state_dict(sd, strict=False)
         model._trained_fp = trained_fp
+        model._meta = meta  # steps, data, metrics: kept by save_pretrained
+        card = Path(directory) / "README.md"
+        model._card_notes = card_notes(card.read_text()) if card.is_file() else None
         return model.to(device or "cpu").eval()
 
     @classmethod
@@ -316,9 +323,44 @@ class MuLan(nn.Module):
         """
         return cls.from_dir(resolve_checkpoint(name_or_path), device, **kw)
 
+    # ------------------------------------------------------------------ ecosystem
+    @classmethod
+    def from_pretrained(cls, name_or_repo_id: str | os.PathLike,
+                        device: str | torch.device | None = None, revision: str | None = None,
+                        token: str | bool | None = None, **kw) -> MuLan:
+        """Like :meth:`load`, also from a Hugging Face repo id (downloaded with
+        ``huggingface_hub``, cached; ``HF_HUB_OFFLINE=1`` uses the cache only)."""
+        name = str(name_or_repo_id)
+        path = (download(name, revision, token)
+                if (revision or token) and looks_like_repo_id(name) else resolve_checkpoint(name))
+        return cls.from_dir(path, device, **kw)
+
+    def save_pretrained(self, directory: str | os.PathLike, results: dict | None = None,
+                        fp16: bool | None = None) -> Path:
+        """The checkpoint folder with a model card generated from the config, the recorded
+        metrics and ``results`` (e.g. a ``lyrebird eval mulan`` report); see
+        :func:`lyrebird.mulan.hub.save_pretrained`."""
+        from .hub import save_pretrained
+
+        return save_pretrained(self, directory, results, fp16)
+
+    def push_to_hub(self, repo_id: str, **kw) -> str:
+        """Upload :meth:`save_pretrained`'s folder to ``repo_id`` (created if needed)."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kw)
+
+    def export_text_encoder(self, directory: str | os.PathLike) -> Path:
+        """The text tower as a sentence-transformers folder: ``SentenceTransformer(directory)
+        .encode(texts)`` equals :meth:`embed_text` (see :mod:`lyrebird.mulan.st_export`)."""
+        from .st_export import export_sentence_transformer
+
+        return export_sentence_transformer(self, directory)
+
 
 def resolve_checkpoint(name_or_path: str | os.PathLike = "default") -> Path:
-    """A shipped MuLan's name (``"default"``) or a checkpoint directory → its directory.
+    """A shipped MuLan's name (``"default"``), a checkpoint directory or a Hugging Face repo id
+    (``"owner/name"``, downloaded and cached) → its directory.
 
     Raises :class:`CheckpointError` naming the shipped models when it is neither.
     """
@@ -328,6 +370,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike = "default") -> Path:
         return shipped
     if Path(name).expanduser().is_dir():
         return Path(name).expanduser()
+    if looks_like_repo_id(name):
+        return download(name)
     known = sorted(p.name for p in CHECKPOINTS_DIR.glob("*") if (p / "config.json").is_file())
     hint = (" No default MuLan has been shipped yet: train one with 'lyrebird train mulan' "
             "(see docs/mulan_default.md)." if name == "default" and not known else "")

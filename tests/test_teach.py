@@ -118,5 +118,5 @@ def test_max_seconds_reads_evenly_spaced_excerpts(manifest):
                                  excerpt_s=3.0)
     assert secs_all == pytest.approx(8.0, abs=0.01) and secs == pytest.approx(6.0, abs=0.01)
     assert np.abs(part["MTT_musicnn"] - whole["MTT_musicnn"]).max() < 0.15
-    short, secs = ann._clip_probs(taggers, path, 2.0, 6.0, block_s=100.0, max_s=6.0)
+    _, secs = ann._clip_probs(taggers, path, 2.0, 6.0, block_s=100.0, max_s=6.0)
     assert secs == pytest.approx(4.0, abs=0.01)  # shorter than max_s: all of it

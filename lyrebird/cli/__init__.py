@@ -12,7 +12,20 @@ import logging
 import click
 
 from lyrebird import __version__
-from lyrebird.cli import bench, data, demo, eval, index, probe, serve, tag, teach, train
+from lyrebird.cli import (
+    bench,
+    data,
+    demo,
+    eval,
+    export,
+    index,
+    playlist,
+    probe,
+    serve,
+    tag,
+    teach,
+    train,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -33,9 +46,9 @@ def main(verbose: bool) -> None:
 
 
 VERBS: tuple[click.Command, ...] = (
-    bench.bench, data.data, demo.demo, eval.eval_group, index.index_group, index.search_cmd,
-    index.similar_cmd, probe.probe_cmd, serve.serve_cmd, tag.tag_cmd, teach.teach_cmd,
-    train.train,
+    bench.bench, data.data, demo.demo, eval.eval_group, export.export_group, index.index_group,
+    index.search_cmd, index.similar_cmd, playlist.playlist_cmd, probe.probe_cmd, serve.serve_cmd,
+    tag.tag_cmd, teach.teach_cmd, train.train,
 )
 """Every top-level verb, in the order of the source tree (``--help`` sorts them by name)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from lyrebird.cli._common import emit, json_option, user_errors
@@ -52,15 +54,54 @@ def bench_myna_cmd(preset: str, batch: int, repeats: int, embed_model: str, embe
               help="Model for ingestion and the text tower ('none' to skip both).")
 @click.option("--sizes", default="10000,100000,1000000", show_default=True,
               help="Library sizes (tracks) for the query benchmark.")
-@click.option("--queries", default=200, show_default=True)
+@click.option("--queries", default=1000, show_default=True, help="Queries per run.")
+@click.option("--runs", default=3, show_default=True, help="Timed runs (p99 of each printed).")
 @json_option
-def bench_index_cmd(model: str, sizes: str, queries: int, as_json: bool) -> None:
-    """Library: ingestion speed, query latency p50/p99, recall@10, memory per track."""
+def bench_index_cmd(model: str, sizes: str, queries: int, runs: int, as_json: bool) -> None:
+    """Library: ingestion speed, query latency p50/p99 (spread over runs), recall@10, memory."""
     from lyrebird.bench.index import bench_index, format_report
 
     rep = bench_index(None if model == "none" else model,
-                      tuple(int(s) for s in sizes.split(",")), queries)
+                      tuple(int(s) for s in sizes.split(",")), queries, runs)
     emit(rep, as_json, format_report(rep["ingest"], rep["queries"]))
+
+
+@bench.command("identify")
+@click.option("--library", type=click.Path(path_type=Path), default=Path("runs/identify-lib"),
+              show_default=True, help="Library of the real recordings (built when missing).")
+@click.option("--manifest", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Recordings from a manifest with path and package columns (default: the "
+                   "installed Debian game-music packages).")
+@click.option("--per-package", default=12, show_default=True, help="Recordings per package.")
+@click.option("--model", default="default", show_default=True, help="Model of a new library.")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Where embedded excerpts are kept (default: LIBRARY/../identify-cache).")
+@click.option("--distractors", default="1000,10000,100000", show_default=True,
+              help="Synthetic distractor tracks to add, cumulatively ('' to skip).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Also write the report as JSON here.")
+@json_option
+def bench_identify_cmd(library: Path, manifest: Path | None, per_package: int, model: str,
+                       cache: Path | None, distractors: str, out: Path | None,
+                       as_json: bool) -> None:
+    """Excerpt → source track: top-1 under resampling, noise, gain and re-encoding on real
+    recordings, latency, same-package P@5, and top-1 as the library grows."""
+    import json
+
+    from lyrebird.bench.identify import bench_identify, format_report
+    from lyrebird.bench.realcorpus import installed_recordings, manifest_recordings
+
+    recs = (manifest_recordings(manifest, per_package) if manifest
+            else installed_recordings(per_package))
+    if not recs:
+        raise click.ClickException("no recordings: install the Debian game-music packages "
+                                   "(`lyrebird data debian-music --install`) or give --manifest")
+    sizes = tuple(int(x) for x in distractors.split(",") if x.strip())
+    rep = bench_identify(library, recs, cache or library.parent / "identify-cache", model,
+                         sizes, log=lambda m: click.echo(m, err=True))
+    if out:
+        out.write_text(json.dumps(rep, indent=1) + "\n")
+    emit(rep, as_json, format_report(rep))
 
 
 @bench.command("muq")
@@ -91,6 +132,28 @@ def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: flo
     emit(rep, as_json, format_report(rep["scaling"], rep["throughput"]))
 
 
+@bench.command("runtime")
+@click.option("--model", default="default", show_default=True, help="MuLan to compare.")
+@click.option("--onnx-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A `lyrebird export onnx --int8` folder of that model (default: export now).")
+@click.option("--repeats", default=3, show_default=True, help="Passes over the 50 queries.")
+@click.option("--windows", default=16, show_default=True, help="10 s windows for throughput.")
+@click.option("--threads", default=0, show_default=True,
+              help="Threads for torch and onnxruntime (0 = their defaults).")
+@click.option("--runtime", "runtimes", multiple=True,
+              type=click.Choice(["pytorch", "pytorch-fp32", "onnx", "onnx-int8"]),
+              help="Runtimes to run (default: all).")
+@json_option
+def bench_runtime_cmd(model: str, onnx_dir: str | None, repeats: int, windows: int,
+                      threads: int, runtimes: tuple[str, ...], as_json: bool) -> None:
+    """PyTorch vs onnxruntime fp32/int8: query p50/p99, audio × real time, memory, quality."""
+    from lyrebird.bench.runtime import RUNTIMES, bench_runtime, format_report
+
+    with user_errors(ValueError, RuntimeError, ImportError):
+        rep = bench_runtime(model, onnx_dir, repeats, windows, threads, runtimes or RUNTIMES)
+    emit(rep, as_json, format_report(rep))
+
+
 @bench.command("serve")
 @click.argument("url", required=False)
 @click.option("--library", type=click.Path(exists=True, file_okay=False), default=None,
@@ -101,10 +164,17 @@ def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: flo
               help="How long to run.")
 @click.option("--k", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--auth", default=None, metavar="USER:PASS", help="Credentials of the server.")
+@click.option("--target", "targets", type=click.Choice(["app", "api"]), multiple=True,
+              default=("app", "api"), show_default=True,
+              help="What to load: the Gradio app's search, the JSON API's /api/search, or both.")
+@click.option("--distinct", is_flag=True,
+              help="Make every query new (no text-vector cache hits).")
 @json_option
 def bench_serve_cmd(url: str | None, library: str | None, clients: int, seconds: float, k: int,
-                    auth: str | None, as_json: bool) -> None:
-    """App under load: N concurrent searching clients → requests, errors, p50/p99 latency."""
+                    auth: str | None, targets: tuple[str, ...], distinct: bool,
+                    as_json: bool) -> None:
+    """Server under load: N concurrent searching clients against the app and/or the JSON API
+    → requests, errors, p50/p99 latency, throughput."""
     from lyrebird.bench.serve import bench_serve, format_report
     from lyrebird.ui.config import parse_auth
 
@@ -112,5 +182,6 @@ def bench_serve_cmd(url: str | None, library: str | None, clients: int, seconds:
         raise click.UsageError("give either URL (a running `lyrebird serve`) or --library")
     with user_errors(ValueError):
         creds = parse_auth(auth)
-    rep = bench_serve(url, library, clients, seconds, k, auth=creds)
-    emit(rep.to_dict(), as_json, format_report(rep))
+    reps = bench_serve(url, library, clients, seconds, k, auth=creds, targets=targets,
+                       distinct=distinct)
+    emit([r.to_dict() for r in reps], as_json, "\n".join(format_report(r) for r in reps))
