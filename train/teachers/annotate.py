@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lyrebird.core.atomic import replaced_on_success
 from lyrebird.core.progress import progress
@@ -55,6 +56,9 @@ class TeachConfig:
         max_s: analyse at most this many seconds of a clip, as evenly spaced excerpts of
             ``excerpt_s`` seconds covering the whole clip (``None``: all of it). The clip's
             mean probability is then estimated from those windows.
+        threads: torch CPU threads while labelling (restored after). One thread is the
+            fastest per process for these small convolutions: two threads ran 8x slower on
+            this 2-core machine under load. ``None`` keeps torch's setting.
     """
 
     teachers: tuple[str, ...] = ("MTT_musicnn", "MSD_musicnn")
@@ -63,6 +67,7 @@ class TeachConfig:
     block_s: float = 120.0
     max_s: float | None = None
     excerpt_s: float = 15.0
+    threads: int | None = 1
 
 
 @dataclass
@@ -128,33 +133,17 @@ def _clip_probs(taggers: dict, path: Path, start_s: float, end_s: float | None, 
 
 
 def _config_key(cfg: TeachConfig, manifest: pd.DataFrame) -> str:
-    blob = json.dumps([dataclasses.asdict(cfg), list(manifest["path"].astype(str)),
+    key = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "threads"}  # same result
+    blob = json.dumps([key, list(manifest["path"].astype(str)),
                        list(manifest["start_s"].astype(float)),
                        [None if pd.isna(e) else float(e) for e in manifest["end_s"]]])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def annotate_manifest(manifest: str | os.PathLike, out: str | os.PathLike | None = None,
-                      cfg: TeachConfig = TeachConfig()) -> TeachReport:
-    """Add the teacher columns to ``manifest`` and write it to ``out`` (default: in place).
-
-    Resumable (see the module docstring); bounded memory on any clip length. Returns a
-    :class:`TeachReport`; raises ``ValueError`` for an unknown teacher.
-    """
-    for name in cfg.teachers:
-        if name not in TEACHERS:
-            raise ValueError(f"unknown teacher {name!r}; choose from {sorted(TEACHERS)}")
-    if not 0 < cfg.threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {cfg.threshold}")
-    manifest = Path(manifest)
-    out = Path(out) if out is not None else manifest
-    df = read_manifest(manifest)
-    parts_dir = out.with_name(out.name + ".teach") / _config_key(cfg, df)
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    report = TeachReport(out=str(out), rows=len(df))
-    t0 = time.perf_counter()
+def _run_parts(df: pd.DataFrame, manifest: Path, parts_dir: Path, n_parts: int,
+               cfg: TeachConfig, report: TeachReport) -> list[pd.DataFrame]:
+    """Label the parts not done yet (writing each as it finishes); all parts' results."""
     taggers = None
-    n_parts = max(1, math.ceil(len(df) / cfg.part_rows))
     results: list[pd.DataFrame] = []
     for k in progress(range(n_parts), total=n_parts, desc="teach"):
         part = parts_dir / f"part-{k:05d}.parquet"
@@ -184,6 +173,36 @@ def annotate_manifest(manifest: str | os.PathLike, out: str | os.PathLike | None
         with replaced_on_success(part) as tmp:
             chunk.to_parquet(tmp, index=False)
         results.append(chunk)
+    return results
+
+
+def annotate_manifest(manifest: str | os.PathLike, out: str | os.PathLike | None = None,
+                      cfg: TeachConfig = TeachConfig()) -> TeachReport:
+    """Add the teacher columns to ``manifest`` and write it to ``out`` (default: in place).
+
+    Resumable (see the module docstring); bounded memory on any clip length. Returns a
+    :class:`TeachReport`; raises ``ValueError`` for an unknown teacher.
+    """
+    for name in cfg.teachers:
+        if name not in TEACHERS:
+            raise ValueError(f"unknown teacher {name!r}; choose from {sorted(TEACHERS)}")
+    if not 0 < cfg.threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {cfg.threshold}")
+    manifest = Path(manifest)
+    out = Path(out) if out is not None else manifest
+    df = read_manifest(manifest)
+    parts_dir = out.with_name(out.name + ".teach") / _config_key(cfg, df)
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    report = TeachReport(out=str(out), rows=len(df))
+    t0 = time.perf_counter()
+    n_parts = max(1, math.ceil(len(df) / cfg.part_rows))
+    old_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        results = _run_parts(df, manifest, parts_dir, n_parts, cfg, report)
+    finally:
+        torch.set_num_threads(old_threads)
     report.seconds = time.perf_counter() - t0
     done = pd.concat(results, ignore_index=True).set_index("row").reindex(range(len(df)))
     df = df.copy()
