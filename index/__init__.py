@@ -4,15 +4,18 @@
 those listed before it: :mod:`.types` (Hit, AddReport, TrackRow, LibraryError), :mod:`.vectors`
 (single FAISS indexes), :mod:`.model` (library models, ``ModelHandle``, zero-shot tags),
 :mod:`.store` (all SQL), :mod:`.ingest` (files → vectors), :mod:`.indexes` (a library's FAISS
-pair), :mod:`.reader` (the read side), :mod:`.reembed` (model migration), :mod:`.library`
-(``Library``: the write path, composing the rest). Imports ``lyrebird.core``,
+pair), :mod:`.locking` (the writer lock), :mod:`.playlist` (playlists and their export),
+:mod:`.reader` (the read side), :mod:`.writer` (crash-safe write steps), :mod:`.reembed` (model
+migration), :mod:`.sync` (following the disk), :mod:`.watch` (sync on change),
+:mod:`.library` (``Library``: the write path, composing the rest). Imports ``lyrebird.core``,
 ``lyrebird.mulan`` and ``lyrebird.encoders`` only.
 """
 
 from .library import Library
 from .model import EncoderModel, LibraryModel, MuLanModel, load_model
-from .types import AddReport, Hit, LibraryError
+from .playlist import Playlist, PlaylistItem
+from .types import AddReport, Hit, LibraryError, SyncReport
 from .vectors import IndexPolicy
 
 __all__ = ["AddReport", "EncoderModel", "Hit", "IndexPolicy", "Library", "LibraryError",
-           "LibraryModel", "MuLanModel", "load_model"]
+           "LibraryModel", "MuLanModel", "Playlist", "PlaylistItem", "SyncReport", "load_model"]

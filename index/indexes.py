@@ -14,12 +14,12 @@ import logging
 import sqlite3
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from lyrebird.core.atomic import fsync_dir, remove_stale_temps
 
 from . import store
+from .faiss_import import faiss
 from .vectors import (
     IndexPolicy,
     apply_params,
@@ -65,16 +65,18 @@ class LibraryIndexes:
         return self.info.get(table, {}).get("kind", "flat")
 
     def knn(self, table: str, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores, ids)`` of the ``k`` nearest rows to ``q`` ``(D,)``; IVF-PQ candidates are
-        re-ranked with the exact vectors from SQLite."""
+        """``(scores, ids)`` of the ``k`` nearest rows to ``q`` ``(D,)`` (each ``(k,)``), or to
+        each row of ``q`` ``(Q, D)`` (each ``(Q, k)``); IVF-PQ candidates are re-ranked with
+        the exact vectors from SQLite."""
         index = self._index[table]
-        q = np.ascontiguousarray(q[None], np.float32)
+        one = q.ndim == 1
+        q = np.ascontiguousarray(q[None] if one else q, np.float32)
         with single_thread():
             if self.info.get(table, {}).get("kind") == "ivfpq":
                 s, i = search_rerank(index, q, k, lambda r: store.vectors_by_id(self.con, table, r))
             else:
                 s, i = index.search(q, k)
-        return s[0], i[0]
+        return (s[0], i[0]) if one else (s, i)
 
     def _files_stamp(self) -> tuple:
         out = []

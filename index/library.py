@@ -28,23 +28,24 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from lyrebird.core.fingerprint import content_hash
 from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
-from . import store
+from . import locking, store, writer
 from .indexes import LibraryIndexes
 from .ingest import MAX_DURATION_S, Embedded, discover, embed_file, file_metadata
 from .model import LibraryModel, ModelHandle, load_model
-from .reader import LibraryReader
+from .playlist import Order, Playlist, make_playlist
+from .reader import SEGMENT_WEIGHT, LibraryReader
 from .reembed import reembed as _reembed
-from .types import AddReport, Hit, LibraryError, TrackRow
+from .sync import sync as _sync
+from .types import AddReport, Hit, LibraryError, SyncReport, TrackRow
 from .vectors import IndexPolicy
 
-DB, LOCK = "library.sqlite", "LOCK"
+DB, LOCK = "library.sqlite", locking.LOCK
 log = logging.getLogger("lyrebird.index")
 __all__ = ["DB", "LOCK", "Library"]
 
@@ -66,7 +67,7 @@ class Library:
         if readonly:
             self._attach(writer=False)
         else:  # repairs the indexes after a crash, unless another process is writing now
-            with self._lock_if_free() as held:
+            with locking.if_free(self.path) as held:
                 self._attach(writer=held)
 
     # ------------------------------------------------------------------ lifecycle
@@ -154,7 +155,7 @@ class Library:
         # stored even by a read-only opener when the file is writable and no writer is busy
         # (one meta row, in one transaction), so the check is paid once, not per query
         if os.access(self.path / DB, os.W_OK) and not self._writing:
-            with self._lock_if_free() as held:
+            with locking.if_free(self.path) as held:
                 if held:
                     con = store.connect(self.path / DB)
                     try:
@@ -170,9 +171,39 @@ class Library:
         """Text → tracks: the ``k`` best tracks for a query in any language (``list[Hit]``)."""
         return self._reader.search(query, k)
 
-    def similar(self, item: int | str | os.PathLike, k: int = 10) -> list[Hit]:
-        """Tracks most similar to a library track id or an audio file (itself excluded)."""
-        return self._reader.similar(item, k)
+    def similar(self, item: int | str | os.PathLike | np.ndarray, k: int = 10,
+                sr: int | None = None) -> list[Hit]:
+        """Tracks most similar to a library track id (itself excluded) or to audio (a file or a
+        ``(T,)`` array at ``sr`` Hz): segment and track scores fused, so an excerpt finds its
+        source track and the hit's ``start_s``/``end_s`` is the matching moment."""
+        return self._reader.similar(item, k, sr)
+
+    def search_audio(self, emb: Embedded, k: int = 10, *, weight: float | None = None,
+                     exclude: int | None = None) -> list[Hit]:
+        """:meth:`similar` for audio already embedded (:meth:`audio_embedded`); ``weight`` of the
+        segment score, default :data:`lyrebird.index.reader.SEGMENT_WEIGHT` (0: track vectors
+        alone)."""
+        return self._reader.search_audio(emb, k, weight=SEGMENT_WEIGHT if weight is None
+                                         else weight, exclude=exclude)
+
+    def audio_embedded(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None
+                       ) -> Embedded:
+        """A query file or ``(T,)`` array → its segment vectors and mean vector."""
+        return self._reader.audio_embedded(audio, sr)
+
+    def playlist(self, query: str | None = None, *, seeds: list[int] | None = None, n: int = 20,
+                 into: str | None = None, lam: float = 0.7, max_per_artist: int | None = None,
+                 max_per_album: int | None = None, order: Order = "relevance",
+                 pool: int | None = None) -> Playlist:
+        """``n`` tracks for a text ``query`` and/or ``seeds`` (track ids, not repeated), diverse
+        by maximal marginal relevance (``lam`` 1: relevance only, 0: diversity only), one track
+        per work, at most ``max_per_artist``/``max_per_album`` each. ``"A into B"`` (or
+        ``into="B"``) moves from A to B along the list; otherwise ``order="smooth"`` chains
+        similar neighbours. Export with ``.write_m3u8`` / ``.write_json`` / ``.write_csv``
+        (:mod:`lyrebird.index.playlist`)."""
+        return make_playlist(self._reader, query, seeds=seeds, n=n, into=into, lam=lam,
+                             max_per_artist=max_per_artist, max_per_album=max_per_album,
+                             order=order, pool=pool)
 
     def search_segments(self, query, k: int = 10) -> list[Hit]:
         """Moments: the ``k`` best 10-second segments for text, an audio file or an array."""
@@ -221,33 +252,14 @@ class Library:
             raise LibraryError(f"'{self.path}': opened read-only")
         if self._writing:
             raise LibraryError(f"'{self.path}': already writing (Library.writing is not re-entrant)")
-        lock = FileLock(str(self.path / LOCK), timeout=10)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise LibraryError(f"'{self.path}': another process is writing (LOCK held)") from None
-        try:
-            self._writing = True
-            self._reload()
-            self._indexes.clear_stale_temps()
-            yield self
-        finally:
-            self._writing = False
-            lock.release()
-
-    @contextmanager
-    def _lock_if_free(self) -> Iterator[bool]:
-        """``LOCK`` for the block if no other writer holds it now (no waiting); yields whether."""
-        lock = FileLock(str(self.path / LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            lock.release()
+        with locking.held(self.path):
+            try:
+                self._writing = True
+                self._reload()
+                self._indexes.clear_stale_temps()
+                yield self
+            finally:
+                self._writing = False
 
     def _require_writing(self) -> None:
         if not self._writing:
@@ -269,10 +281,12 @@ class Library:
                 except OSError as e:
                     yield str(f), None, f"unreadable: {e}"
                     continue
-                yield str(f), h, lambda f=f: (file_metadata(f), embed_file(
-                    self.model, f, seg, hop, max_duration_s=max_duration_s))
+                yield str(f), h, lambda f=f: ({**file_metadata(f), "_stat": writer.file_stat(f)},
+                                              embed_file(self.model, f, seg, hop,
+                                                         max_duration_s=max_duration_s))
 
-        rep = self._ingest(items(), batch_size)
+        with self.writing():
+            rep = writer.ingest(self, items(), batch_size)
         rep.failed = missing + rep.failed
         return rep
 
@@ -287,65 +301,9 @@ class Library:
                 raise AudioError(path, f"vector width {emb.seg_vectors.shape[1]} != library dim {dim}")
             return meta, emb
 
-        return self._ingest(((p, h, lambda p=p, m=m, e=e: check(p, m, e)) for p, h, m, e in items),
-                            batch_size)
-
-    def _ingest(self, items, batch_size: int) -> AddReport:
-        """Shared loop: ``(path, hash, make)`` items, where ``make()`` → ``(meta, Embedded)`` is
-        only called for new content (or ``(path, None, reason)`` for a failure)."""
-        rep = AddReport()
-        first_path: dict[str, str] = {}  # content hash -> first path in this call
-        in_call_dups: list[tuple[str, str]] = []
-        pending: list[tuple[str, str, dict, Embedded]] = []
         with self.writing():
-            for path, h, make in items:
-                if h is None:
-                    rep.failed.append((path, make))
-                    continue
-                dup = store.has_hash(self.con, h)
-                if dup:
-                    rep.duplicates.append((path, dup))
-                    continue
-                if h in first_path:
-                    in_call_dups.append((path, first_path[h]))
-                    continue
-                try:
-                    meta, emb = make()
-                except AudioError as e:
-                    rep.failed.append((path, e.reason))
-                    continue
-                first_path[h] = path
-                pending.append((path, h, meta, emb))
-                if len(pending) >= batch_size:
-                    rep.added += self._commit(pending)
-                    pending = []
-            if pending:
-                rep.added += self._commit(pending)
-        ids = dict(rep.added)
-        rep.duplicates += [(p, ids[first]) for p, first in in_call_dups if first in ids]
-        return rep
-
-    def _commit(self, pending) -> list[tuple[str, int]]:
-        """Insert a batch and publish it: rows, then FAISS files (atomic), then COMMIT."""
-        added, t_ids, t_vecs, s_ids, s_vecs = [], [], [], [], []
-        try:
-            with store.immediate(self.con):
-                for path, h, meta, emb in pending:
-                    tid, sids = store.insert_track(
-                        self.con, path=path, content_hash=h, duration_s=emb.duration_s,
-                        meta=meta, vector=emb.vector, segments=emb.segments,
-                        seg_vectors=emb.seg_vectors, zs_tags=self._model.top_tags(emb.vector))
-                    added.append((path, tid))
-                    t_ids.append(tid)
-                    t_vecs.append(emb.vector)
-                    s_ids += sids
-                    s_vecs.append(emb.seg_vectors.astype(np.float16).astype(np.float32))
-                self._publish(np.array(t_ids), np.stack(t_vecs), np.array(s_ids),
-                              np.concatenate(s_vecs))
-        except BaseException:
-            self._indexes.load()  # FAISS files may be ahead of the rolled-back rows
-            raise
-        return added
+            return writer.ingest(self, ((p, h, lambda p=p, m=m, e=e: check(p, m, e))
+                                        for p, h, m, e in items), batch_size)
 
     def _publish(self, t_ids, t_vecs, s_ids, s_vecs) -> None:
         """Add the batch's vectors to both indexes and rename the new files into place."""
@@ -356,14 +314,15 @@ class Library:
         with self.writing():
             if not store.get_tracks(self.con, [track_id]):
                 raise LibraryError(f"'{self.path}': no track with id {track_id}")
-            seg_ids = store.segment_ids(self.con, track_id)
-            try:
-                with store.immediate(self.con):
-                    store.delete_track(self.con, track_id)
-                    self._indexes.remove([track_id], seg_ids)
-            except BaseException:
-                self._indexes.load()
-                raise
+            writer.delete(self, [track_id])
+
+    def sync(self, paths: Iterable[str | os.PathLike] | None = None,
+             batch_size: int = 16) -> SyncReport:
+        """Bring the library in step with the audio files under ``paths`` (default: the folders
+        earlier syncs were given): add new files, remove tracks whose files are gone, follow
+        moved/renamed files by content hash without re-embedding, re-embed edited files
+        (:mod:`lyrebird.index.sync`). Crash-safe like :meth:`add`."""
+        return _sync(self, list(paths) if paths is not None else None, batch_size=batch_size)
 
     def reembed(self, model: str | LibraryModel) -> AddReport:
         """Re-embed every track with another model and switch the library to it atomically

@@ -19,10 +19,21 @@ from lyrebird.mulan import DEFAULT_TEMPLATE
 
 from . import store
 from .indexes import LibraryIndexes
-from .ingest import embed_file, embed_waveform
-from .model import ModelHandle
+from .ingest import Embedded, embed_file, embed_waveform
+from .model import ModelHandle, SegmentCache
 from .types import Hit, LibraryError, TrackRow
 from .vectors import bytes_per_vector
+
+SEGMENT_WEIGHT = 0.75
+"""Weight of the segment score in audio queries (:meth:`LibraryReader.search_audio`); chosen
+by ``lyrebird bench identify`` on excerpts of real recordings (README)."""
+SEGMENT_CANDIDATES = 50
+"""Segments fetched per query segment."""
+MAX_QUERY_SEGMENTS = 16
+"""Query segments searched at most (evenly spread over a long query)."""
+SEGMENT_CACHE = SegmentCache()
+"""Segment vectors of recently shown tracks, shared by every reader of the process (a server's
+threads each hold one), keyed by library, model fingerprint, track id and content hash."""
 
 
 class LibraryReader:
@@ -36,15 +47,21 @@ class LibraryReader:
         self.con, self.indexes, self.model, self.meta, self.path = con, indexes, model, meta, path
 
     # -------------------------------------------------------------- query vectors
+    def audio_embedded(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None
+                       ) -> Embedded:
+        """A query file or ``(T,)`` array at ``sr`` Hz → its segment vectors and normalised
+        mean vector, embedded the way a track is when it is added."""
+        m = self.model.model
+        seg, hop = float(self.meta["segment_s"]), float(self.meta["hop_s"])
+        if isinstance(audio, np.ndarray):
+            return embed_waveform(m, prepare_waveform(audio, sr or m.SAMPLE_RATE, m.SAMPLE_RATE),
+                                  seg, hop)
+        return embed_file(m, audio, seg, hop)
+
     def audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
         """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector
         ``(DIM,)`` (the same vector a track gets when it is added)."""
-        m = self.model.model
-        if isinstance(audio, np.ndarray):
-            wav = prepare_waveform(audio, sr or m.SAMPLE_RATE, m.SAMPLE_RATE)
-            return embed_waveform(m, wav, float(self.meta["segment_s"]),
-                                  float(self.meta["hop_s"])).vector
-        return embed_file(m, audio, float(self.meta["segment_s"]), float(self.meta["hop_s"])).vector
+        return self.audio_embedded(audio, sr).vector
 
     def _query_vector(self, query) -> np.ndarray:
         if isinstance(query, np.ndarray):
@@ -55,12 +72,33 @@ class LibraryReader:
         return self.model.text_vectors([str(query)])[0]
 
     # -------------------------------------------------------------- results
+    def _segments(self, rows: dict[int, TrackRow]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Segment times and vectors of these tracks, from :data:`SEGMENT_CACHE` or SQLite."""
+        key = (str(self.path), self.meta["fingerprint"])
+        out, missing = {}, []
+        for tid, r in rows.items():
+            got = SEGMENT_CACHE.get((*key, tid, r.content_hash))
+            if got is None:
+                missing.append(tid)
+            else:
+                out[tid] = got
+        for tid, v in store.track_segment_arrays(self.con, missing).items():
+            SEGMENT_CACHE.put((*key, tid, rows[tid].content_hash), v)
+            out[tid] = v
+        return out
+
+    def _best_segments(self, rows: dict[int, TrackRow], q: np.ndarray
+                       ) -> dict[int, tuple[float, float]]:
+        """Track id → ``(start_s, end_s)`` of its segment closest to ``q`` (the first of ties)."""
+        out = {}
+        for tid, (times, vecs) in self._segments(rows).items():
+            i = int(np.argmax(vecs @ q))
+            out[tid] = (float(times[i, 0]), float(times[i, 1]))
+        return out
+
     def _best_segment(self, track_id: int, q: np.ndarray) -> tuple[float, float]:
-        times, vecs = store.track_segments(self.con, track_id)
-        if len(times) == 0:
-            return 0.0, 0.0
-        i = int(np.argmax(vecs @ q))
-        return float(times[i, 0]), float(times[i, 1])
+        rows = store.get_tracks(self.con, [int(track_id)])
+        return self._best_segments(rows, q).get(int(track_id), (0.0, 0.0))
 
     def _search_tracks(self, q: np.ndarray, k: int, exclude: int | None = None) -> list[Hit]:
         self.indexes.refresh()
@@ -69,15 +107,11 @@ class LibraryReader:
             return []
         scores, ids = self.indexes.knn("tracks", q, min(n, k + 1))
         rows = store.get_tracks(self.con, [int(i) for i in ids if i >= 0])
-        hits = []
-        for s, i in zip(scores, ids, strict=True):
-            i = int(i)
-            if i < 0 or i == exclude or i not in rows:  # not yet committed: invisible
-                continue
-            r = rows[i]
-            a, b = self._best_segment(i, q)
-            hits.append(Hit(i, r.path, float(s), a, b, r.title, r.artist, r.zs_tags))
-        return hits[:k]
+        keep = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True)
+                if int(i) in rows and int(i) != exclude][:k]  # not yet committed: invisible
+        moments = self._best_segments({i: rows[i] for _, i in keep}, q)
+        return [Hit(i, rows[i].path, s, *moments.get(i, (0.0, 0.0)), rows[i].title,
+                    rows[i].artist, rows[i].zs_tags) for s, i in keep]
 
     def _stored_vector(self, track_id: int) -> np.ndarray:
         v = store.track_vector(self.con, int(track_id))
@@ -91,13 +125,75 @@ class LibraryReader:
             raise ValueError("search query must be a non-empty string")
         return self._search_tracks(self.model.text_vectors([query])[0], k)
 
-    def similar(self, item: int | str | os.PathLike, k: int = 10) -> list[Hit]:
-        """Tracks most similar to a library track id or an audio file (itself excluded)."""
-        if isinstance(item, int) or (isinstance(item, str) and item.isdigit()
-                                     and not Path(item).exists()):
+    def similar(self, item: int | str | os.PathLike | np.ndarray, k: int = 10,
+                sr: int | None = None) -> list[Hit]:
+        """Tracks most similar to a library track id (itself excluded; by track vector) or to
+        audio — a file or a ``(T,)`` array at ``sr`` Hz — by :meth:`search_audio`."""
+        if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.isdigit()
+                                                   and not Path(item).exists()):
             tid = int(item)
             return self._search_tracks(self._stored_vector(tid), k, exclude=tid)
-        return self._search_tracks(self.audio_vector(item), k)
+        return self.search_audio(self.audio_embedded(item, sr), k)
+
+    def search_audio(self, emb: Embedded, k: int = 10, *, weight: float = SEGMENT_WEIGHT,
+                     exclude: int | None = None) -> list[Hit]:
+        """Audio → tracks, for an excerpt as well as a whole recording.
+
+        Each query segment (at most ``MAX_QUERY_SEGMENTS``, evenly spread) is searched in the
+        segment index; a track's *segment score* is, averaged over the query segments, its best
+        segment's cosine (the ``SEGMENT_CANDIDATES``-th score when none of its segments was
+        found). Candidates are those tracks and the nearest tracks by mean vector; the score
+        is ``weight · segment score + (1 − weight) · cos(query mean, track vector)``. Each hit
+        carries the matching moment of the library track (``start_s``, ``end_s``).
+        """
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight must be between 0 and 1, got {weight}")
+        self.indexes.refresh()
+        n_t = self.indexes.index("tracks").ntotal
+        if n_t == 0:
+            return []
+        q = np.asarray(emb.vector, np.float32)
+        _, t_ids = self.indexes.knn("tracks", q, min(n_t, max(k + 1, SEGMENT_CANDIDATES)))
+        cand = {int(i) for i in t_ids if i >= 0}
+        best: list[dict[int, float]] = []
+        floor: list[float] = []
+        moment: dict[int, tuple[float, float, float]] = {}  # track -> (cos, start_s, end_s)
+        n_s = self.indexes.index("segments").ntotal
+        segs = np.asarray(emb.seg_vectors, np.float32)
+        if weight > 0 and n_s and len(segs):
+            pick = np.unique(np.linspace(0, len(segs) - 1, MAX_QUERY_SEGMENTS).round().astype(int))
+            scores, ids = self.indexes.knn("segments", segs[pick], min(n_s, SEGMENT_CANDIDATES))
+            info = store.segments_info(self.con, [int(i) for i in np.unique(ids) if i >= 0])
+            for row_s, row_i in zip(scores, ids, strict=True):
+                found: dict[int, float] = {}
+                for s, i in zip(row_s, row_i, strict=True):
+                    if int(i) not in info:
+                        continue
+                    tid, a, b = info[int(i)]
+                    found[tid] = max(found.get(tid, -1.0), float(s))
+                    if s > moment.get(tid, (-2.0,))[0]:
+                        moment[tid] = (float(s), a, b)
+                best.append(found)
+                floor.append(float(row_s[row_i >= 0].min()) if (row_i >= 0).any() else 0.0)
+                cand |= set(found)
+        cand.discard(exclude if exclude is not None else -1)
+        rows = store.get_tracks(self.con, list(cand))
+        ids = np.array([i for i in cand if i in rows], np.int64)  # uncommitted: invisible
+        if len(ids) == 0:
+            return []
+        score = store.vectors_by_id(self.con, "tracks", ids) @ q
+        if best:
+            seg_score = np.array([np.mean([f.get(int(i), fl) for f, fl in zip(best, floor,
+                                                                              strict=True)])
+                                  for i in ids])
+            score = weight * seg_score + (1 - weight) * score
+        hits = []
+        for j in np.argsort(-score)[:k]:
+            r = rows[int(ids[j])]
+            a, b = moment[r.id][1:] if r.id in moment else self._best_segments({r.id: r}, q).get(
+                r.id, (0.0, 0.0))
+            hits.append(Hit(r.id, r.path, float(score[j]), a, b, r.title, r.artist, r.zs_tags))
+        return hits
 
     def search_segments(self, query, k: int = 10) -> list[Hit]:
         """Moments: the ``k`` best segments (``segment_s`` windows, 10 s by default) for text,
@@ -149,12 +245,15 @@ class LibraryReader:
         kinds = {t: self.indexes.kind(t) for t in ("tracks", "segments")}
         seg_per_track = c["segments"] / c["tracks"] if c["tracks"] else 0.0
         mem = bytes_per_vector(kinds["tracks"], dim) + seg_per_track * bytes_per_vector(kinds["segments"], dim)
-        return {"path": str(self.path), **c, "model": self.meta["model"],
+        spec = self.meta["model"]  # text search, known without loading the model unless a plug-in
+        text = (self.model.model.has_text if self.model.loaded else
+                None if spec.startswith("py:") else not spec.startswith("encoder:"))
+        return {"path": str(self.path), **c, "hours": round(c["hours"], 3), "model": spec,
                 "fingerprint": self.meta["fingerprint"], "dim": dim,
                 "index": kinds, "index_params": self.indexes.info,
                 "segment_s": float(self.meta["segment_s"]), "hop_s": float(self.meta["hop_s"]),
-                "memory_per_track_bytes": round(mem), "text_search": self.model.model.has_text
-                if self.model.loaded else None}
+                "memory_per_track_bytes": round(mem),
+                **({} if text is None else {"text_search": text})}
 
     def audio_segment(self, track_id: int, start_s: float, duration_s: float = 10.0) -> np.ndarray:
         """Decode part of a library track (``(T,)`` float32 at the model rate), e.g. to play."""

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     file_tags TEXT NOT NULL DEFAULT '{}',
     zs_tags TEXT NOT NULL DEFAULT '{}',
     added_at REAL NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    file_size INTEGER, file_mtime_ns INTEGER
 );
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
@@ -55,8 +56,17 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
         con.executescript(SCHEMA)
+        _migrate(con)
     con.execute("PRAGMA foreign_keys=ON")
     return con
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Add the columns later releases need to a database written by an earlier one."""
+    cols = {r[1] for r in con.execute("PRAGMA table_info(tracks)")}
+    for col in ("file_size", "file_mtime_ns"):  # for sync: unchanged files are not re-hashed
+        if col not in cols:
+            con.execute(f"ALTER TABLE tracks ADD COLUMN {col} INTEGER")
 
 
 @contextmanager
@@ -87,14 +97,17 @@ def has_hash(con: sqlite3.Connection, content_hash: str) -> int | None:
 
 def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, duration_s: float,
                  meta: dict, vector: np.ndarray, segments: list[tuple[float, float]],
-                 seg_vectors: np.ndarray, zs_tags: dict | None = None) -> tuple[int, list[int]]:
-    """Insert a track and its segments (inside the caller's transaction); returns the ids."""
+                 seg_vectors: np.ndarray, zs_tags: dict | None = None,
+                 stat: tuple[int, int] | None = None) -> tuple[int, list[int]]:
+    """Insert a track and its segments (inside the caller's transaction); returns the ids.
+    ``stat``: the file's ``(size, mtime_ns)`` when its content was hashed."""
+    size, mtime = stat if stat is not None else (None, None)
     cur = con.execute(
         "INSERT INTO tracks(path, content_hash, duration_s, title, artist, genre, file_tags,"
-        " zs_tags, added_at, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        " zs_tags, added_at, vector, file_size, file_mtime_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (path, content_hash, duration_s, meta.get("title"), meta.get("artist"), meta.get("genre"),
          json.dumps(meta.get("tags", {})), json.dumps(zs_tags or {}), time.time(),
-         np.asarray(vector, np.float32).tobytes()))
+         np.asarray(vector, np.float32).tobytes(), size, mtime))
     tid = int(cur.lastrowid)
     return tid, insert_segments(con, tid, segments, seg_vectors)
 
@@ -114,6 +127,25 @@ def segment_ids(con: sqlite3.Connection, track_id: int) -> list[int]:
     """Ids of one track's segments."""
     return [int(r[0]) for r in con.execute("SELECT id FROM segments WHERE track_id = ?",
                                            (int(track_id),))]
+
+
+def track_files(con: sqlite3.Connection) -> list[tuple[int, str, str, tuple[int, int] | None]]:
+    """``(id, path, content hash, (size, mtime_ns) or None)`` of every track, for sync."""
+    return [(int(i), p, h, (int(sz), int(mt)) if sz is not None and mt is not None else None)
+            for i, p, h, sz, mt in con.execute(
+                "SELECT id, path, content_hash, file_size, file_mtime_ns FROM tracks ORDER BY id")]
+
+
+def set_path(con: sqlite3.Connection, track_id: int, path: str) -> None:
+    """A moved or renamed file: the track keeps its vectors (inside the caller's transaction)."""
+    con.execute("UPDATE tracks SET path = ? WHERE id = ?", (path, int(track_id)))
+
+
+def set_stat(con: sqlite3.Connection, track_id: int, stat: tuple[int, int] | None) -> None:
+    """Record a track file's ``(size, mtime_ns)`` (inside the caller's transaction)."""
+    size, mtime = stat if stat is not None else (None, None)
+    con.execute("UPDATE tracks SET file_size = ?, file_mtime_ns = ? WHERE id = ?",
+                (size, mtime, int(track_id)))
 
 
 def delete_track(con: sqlite3.Connection, track_id: int) -> None:
@@ -172,6 +204,26 @@ def track_segments(con: sqlite3.Connection, track_id: int) -> tuple[np.ndarray, 
     times = np.array([(a, b) for a, b, _ in rows], float)
     vecs = np.stack([np.frombuffer(v, np.float16) for *_, v in rows]).astype(np.float32)
     return times, vecs
+
+
+def track_segment_arrays(con: sqlite3.Connection, track_ids: list[int]
+                         ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Track id → ``(times (S, 2), vectors (S, D) float32)`` of its segments in time order, for
+    several tracks in one query."""
+    if not track_ids:
+        return {}
+    rows = con.execute(f"SELECT track_id, start_s, end_s, vector FROM segments WHERE track_id IN "
+                       f"({','.join('?' * len(track_ids))}) ORDER BY track_id, start_s",
+                       [int(i) for i in track_ids]).fetchall()
+    if not rows:
+        return {}
+    tids = np.array([r[0] for r in rows], np.int64)
+    times = np.array([(r[1], r[2]) for r in rows], np.float64)
+    vecs = np.frombuffer(b"".join(r[3] for r in rows), np.float16).reshape(len(rows), -1)
+    vecs = vecs.astype(np.float32)
+    cuts = np.flatnonzero(np.diff(tids)) + 1
+    return {int(t[0]): (tm, v) for t, tm, v in zip(np.split(tids, cuts), np.split(times, cuts),
+                                                   np.split(vecs, cuts), strict=True)}
 
 
 def segments_info(con: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[int, float, float]]:

@@ -27,7 +27,10 @@ class Hit:
     tags: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a plain dict (JSON-ready; the API's stable field names)."""
+        return {"track_id": self.track_id, "path": self.path, "score": self.score,
+                "start_s": self.start_s, "end_s": self.end_s, "title": self.title,
+                "artist": self.artist, "tags": dict(self.tags)}
 
 
 @dataclass
@@ -41,6 +44,38 @@ class AddReport:
 
     def to_dict(self) -> dict:
         return {"added": [{"path": p, "track_id": i} for p, i in self.added],
+                "duplicates": [{"path": p, "track_id": i} for p, i in self.duplicates],
+                "failed": [{"path": p, "reason": r} for p, r in self.failed]}
+
+
+@dataclass
+class SyncReport:
+    """What ``sync`` did: ``added`` (path, id), ``moved`` (old path, new path, id; not
+    re-embedded), ``updated`` (path, new id: content changed, re-embedded), ``removed`` (path,
+    id: file gone), ``unchanged`` (count), ``duplicates`` (path, existing id), ``failed``
+    (path, reason)."""
+
+    added: list[tuple[str, int]] = field(default_factory=list)
+    moved: list[tuple[str, str, int]] = field(default_factory=list)
+    updated: list[tuple[str, int]] = field(default_factory=list)
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    unchanged: int = 0
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v if isinstance(v, int) else len(v) for k, v in asdict(self).items()}
+
+    def changed(self) -> bool:
+        """Whether the library changed."""
+        return bool(self.added or self.moved or self.updated or self.removed)
+
+    def to_dict(self) -> dict:
+        return {"counts": self.counts(),
+                "added": [{"path": p, "track_id": i} for p, i in self.added],
+                "moved": [{"from": a, "to": b, "track_id": i} for a, b, i in self.moved],
+                "updated": [{"path": p, "track_id": i} for p, i in self.updated],
+                "removed": [{"path": p, "track_id": i} for p, i in self.removed],
                 "duplicates": [{"path": p, "track_id": i} for p, i in self.duplicates],
                 "failed": [{"path": p, "reason": r} for p, r in self.failed]}
 
@@ -61,4 +96,4 @@ class TrackRow:
     added_at: float
 
 
-__all__ = ["AddReport", "Hit", "LibraryError", "TrackRow"]
+__all__ = ["AddReport", "Hit", "LibraryError", "SyncReport", "TrackRow"]

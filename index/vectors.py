@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import faiss
 import numpy as np
 
 from lyrebird.core.atomic import replaced_on_success
+
+from .faiss_import import faiss
 
 Kind = Literal["auto", "flat", "ivf", "hnsw", "ivfpq"]
 RERANK_FACTOR = 10  # IVF-PQ: candidates fetched per requested result before exact re-ranking

@@ -88,6 +88,8 @@ def fake_tree(tmp_path_factory) -> dict:
         genre="Female Fronted Metal")
     ogg(r / GAME / "music/wind_ambience.ogg", 12, 3)  # short: flagged
     ogg(r / GAME / "music/click.ogg", 0.5, 4)  # too short: dropped
+    cut = ogg(root / "cut.ogg", 36, 10)  # no end-of-stream page: re-encoded ("repaired")
+    (r / GAME / "music/cut.ogg").write_bytes(cut.read_bytes()[: int(cut.stat().st_size * .9)])
     good = ogg(root / "member.ogg", 31, 5, artist="Cy Example", title="Zipped",
                genre="Electronica")
     pk3 = r / GAME / "data/music.pk3"
@@ -207,6 +209,14 @@ def test_tracker_module_rendered(built):
     assert mod["flag_reason"].startswith("short")
 
 
+def test_truncated_ogg_repaired(built):
+    out = built[0]
+    df = read_manifest(out / "manifest.parquet")
+    cut = df[df["package_path"].str.endswith("music/cut.ogg")].iloc[0]
+    assert cut["repaired"].startswith("re-encoded to FLAC") and cut["path"].endswith(".flac")
+    assert 25 < cut["duration_s"] < 36
+
+
 def test_loops_flagged(built):
     out, _, _, _ = built
     df = read_manifest(out / "manifest.parquet")
@@ -219,7 +229,9 @@ def test_resume_is_cached_and_deterministic(built):
     out, rep, sources, cfg = built
     before = pd.read_parquet(out / "manifest.parquet")
     again = build_debian_corpus(out, cfg, specs=SPECS, sources=sources)
-    assert again.items_cached == again.items == rep.items
+    failed = sum(1 for x in rep.skipped if "too short" not in x["reason"])
+    assert failed == 2 and again.items == rep.items
+    assert again.items_cached == rep.items - failed  # finished items kept, failures retried
     pd.testing.assert_frame_equal(before, pd.read_parquet(out / "manifest.parquet"))
 
 

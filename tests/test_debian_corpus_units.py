@@ -12,7 +12,12 @@ from lyrebird.train.corpora.debian_packages import PACKAGES, selected_packages
 from lyrebird.train.corpora.debian_splits import artist_groups, assign_group_splits, name_keys
 from lyrebird.train.corpora.licences import CopyrightFile
 from lyrebird.train.corpora.loops import LoopConfig, LoopFeatures, classify, loop_features
-from lyrebird.train.corpora.module_render import module_text, openmpt123, render_module
+from lyrebird.train.corpora.module_render import (
+    derandomise,
+    module_text,
+    openmpt123,
+    render_module,
+)
 from lyrebird.train.corpora.text_sources import (
     decode_text,
     fix_mojibake,
@@ -107,10 +112,14 @@ def test_groups_keep_artists_together_and_packages_without_artists_whole():
         "e": {"package": "p4", "artist": None, "composer": None},
         "f": {"package": "p5", "artist": None, "text": "written and tracked by ann example"},
         "g": {"package": "p6", "artist": "Cy"},
+        "h": {"package": "p6", "artist": "Dee"},
+        "i": {"package": "p7", "artist": "Eve"},
+        "j": {"package": "p7", "artist": None},
     }
     g = artist_groups(tracks)
     assert g["a"] == g["b"] == g["c"] == g["f"]  # linked through shared names / mentions
-    assert g["d"] == g["e"] == "package:p4" and g["g"] == "artist:cy"
+    assert g["d"] == g["e"] == "package:p4" and g["g"] == "artist:cy" != g["h"]
+    assert g["i"] == g["j"] == "artist:eve"  # p7 has an anonymous track: moves as a whole
     hours = {"A": 8.0, "B": 1.0, "C": 1.0, "D": 0.5, "E": 0.5, "F": 0.5}
     s1 = assign_group_splits(hours, seed=3, forced_test=["F"])
     assert s1 == assign_group_splits(hours, seed=3, forced_test=["F"]) and s1["F"] == "test"
@@ -154,6 +163,17 @@ def _xm(title: bytes, inst: bytes, smp: bytes) -> bytes:
     ins = ins.ljust(263, b"\0")
     sample = struct.pack("<III", 4, 0, 0) + bytes(6) + smp.ljust(22, b"\0")
     return head + ins + sample + bytes(4)
+
+
+def test_it_random_variation_switched_off():
+    head = bytearray(b"IMPM" + bytes(188))
+    head[32:36] = struct.pack("<HH", 1, 1)  # one order, one instrument
+    ins = bytearray(b"IMPI" + bytes(60))
+    ins[0x1A], ins[0x1B] = 10, 20  # random volume / panning variation
+    data = bytes(head) + b"\xff" + struct.pack("<I", 197) + bytes(ins)
+    out = derandomise(data)
+    assert out[197 + 0x1A] == out[197 + 0x1B] == 0 and len(out) == len(data)
+    assert derandomise(b"Extended Module: x") == b"Extended Module: x"
 
 
 def test_module_text_and_render(tmp_path):

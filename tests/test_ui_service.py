@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 from tone_model import ToneModel
-from ui_library import FREQS, tone
+from ui_library import FREQS, TaggedToneModel, tag_file, tone
 
 from lyrebird.index import Library
+from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE, mtt_top50
 from lyrebird.ui import LibraryService, Limits, ServeConfig, Server, UserError, make_app, parse_auth
+from lyrebird.ui.tag_chips import TagCalibration
 
 
 def test_search_similar_and_tag_follow_the_model(ui_service, tmp_path):
@@ -166,3 +168,79 @@ def test_a_burst_of_users_is_queued_not_dropped(server):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_tagging_with_no_tags_uses_the_models_vocabulary_through_the_lock(ui_library, tmp_path):
+    """Defect 1: the app wraps its model in LockedModel, which hid MuLan's MTT vocabulary."""
+    from lyrebird.index.model import MuLanModel, default_tag_vocabulary
+    from lyrebird.ui.service import LockedModel
+
+    assert MuLanModel(spec="default").default_tags == list(mtt_top50())  # reads the config only
+    locked = LockedModel(TaggedToneModel())
+    assert default_tag_vocabulary(locked) == list(TaggedToneModel.default_tags)
+    svc = LibraryService(ui_library, model=TaggedToneModel(), limits=Limits(200_000, 20.0))
+    scores = svc.tag_audio(tone(tmp_path / "t.wav", 880, 5.0))  # no tags: the default ones
+    assert next(iter(scores)) == "tone at 880 Hz" and len(scores) == len(FREQS)
+
+
+@pytest.fixture(scope="module")
+def works_library(tmp_path_factory) -> Path:
+    """Two files of one work ("Sonata", two takes), another work and an untitled file."""
+    root = tmp_path_factory.mktemp("works")
+    music = root / "music"
+    music.mkdir()
+    tag_file(tone(music / "a1.flac", 440), title="Sonata", artist="Anna")
+    tag_file(tone(music / "a2.flac", 450), title="Sonata", artist="Anna")
+    tag_file(tone(music / "b.flac", 880), title="Étude — “Laß’ mein Jogli”", artist="Bea")
+    tone(music / "untitled.flac", 1760)
+    with Library.create(root / "lib", TaggedToneModel()) as lib:
+        assert len(lib.add([music]).added) == 4
+    return root / "lib"
+
+
+def test_results_are_grouped_by_work_and_carry_calibrated_chips(works_library):
+    """Defects 5 and 4: one result per work (or every part, on request); chips only above
+    the stored calibration's thresholds."""
+    svc = LibraryService(works_library, model=TaggedToneModel())
+    hits = svc.search("tone at 440 Hz", k=3)
+    assert [h["title"] for h in hits] == ["Sonata", "Étude — “Laß’ mein Jogli”", None]
+    assert hits[0]["more_of_work"] == 1 and hits[1]["more_of_work"] == 0
+    assert len(svc.search("tone at 440 Hz", k=4, group=False)) == 4
+    a1 = hits[0]["track_id"]
+    assert "Sonata" not in [h["title"] for h in svc.similar(a1, k=3)]  # its own work left out
+    assert svc.similar(a1, k=3, group=False)[0]["title"] == "Sonata"
+    assert svc.title(a1) == "Sonata"
+    fp = TaggedToneModel().fingerprint()
+    TagCalibration(fp, DEFAULT_TEMPLATE, {t: 0.5 for t in TaggedToneModel.default_tags}).save(
+        works_library)
+    svc = LibraryService(works_library, model=TaggedToneModel())
+    chips = {h["title"]: h["chips"] for h in svc.search("tone at 880 Hz", k=3)}
+    assert chips["Sonata"] == ["tone at 440 Hz"]
+    assert chips["Étude — “Laß’ mein Jogli”"] == ["tone at 880 Hz"]
+
+
+def test_playlist_from_a_description(works_library):
+    svc = LibraryService(works_library, model=TaggedToneModel())
+    pl = svc.playlist("tone at 440 Hz into tone at 1760 Hz", n=3)
+    titles = [it.title for it in pl]
+    assert len(pl) == 3 and titles.count("Sonata") == 1  # one track per work
+    assert "#EXTM3U" in pl.m3u8()
+    with pytest.raises(UserError, match="Describe the playlist"):
+        svc.playlist("  ")
+    with pytest.raises(UserError, match="2 to 100 tracks"):
+        svc.playlist("tone at 440 Hz", n=1)
+
+
+def test_index_info_json_rounds_hours_and_says_whether_text_search_works(ui_library):
+    """Defect 8: `index info --json` printed "hours": 0.6722222222222223 and "text_search": null."""
+    import json
+
+    from click.testing import CliRunner
+
+    from lyrebird.cli import main
+
+    res = CliRunner().invoke(main, ["index", "info", str(ui_library), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["hours"] == round(len(FREQS) * 12 / 3600, 3)
+    assert info["text_search"] is True

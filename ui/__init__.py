@@ -1,4 +1,5 @@
-"""The Gradio app over a music library: text search, similar tracks, zero-shot tagging, library.
+"""The Gradio app over a music library: text search, similar tracks, zero-shot tagging, the
+music map, playlists and the library tab.
 
 ``lyrebird serve LIBRARY`` runs it; from Python::
 

@@ -1,4 +1,5 @@
-"""The Gradio Blocks: text search, similar tracks, zero-shot tagging and the library tab.
+"""The Gradio Blocks: text search, similar tracks, zero-shot tagging, the music map, playlists
+and the library tab.
 
 Handlers never raise on bad input: a :class:`~lyrebird.ui.service.UserError` becomes a message
 shown where the results would be.
@@ -13,6 +14,7 @@ import gradio as gr
 from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
 
 from . import views
+from .playlist_tab import playlist_tab
 from .service import LibraryService, UserError
 
 EXAMPLE_QUERIES = ["calm solo piano", "a fast drum groove", "string quartet in a minor key",
@@ -39,7 +41,7 @@ def _result_list(service: LibraryService, hits_state: gr.State, status: gr.HTML)
             name = hit.get("title") or Path(hit["path"]).name
             with gr.Row():
                 with gr.Column(scale=8):
-                    gr.HTML(views.hit_card(hit, rank))
+                    gr.HTML(views.hit_card(hit, rank), js_on_load=None)
                 with gr.Column(scale=1, min_width=110):
                     more = gr.Button("More like this", size="sm", elem_classes=["lb-more"])
                 more.click(lambda tid=int(hit["track_id"]), name=name:
@@ -47,23 +49,27 @@ def _result_list(service: LibraryService, hits_state: gr.State, status: gr.HTML)
                            None, [hits_state, status])
 
 
-def _similar(service: LibraryService, item, k: float, title: str) -> tuple[list[dict], str]:
+def _similar(service: LibraryService, item, k: float, title: str,
+             group: bool = True) -> tuple[list[dict], str]:
     try:
-        hits = service.similar(item, int(k))
+        hits = service.similar(item, int(k), group=group)
     except UserError as e:
         return [], views.message(str(e), error=True)
     return hits, views.message(f"{title}: {len(hits)} results")
 
 
 def build_blocks(service: LibraryService, examples: list[str] | None = None) -> gr.Blocks:
-    """The app's four tabs over ``service``; examples are offered as first queries."""
+    """The app's tabs over ``service``; examples are offered as first queries."""
     with gr.Blocks(title="Lyrebird", analytics_enabled=False) as blocks:
         gr.Markdown("## Lyrebird — music search\nSearch your library by text in any language, "
-                    "find similar tracks, and tag audio zero-shot.")
+                    "find similar tracks, tag audio zero-shot, explore the map of your music "
+                    "and make playlists from a description.")
         with gr.Tabs():
             _search_tab(service, examples or EXAMPLE_QUERIES)
             _similar_tab(service)
             _tag_tab(service)
+            _map_tab()
+            playlist_tab(service)
             _library_tab(service)
     return blocks
 
@@ -75,19 +81,28 @@ def _search_tab(service: LibraryService, examples: list[str]) -> None:
                                elem_id="lb-query", placeholder="e.g. calm solo piano")
             k = gr.Slider(1, 50, value=10, step=1, label="k", scale=2)
             go = gr.Button("Search", variant="primary", scale=1, elem_id="lb-search")
-        gr.Examples(examples, inputs=query, label="Try")
+        tries = gr.Dataset(components=[query], samples=[[q] for q in examples], label="Try",
+                           elem_id="lb-examples")
+        group_box = gr.Checkbox(True, label="One result per work", elem_id="lb-group")
+        group = gr.State(True)  # a State, so the "search" API keeps its (query, k) inputs
+        group_box.change(lambda v: bool(v), group_box, group)
         status = gr.HTML(elem_id="lb-search-status")
         hits = gr.State([])
 
-        def run(q: str, k: float) -> tuple[list[dict], str]:
+        def run(q: str, k: float, group: bool = True) -> tuple[list[dict], str]:
             try:
-                res = service.search(q, int(k))
+                res = service.search(q, int(k), group=bool(group))
             except UserError as e:
                 return [], views.message(str(e), error=True)
             return res, views.message(f"{len(res)} results for “{q.strip()}”")
 
-        go.click(run, [query, k], [hits, status], api_name="search")
-        query.submit(run, [query, k], [hits, status])
+        def run_example(sample: list[str], k: float, group: bool) -> tuple[str, list[dict], str]:
+            q = sample[0] if sample else ""
+            return q, *run(q, k, group)
+
+        go.click(run, [query, k, group], [hits, status], api_name="search")
+        query.submit(run, [query, k, group], [hits, status])
+        tries.click(run_example, [tries, k, group], [query, hits, status])
         _results(service, hits, status, "lb-search-results")
 
 
@@ -100,18 +115,23 @@ def _similar_tab(service: LibraryService) -> None:
                 pick = gr.Dropdown(service.tracks(), value=None, label="…or pick a library track",
                                    elem_id="lb-similar-pick")
                 k = gr.Slider(1, 50, value=10, step=1, label="k")
+                group_box = gr.Checkbox(True, label="One result per work")
                 go = gr.Button("Find similar tracks", variant="primary", elem_id="lb-similar")
+        group = gr.State(True)  # the "similar" API keeps its (clip, track, k) inputs
+        group_box.change(lambda v: bool(v), group_box, group)
         status = gr.HTML(elem_id="lb-similar-status")
         hits = gr.State([])
 
-        def run(path: str | None, track_id: int | None, k: float) -> tuple[list[dict], str]:
+        def run(path: str | None, track_id: int | None, k: float,
+                group: bool) -> tuple[list[dict], str]:
             if path:
-                return _similar(service, path, k, "Tracks like the uploaded clip")
+                return _similar(service, path, k, "Tracks like the uploaded clip", group)
             if track_id is not None:
-                return _similar(service, int(track_id), k, f"Tracks like #{track_id}")
+                title = service.title(int(track_id))
+                return _similar(service, int(track_id), k, f"Tracks like “{title}”", group)
             return [], views.message("Upload a clip or pick a track.", error=True)
 
-        go.click(run, [clip, pick, k], [hits, status], api_name="similar")
+        go.click(run, [clip, pick, k, group], [hits, status], api_name="similar")
         _results(service, hits, status, "lb-similar-results")
 
 
@@ -121,8 +141,8 @@ def _tag_tab(service: LibraryService) -> None:
             clip = gr.Audio(label="Audio to tag", type="filepath", sources=["upload"],
                             elem_id="lb-tag-upload")
             with gr.Column():
-                tags = gr.Textbox(label="Tags (comma-separated; empty = MTT top-50)",
-                                  elem_id="lb-tags")
+                tags = gr.Textbox(label="Tags (comma-separated; empty = the model's own "
+                                        "vocabulary, MTT top-50 for MuLan)", elem_id="lb-tags")
                 template = gr.Textbox(DEFAULT_TEMPLATE, label="Prompt template ({} = the tag)",
                                       elem_id="lb-template")
                 go = gr.Button("Tag", variant="primary", elem_id="lb-tag")
@@ -137,6 +157,15 @@ def _tag_tab(service: LibraryService) -> None:
             return views.tag_bars(scores)
 
         go.click(run, [clip, tags, template], bars, api_name="tag")
+
+
+def _map_tab() -> None:
+    with gr.Tab("Music map", id="map"):
+        gr.Markdown("Every track as a dot, placed by the first two principal components of its "
+                    "vector (similar music lies close). Colour by the top tag, the genre tag or "
+                    "one tag; hover for the title; click to play and ring similar tracks; type a "
+                    "description to ring where its best matches sit.")
+        gr.HTML(views.map_frame(), elem_id="lb-map", js_on_load=None)
 
 
 def _library_tab(service: LibraryService) -> None:

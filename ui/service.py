@@ -19,9 +19,12 @@ import numpy as np
 from lyrebird.encoders import AudioError, audio_info
 from lyrebird.index import AddReport, Library, LibraryError, LibraryModel, load_model
 from lyrebird.index.ingest import discover
+from lyrebird.index.model import default_tag_vocabulary
 from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
 
 from .config import Limits
+from .snapshot import Snapshot, build_snapshot, library_key
+from .tag_chips import ChipRule, TagCalibration, uncalibrated
 
 
 class UserError(ValueError):
@@ -41,6 +44,12 @@ class LockedModel:
     @property
     def has_text(self) -> bool:
         return self._m.has_text
+
+    @property
+    def default_tags(self) -> list[str] | None:
+        """The wrapped model's tag vocabulary (MuLan: MTT top-50), so that tagging with no tags
+        given works through the lock as it does on the bare model."""
+        return getattr(self._m, "default_tags", None)
 
     def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """``(N, L)`` windows at ``SAMPLE_RATE`` Hz with ``valid (N,)`` real samples →
@@ -66,6 +75,9 @@ class LibraryService:
         self.limits, self.allow_add = limits, allow_add
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._snap: Snapshot | None = None
+        self._snap_lock = threading.Lock()
+        self._prompts: tuple[list[str], np.ndarray] | bool | None = False  # False: not yet
         with Library.open(self.path, model=self.model, readonly=True):  # checks the fingerprint
             pass
 
@@ -101,22 +113,98 @@ class LibraryService:
             raise UserError(f"k must be between 1 and 100, got {k}.")
         return k
 
+    # ------------------------------------------------------------------ snapshot
+    def _tag_prompts(self) -> tuple[list[str], np.ndarray] | None:
+        if self._prompts is False:
+            try:
+                tags = default_tag_vocabulary(self.model) if self.model.has_text else None
+            except ValueError:  # a model without a vocabulary: no chips
+                tags = None
+            self._prompts = None if not tags else (
+                tags, self.model.embed_text([DEFAULT_TEMPLATE.format(t) for t in tags]))
+        return self._prompts
+
+    def _chip_rule(self, tags: list[str], scores: np.ndarray) -> ChipRule:
+        fp = self.model.fingerprint()
+        cal = TagCalibration.load(self.path, fp, DEFAULT_TEMPLATE)
+        return ChipRule(tags, cal or uncalibrated(tags, scores, fp, DEFAULT_TEMPLATE))
+
+    def snapshot(self) -> Snapshot:
+        """The library as the app shows it (rows, vectors, chips, map), rebuilt on change."""
+        lib = self._lib()
+        key = library_key(lib)
+        snap = self._snap
+        if snap is not None and snap.key == key:
+            return snap
+        with self._snap_lock:
+            if self._snap is None or self._snap.key != key:
+                self._snap = build_snapshot(lib, key, self._tag_prompts, self._chip_rule)
+            return self._snap
+
+    def _results(self, hits: list, k: int, group: bool, skip: tuple | None = None) -> list[dict]:
+        """Hits as dicts with their chips; with ``group``, one hit per work (the best), counting
+        the others in ``more_of_work`` and leaving out the work ``skip``."""
+        snap = self.snapshot()
+        out: list[dict] = []
+        seen: dict[tuple, dict] = {}
+        for h in hits:
+            d = h.to_dict()
+            d["chips"], d["more_of_work"] = snap.chips_of(d["track_id"]), 0
+            work = snap.work(d["track_id"])
+            if group and work is not None:
+                if work == skip:
+                    continue
+                if work in seen:
+                    seen[work]["more_of_work"] += 1
+                    continue
+                seen[work] = d
+            out.append(d)
+        return out[:k]
+
     # ------------------------------------------------------------------ queries
-    def search(self, query: str, k: int = 10) -> list[dict]:
-        """Text → the ``k`` best tracks, as ``Hit.to_dict()`` rows (segment bounds in seconds)."""
+    def search(self, query: str, k: int = 10, group: bool = True) -> list[dict]:
+        """Text → the ``k`` best tracks, as ``Hit.to_dict()`` rows (segment bounds in seconds)
+        with ``chips`` and, with ``group``, one row per work (``more_of_work``: the others)."""
         if not query or not query.strip():
             raise UserError("Type a query, e.g. 'calm piano'.")
         if not self.model.has_text:
             raise UserError("This library's model has no text tower; use similar-track search.")
-        return [h.to_dict() for h in self._lib().search(query.strip(), self._k(k))]
+        k = self._k(k)
+        hits = self._lib().search(query.strip(), min(4 * k, 200) if group else k)
+        return self._results(hits, k, group)
 
-    def similar(self, item: int | str | os.PathLike, k: int = 10) -> list[dict]:
-        """A library track id or an uploaded file → the ``k`` nearest tracks."""
+    def similar(self, item: int | str | os.PathLike, k: int = 10,
+                group: bool = True) -> list[dict]:
+        """A library track id or an uploaded file → the ``k`` nearest tracks (as :meth:`search`;
+        with ``group``, the other parts of a library track's own work are left out too)."""
         if isinstance(item, int):
             self.track(item)
+            skip = self.snapshot().work(item)
         else:
-            item = self.check_upload(item)
-        return [h.to_dict() for h in self._lib().similar(item, self._k(k))]
+            item, skip = self.check_upload(item), None
+        k = self._k(k)
+        hits = self._lib().similar(item, min(4 * k, 200) if group else k)
+        return self._results(hits, k, group, skip)
+
+    def playlist(self, query: str, n: int = 20, lam: float = 0.7,
+                 max_per_artist: int | None = 2):
+        """A diverse ``n``-track playlist for a description ("calm piano into strings");
+        :meth:`lyrebird.index.Library.playlist` (one track per work, MMR with ``lam``)."""
+        if not query or not query.strip():
+            raise UserError("Describe the playlist, e.g. 'calm piano into strings'.")
+        if not self.model.has_text:
+            raise UserError("This library's model has no text tower, so it cannot make playlists.")
+        if not 2 <= int(n) <= 100:
+            raise UserError(f"A playlist has 2 to 100 tracks, not {int(n)}.")
+        try:
+            return self._lib().playlist(query.strip(), n=int(n), lam=float(lam),
+                                        max_per_artist=max_per_artist or None)
+        except (LibraryError, ValueError) as e:
+            raise UserError(str(e)) from None
+
+    def title(self, track_id: int) -> str:
+        """A track's title (or file name) for messages."""
+        return self.snapshot().title(track_id)
 
     def tag_audio(self, path: str | os.PathLike, tags: list[str] | None = None,
                   template: str = DEFAULT_TEMPLATE) -> dict[str, float]:

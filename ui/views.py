@@ -24,6 +24,8 @@ CSS = """
 .lb-bar-track {background:var(--background-fill-secondary); border-radius:4px; height:14px}
 .lb-bar {background:var(--color-accent); border-radius:4px; height:14px}
 .lb-error {color:var(--error-text-color, #b91c1c)}
+.lb-playlist li {display:grid; grid-template-columns:1fr 18em; gap:8px; align-items:center}
+.lb-playlist audio {width:100%; height:30px}
 """
 
 
@@ -32,25 +34,53 @@ def _fmt_time(s: float) -> str:
     return f"{int(m)}:{sec:04.1f}"
 
 
-def hit_card(hit: dict, rank: int, n_tags: int = 5) -> str:
-    """One result: rank, title or file name, score, matched segment, top tags and a player.
+def hit_card(hit: dict, rank: int) -> str:
+    """One result: rank, title or file name, score, matched segment, tag chips and a player.
 
-    ``hit`` is ``Hit.to_dict()``: track_id, path, score, start_s/end_s (seconds), title, tags.
+    ``hit`` is a service result: ``Hit.to_dict()`` (track_id, path, score, start_s/end_s in
+    seconds, title, artist) with ``chips`` (merged, calibrated tags; see
+    :mod:`lyrebird.ui.tag_chips`) and ``more_of_work`` (results of the same work left out).
     """
     name = hit.get("title") or Path(hit["path"]).name
     artist = f" — {escape(hit['artist'])}" if hit.get("artist") else ""
-    tags = sorted((hit.get("tags") or {}).items(), key=lambda kv: -kv[1])[:n_tags]
-    chips = "".join(f'<span class="lb-tag">{escape(str(t))}</span>' for t, _ in tags)
+    chips = "".join(f'<span class="lb-tag">{escape(str(t))}</span>'
+                    for t in hit.get("chips") or [])
+    more = int(hit.get("more_of_work") or 0)
+    more_note = (f' · <span class="lb-more-work">+{more} more from this work</span>'
+                 if more else "")
     start, end = float(hit.get("start_s", 0.0)), float(hit.get("end_s", 0.0))
     tid = int(hit["track_id"])
     return (f'<div class="lb-card" data-track-id="{tid}" data-start="{start:.2f}">'
             f'<div class="lb-title">{rank}. {escape(str(name))}{artist}</div>'
             f'<div class="lb-meta">score {float(hit["score"]):.3f} · best segment '
             f'{_fmt_time(start)}–{_fmt_time(end)} · {escape(Path(hit["path"]).name)} · '
-            f'#{tid}</div>'
-            f'<div>{chips}</div>'
+            f'#{tid}{more_note}</div>'
+            f'<div class="lb-chips">{chips}</div>'
             f'<audio controls preload="metadata" src="{AUDIO_ROUTE}/{tid}#t={start:.2f}">'
             f'</audio></div>')
+
+
+def playlist_list(items: list[dict]) -> str:
+    """A playlist as a numbered list with a small player per track (nothing preloaded)."""
+    if not items:
+        return "<p>No tracks.</p>"
+    rows = []
+    for it in items:
+        name = it.get("title") or Path(it["path"]).name
+        artist = f" — {escape(it['artist'])}" if it.get("artist") else ""
+        tid = int(it["track_id"])
+        rows.append(f'<li class="lb-pl-item" data-track-id="{tid}"><span>{escape(str(name))}'
+                    f'{artist} <small>{_fmt_time(it.get("duration_s", 0.0))} · '
+                    f'{float(it["score"]):.2f}</small></span>'
+                    f'<audio controls preload="none" src="{AUDIO_ROUTE}/{tid}"></audio></li>')
+    return f'<ol class="lb-playlist">{"".join(rows)}</ol>'
+
+
+def map_frame(height_px: int = 640) -> str:
+    """The music map (``/lyrebird/map``, :mod:`lyrebird.ui.music_map`) in an iframe."""
+    return (f'<iframe id="lb-map-frame" src="/lyrebird/map" title="Music map" loading="lazy" '
+            f'style="width:100%;height:{height_px}px;border:1px solid '
+            f'var(--border-color-primary);border-radius:8px"></iframe>')
 
 
 def tag_bars(scores: dict[str, float], top: int = 50) -> str:

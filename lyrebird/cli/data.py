@@ -190,8 +190,9 @@ def debian_music_cmd(out: Path, do_install: bool, large: bool, packages: tuple[s
         rep = build_debian_corpus(out, cfg, manifest=manifest)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
-    lines = [f"{rep.tracks} tracks, {rep.hours:.2f} h ({rep.hours_unflagged:.2f} h not "
-             f"flagged as loop/ambience), {rep.rows} rows in {rep.timing.get('total_s')} s "
+    lines = [f"{rep.tracks} tracks, {rep.hours:.2f} h ({rep.hours_music:.2f} h without "
+             f"ambience, {rep.hours_unique:.2f} h counting repeats once; flagged "
+             f"{rep.hours_flagged}), {rep.rows} rows in {rep.timing.get('total_s')} s "
              f"→ {rep.manifest} (valid: {rep.valid})",
              "splits: " + ", ".join(f"{k} {v['hours']:.2f} h / {v['tracks']} tracks"
                                     for k, v in rep.per_split.items()),

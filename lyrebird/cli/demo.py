@@ -21,7 +21,7 @@ _DEMO = DemoSettings()
 @click.option("--library", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Library folder (default: DATA/library).")
 @click.option("--clips", type=click.IntRange(1), default=_DEMO.clips, show_default=True,
-              help="Number of 10 s clips in the demo corpus.")
+              help="Number of tracks in the demo library (whole pieces of 30-90 s).")
 @click.option("--model", default=_DEMO.model, show_default=True,
               help="Model of a newly created library.")
 @click.option("--no-serve", is_flag=True, help="Build only; do not start the app.")
@@ -30,18 +30,12 @@ _DEMO = DemoSettings()
 def demo(data_dir: Path, library: Path | None, clips: int, model: str, no_serve: bool,
          as_json: bool, **serve_opts: Any) -> None:
     """Build the demo corpus and library with the default model, then serve the app."""
-    from lyrebird.demo import DemoResult, run_demo
+    from lyrebird.demo import DemoResult, run_demo, summary
     from lyrebird.index import LibraryError
     from lyrebird.train.corpora.render import RenderError
 
     def report(result: DemoResult) -> None:
-        c, lb = result.corpus, result.library
-        emit(result.to_dict(), as_json,
-             f"demo corpus: {c['clips']} clips {'(cached) ' if c['cached'] else ''}→ "
-             f"{c['manifest']}\n"
-             f"library: {lb['tracks']} tracks, {lb['hours']:.2f} h, model {lb['model']} → "
-             f"{lb['path']} (added {lb['added']}, skipped {lb['duplicates']}, "
-             f"failed {len(lb['failed'])}, {lb['seconds']:.0f} s)")
+        emit(result.to_dict(), as_json, summary(result))
 
     serving = {} if no_serve else serve_settings(**serve_opts)
     with user_errors(ValueError, RenderError, LibraryError):

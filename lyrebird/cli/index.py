@@ -12,8 +12,10 @@ library_arg = click.argument("library", type=click.Path(path_type=Path))
 
 
 def _open(library: Path, readonly: bool = False):
-    from lyrebird.index import Library, LibraryError
-
+    try:
+        from lyrebird.index import Library, LibraryError
+    except ImportError as e:  # FAISS missing: the message names the extra to install
+        raise click.ClickException(str(e)) from None
     try:
         return Library.open(library, readonly=readonly)
     except LibraryError as e:
@@ -115,6 +117,40 @@ def remove_cmd(library: Path, track_id: int, as_json: bool) -> None:
     except LibraryError as e:
         raise click.ClickException(str(e)) from None
     emit({"removed": track_id}, as_json, f"removed track {track_id}")
+
+
+@index_group.command("sync")
+@library_arg
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--batch-size", default=16, show_default=True, help="Tracks per commit.")
+@click.option("--watch", "keep_watching", is_flag=True,
+              help="Keep running and sync after each change (Ctrl-C to stop).")
+@click.option("--interval-s", default=2.0, show_default=True,
+              help="With --watch and no watchdog package: seconds between polls.")
+@json_option
+def sync_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, keep_watching: bool,
+             interval_s: float, as_json: bool) -> None:
+    """Follow the disk: add new files, remove tracks whose files are gone, follow moved or
+    renamed files (by content, no re-embedding), re-embed edited ones. PATHS are remembered;
+    later syncs may omit them."""
+    from lyrebird.index import LibraryError
+    from lyrebird.index.watch import watch
+
+    def show(rep) -> None:
+        lines = [", ".join(f"{k} {v}" for k, v in rep.counts().items())]
+        lines += [f"  failed: {p}: {r}" for p, r in rep.failed]
+        emit(rep.to_dict(), as_json, "\n".join(lines))
+
+    lib = _open(library)
+    with user_errors(LibraryError):
+        if keep_watching:
+            try:
+                watch(lib, list(paths) or None, on_report=show, interval_s=interval_s,
+                      batch_size=batch_size)
+            except KeyboardInterrupt:
+                pass
+        else:
+            show(lib.sync(list(paths) or None, batch_size=batch_size))
 
 
 @index_group.command("info")

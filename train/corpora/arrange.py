@@ -76,6 +76,7 @@ class ClipPlan:
     room: tuple[float, float, int]  # (rt60 s, wet, seed) for render.add_room
     level_dbfs: float  # RMS target of the clip
     labels: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 10.0  # length of the clip, seconds
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,13 @@ def _tile(notes: list[ScoreNote], length_ql: float, reps: int) -> list[ScoreNote
 
 
 def arrange(piece: Piece, n_clips: int, *, clip_s: float = 10.0, seed: int = 0,
-            preroll_s: float = 1.0) -> list[ClipPlan]:
+            preroll_s: float = 1.0, max_clip_s: float | None = None) -> list[ClipPlan]:
     """Plan up to ``n_clips`` non-overlapping clips of ``clip_s`` seconds from ``piece``.
 
-    Returns fewer plans when the piece is too short or windows are nearly empty (< 4 onsets).
+    With ``max_clip_s``, clips are as long as the piece played once (whole seconds), at least
+    ``clip_s`` (a shorter piece is repeated) and at most ``max_clip_s`` (a longer one is cut):
+    whole tracks rather than excerpts. Returns fewer plans when the piece is too short or
+    windows are nearly empty (< 4 onsets).
     """
     rng = np.random.default_rng(stable_hash(seed, piece.source))
     players, inst_label, family, ensemble = _orchestrate(piece, rng)
@@ -170,6 +174,8 @@ def arrange(piece: Piece, n_clips: int, *, clip_s: float = 10.0, seed: int = 0,
     length_ql = piece.length_ql
     if length_ql <= 0:
         return []
+    if max_clip_s is not None:
+        clip_s = float(min(max(round(length_ql * sec), clip_s), max_clip_s))
     reps = max(1, math.ceil((clip_s + preroll_s) / (length_ql * sec)))
     notes = _tile(piece.notes, length_ql, reps)
     drums = _tile(piece.drums, length_ql, reps)
@@ -240,7 +246,7 @@ def arrange(piece: Piece, n_clips: int, *, clip_s: float = 10.0, seed: int = 0,
                       ensemble=ensemble, dynamics=level, room_rt60_s=room[0])
         clip_id = f"{piece.collection}_{stable_hash(seed, piece.source):016x}_{k:02d}"
         plans.append(ClipPlan(clip_id, t0, tuple(window), programs,
-                              (room[0], room[1], room[2] + k), level_db, labels))
+                              (room[0], room[1], room[2] + k), level_db, labels, clip_s))
     return plans
 
 

@@ -57,6 +57,9 @@ class DebianReport:
     rows: int = 0
     hours: float = 0.0
     hours_unflagged: float = 0.0
+    hours_music: float = 0.0  # all but ambience
+    hours_unique: float = 0.0  # all but ambience, repeats counted up to the repeat point
+    hours_flagged: dict[str, float] = field(default_factory=dict)  # per flag kind
     packages: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     install_hint: str | None = None
@@ -175,6 +178,18 @@ def _summarise(report: DebianReport, tracks: list[dict[str, Any]], rows: int) ->
     report.hours = round(sum(t["duration_s"] for t in tracks) / 3600, 3)
     report.hours_unflagged = round(sum(t["duration_s"] for t in tracks
                                        if not t["is_loop"]) / 3600, 3)
+    flagged: Counter = Counter()
+    unique = 0.0
+    for t in tracks:
+        kind = (t["flag_reason"] or "").split(":")[0]
+        if kind:
+            flagged[kind] += t["duration_s"] / 3600
+        lag = (t["loop_features"] or {}).get("repeat_lag_s")
+        if kind != "ambience":
+            unique += (lag if kind == "repeats" and lag else t["duration_s"]) / 3600
+    report.hours_flagged = {k: round(v, 3) for k, v in sorted(flagged.items())}
+    report.hours_music = round(report.hours - flagged.get("ambience", 0.0), 3)
+    report.hours_unique = round(unique, 3)
     by_pkg: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for t in tracks:
         by_pkg[t["package"]].append(t)

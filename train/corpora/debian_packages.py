@@ -38,7 +38,7 @@ PACKAGES: dict[str, PackageSpec] = _specs(
     PackageSpec("planetblupi-music-ogg", r"."),
     PackageSpec("supertux-data", r"(?i)/music/"),
     PackageSpec("hedgewars-data", r"(?i)/music/"),
-    PackageSpec("freedroidrpg-data", r"(?i)/music/"),
+    PackageSpec("freedroidrpg-data", r"(?i)/music/|/titles/[^/]+\.ogg$"),
     PackageSpec("drascula-music", r"."),
     # tags in or beside the files
     PackageSpec("nexuiz-music", r"(?i)!sound/cdtracks/"),  # data/music.pk3 (zip)
@@ -74,10 +74,11 @@ PACKAGES: dict[str, PackageSpec] = _specs(
     PackageSpec("flare-game", r"/mods/[^/]+/music/", text="file names"),
     PackageSpec("trackballs-data", text="file names"),
     PackageSpec("warmux-data", text="file names"),
-    PackageSpec("fillets-ng-data", text="file names"),
+    PackageSpec("fillets-ng-data", r"/fillets-ng/music/", text="file names"),  # not dialogue
     PackageSpec("ardentryst", r"/Music/", text="file names"),
     PackageSpec("asc-music", r".", text="file names"),
-    PackageSpec("freecol", r"/resources/music/", text="file names"),
+    PackageSpec("freecol", r"/resources/music/|/resources/sound/intro\.ogg$",
+                text="file names"),
     # large packages (--large)
     PackageSpec("naev-data", r"/snd/music/", large=True),
     PackageSpec("supertuxkart-data", r"/data/music/", large=True, text=".music XML"),

@@ -2,8 +2,11 @@
 
 :func:`process_item` links, extracts, renders or mixes a :class:`SourceItem` into
 ``OUT/audio/<package>/…``, checks that it decodes, measures loop features, and saves the result as ``OUT/parts/<package>/<item_id>.json``. Writes are
-atomic (:func:`replaced_on_success`), a part that exists with the same settings is returned
-as it is (resume), and a failure is saved as a part with its ``error`` so that re-runs skip it.
+atomic (:func:`replaced_on_success`), a finished part with the same settings is returned as
+it is (resume); a failure is saved as a part with its ``error`` (for the report) and tried
+again on the next run. A file that libsndfile decodes but the strict checks of
+:func:`lyrebird.encoders.audio_info` reject (no end-of-stream page, overstated MP3 length) is
+re-encoded to FLAC (:func:`repair`) and marked ``repaired``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .loops import LoopConfig, loop_features
 from .module_render import RenderError, render_module
 
 PART_VERSION = 2
+RENDER_VERSION = 2  # module renders: 2 = IT random variation off, two-render check
 
 
 @dataclass(frozen=True)
@@ -40,12 +44,14 @@ class ProcessConfig:
     analyse: bool = True  # loop features (decodes the whole track)
     loops: LoopConfig = field(default_factory=LoopConfig)
 
-    def key(self) -> str:
-        """A short fingerprint of what changes the audio or the measured features (with
-        :data:`PART_VERSION`); the loop thresholds apply later and are not part of it."""
+    def key(self, kind: str = "file") -> str:
+        """A short fingerprint of what changes the audio or the measured features of a track
+        of ``kind`` (with :data:`PART_VERSION`, and :data:`RENDER_VERSION` for modules); the
+        loop thresholds apply later and are not part of it."""
         d = asdict(self)
         d["loops"] = {k: d["loops"][k] for k in ("min_lag_s", "min_cover")}
-        return f"{stable_hash(PART_VERSION, json.dumps(d, sort_keys=True)):016x}"
+        extra = RENDER_VERSION if kind == "module" else 0
+        return f"{stable_hash(PART_VERSION, extra, json.dumps(d, sort_keys=True)):016x}"
 
 
 class ItemError(RuntimeError):
@@ -102,13 +108,14 @@ def _mix(item: SourceItem, dst: Path) -> None:
         sf.write(tmp, mix.astype(np.float32), sr, format="FLAC", subtype="PCM_16")
 
 
-def materialise(item: SourceItem, dst: Path, cfg: ProcessConfig) -> None:
-    """Put the track's audio at ``dst`` (link, extract, render or mix); kept if present."""
+def materialise(item: SourceItem, dst: Path, cfg: ProcessConfig, force: bool = False) -> None:
+    """Put the track's audio at ``dst`` (link, extract, render or mix); kept if present
+    unless ``force`` (a part made with other settings)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if item.kind == "file":
         _link(Path(item.origin), dst)
         return
-    if dst.is_file() and dst.stat().st_size > 0:
+    if dst.is_file() and dst.stat().st_size > 0 and not force:
         return
     if item.kind == "member":
         _extract(item, dst)
@@ -123,6 +130,34 @@ def materialise(item: SourceItem, dst: Path, cfg: ProcessConfig) -> None:
         _mix(item, dst)
     else:
         raise ItemError(f"unknown kind {item.kind!r}")
+
+
+def repair(src: Path, dst: Path) -> float:
+    """Re-encode audio that libsndfile decodes but the strict checks reject (an Ogg stream
+    without its end-of-stream page, an MP3 whose header overstates its length) into a 16-bit
+    FLAC of exactly the decodable samples; returns its duration in seconds."""
+    import soundfile as sf
+
+    blocks = []
+    try:
+        with sf.SoundFile(str(src)) as f:
+            sr = f.samplerate
+            while True:
+                try:
+                    b = f.read(sr * 30, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError):
+                    break
+                if len(b) == 0:
+                    break
+                blocks.append(b)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise ItemError(f"cannot decode for repair ({err})") from err
+    data = np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
+    if len(data) < sr:
+        raise ItemError("repair decoded less than one second")
+    with replaced_on_success(dst) as tmp:
+        sf.write(tmp, np.clip(data, -1.0, 1.0), sr, format="FLAC", subtype="PCM_16")
+    return len(data) / sr
 
 
 def _source_hash(item: SourceItem, audio_hash: str) -> str:
@@ -164,22 +199,30 @@ def process_item(item: SourceItem, out: str | os.PathLike, cfg: ProcessConfig
     """Materialise and analyse one track; returns its part (``error`` set on failure)."""
     out = Path(out)
     part = part_path(out, item)
-    key = cfg.key()
-    if part.is_file():
+    key = cfg.key(item.kind)
+    if part.is_file():  # finished items are kept; failed ones are tried again
         try:
             cached = json.loads(part.read_text())
-            if cached.get("config_key") == key and (
-                    cached.get("error") or (out / cached["audio"]).exists()):
+            if (cached.get("config_key") == key and not cached.get("error")
+                    and (out / cached["audio"]).exists()):
                 cached["cached"] = True
                 return cached
         except (json.JSONDecodeError, KeyError):
             pass
     rel = Path("audio") / item.package / item.out_name()
     rec: dict[str, Any] = {"item": asdict(item), "item_id": item.item_id, "audio": str(rel),
-                           "config_key": key, "error": None}
+                           "config_key": key, "error": None, "repaired": None}
     try:
-        materialise(item, out / rel, cfg)
-        rec.update(_analyse(item, out / rel, cfg))
+        materialise(item, out / rel, cfg, force=part.is_file())
+        try:
+            rec.update(_analyse(item, out / rel, cfg))
+        except ItemError as err:
+            if item.kind not in ("file", "member") or not str(err).startswith("does not"):
+                raise
+            fixed = rel.with_name(rel.name + ".flac")
+            repair(out / rel, out / fixed)
+            rec.update(_analyse(item, out / fixed, cfg), audio=str(fixed), repaired=(
+                f"re-encoded to FLAC: {str(err).removeprefix('does not decode: ')}"))
     except ItemError as err:
         rec["error"] = str(err)
         dst = out / rel

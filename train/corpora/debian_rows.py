@@ -36,7 +36,7 @@ COLUMNS = ["clip_id", "path", "start_s", "end_s", "split", "work_id", "track_id"
            "date", "tempo_bpm", "duration_s", "sample_rate", "channels", "format",
            "content_hash", "source_path", "package", "package_path", "kind", "licence",
            "licence_source", "licence_tag", *(f"{c}_source" for c in LABEL_COLUMNS),
-           "label_sources", "module_text", "is_loop", "flag_reason", "loop_features"]
+           "label_sources", "module_text", "repaired", "is_loop", "flag_reason", "loop_features"]
 """Manifest columns of the corpus, in order."""
 
 
@@ -111,7 +111,7 @@ def assemble_tracks(parts: list[dict[str, Any]], specs: dict[str, PackageSpec],
             "licence": licence, "licence_source": lic_src,
             "module_text": module.get("module_text"), "text": module.get("module_text"),
             "is_loop": is_loop, "flag_reason": reason,
-            "loop_features": part.get("loop_features"),
+            "loop_features": part.get("loop_features"), "repaired": part.get("repaired"),
             **{k: part[k] for k in ("duration_s", "sample_rate", "channels", "format",
                                     "content_hash")}})
     _drop_constant_bpm(tracks, report)

@@ -6,8 +6,10 @@
   ``aka``, ``/``; parenthesised or quoted parts are aliases, so "Chris Leutwyler (Krobonil)"
   names ``chris leutwyler`` and ``krobonil``; case, accents, URLs and e-mail addresses
   ignored) joins the track to ``artist:<name>``;
-* a track without any artist or composer joins ``package:<package>``: its author is unknown,
-  so the whole package must move with it (package-level holdout);
+* when any track of a package has no artist or composer, its author is unknown and may be
+  any of the package's artists, so every track of that package joins ``package:<package>``
+  and the package moves as a whole (package-level holdout); packages whose tracks all name
+  their artists are split by artist;
 * a known name (at least 6 letters) that appears in a track's own text (module messages and
   sample names, e.g. "written and tracked by joseph toscano") joins it to that artist too.
 
@@ -83,16 +85,15 @@ def artist_groups(tracks: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
     ``package:ironseed-data``.
     """
     uf = _UnionFind()
-    names: dict[str, list[str]] = {}
+    names = {tid: name_keys(str(t.get("artist") or "")) + name_keys(str(t.get("composer") or ""))
+             for tid, t in tracks.items()}
+    anonymous = {t["package"] for tid, t in tracks.items() if not names[tid]}
     for tid, t in tracks.items():
-        keys = name_keys(str(t.get("artist") or "")) + name_keys(str(t.get("composer") or ""))
-        names[tid] = keys
         node = f"track:{tid}"
         uf.find(node)
-        if keys:
-            for k in keys:
-                uf.union(node, f"artist:{k}")
-        else:
+        for k in names[tid]:
+            uf.union(node, f"artist:{k}")
+        if t["package"] in anonymous:  # an unknown author may be any of the package's
             uf.union(node, f"package:{t['package']}")
     known = sorted({k for ks in names.values() for k in ks if len(k.replace(" ", "")) >= 6})
     for tid, t in tracks.items():

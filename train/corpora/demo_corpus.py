@@ -30,7 +30,7 @@ from lyrebird.core.atomic import replaced_on_success
 from lyrebird.core.fingerprint import stable_hash
 
 from .captions import compose_captions
-from .manifest import write_manifest
+from .manifest import require_rows, write_manifest
 from .procedural import GENERATORS
 from .splits import allocate, assign_splits
 from .tags import tags_for
@@ -44,7 +44,7 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
 )
 """Share of clips per collection (music21 collections, then procedural ones)."""
 
-BUILD_VERSION = 2  # bump when the output of a given config changes
+BUILD_VERSION = 3  # bump when the output of a given config changes
 SILENCE_DBFS = -80.0  # a raw render quieter than this is dropped (then levelled otherwise)
 DEFAULT_OUT = Path("data/demo")
 
@@ -55,7 +55,9 @@ class DemoConfig:
     the output (they form the fingerprint checked when resuming)."""
 
     clips: int = 3200  # total clips wanted
-    clip_s: float = 10.0  # clip length, seconds
+    clip_s: float = 10.0  # clip length, seconds (the shortest with max_clip_s)
+    max_clip_s: float | None = None  # set: whole pieces of clip_s..max_clip_s s (app library)
+    clips_per_work: int | None = None  # clips cut from one score item; None: per collection
     seed: int = 0
     sample_rate: int = 22050  # Hz of the FLAC files
     soundfont: str | None = None  # None: $LYREBIRD_SOUNDFONT or the Debian GM soundfont
@@ -116,7 +118,7 @@ class BuildReport:
     probes: dict[str, Any] = field(default_factory=dict)
 
 
-def _task_order(collection: str, seed: int) -> Iterator[Task]:
+def _task_order(collection: str, seed: int, per_item: int | None = None) -> Iterator[Task]:
     """Tasks of a collection in build order: works shuffled by seed, one item per work per
     round, so the corpus spreads over as many works as possible."""
     if collection in GENERATORS:
@@ -139,7 +141,7 @@ def _task_order(collection: str, seed: int) -> Iterator[Task]:
         for g in order:
             if rnd < len(groups[g]):
                 took = True
-                yield Task(collection, spec.clips_per_item, ref=groups[g][rnd])
+                yield Task(collection, per_item or spec.clips_per_item, ref=groups[g][rnd])
         if not took:
             return
         rnd += 1
@@ -199,15 +201,16 @@ def run_task(task: Task, out: str, cfg: DemoConfig) -> dict[str, Any]:
                 piece = load_piece(task.ref)
             else:
                 piece = GENERATORS[task.collection](task.index, cfg.seed)
-            plans = arrange(piece, task.n_clips, clip_s=cfg.clip_s, seed=cfg.seed)
+            plans = arrange(piece, task.n_clips, clip_s=cfg.clip_s, seed=cfg.seed,
+                            max_clip_s=cfg.max_clip_s)
             if not plans:
                 skipped.append({"source": task.source, "collection": task.collection,
                                 "reason": "too short or no notes for a full clip"})
             # a fresh synthesiser per task: bit-identical audio whatever ran before
             with Renderer(RenderConfig(sample_rate=cfg.sample_rate,
                                        soundfont=cfg.soundfont)) as renderer:
-                renders = [renderer.render(p.notes, p.programs, cfg.clip_s, start_s=p.offset_s,
-                                           room=p.room) for p in plans]
+                renders = [renderer.render(p.notes, p.programs, p.duration_s,
+                                           start_s=p.offset_s, room=p.room) for p in plans]
             for plan, wav in zip(plans, renders, strict=True):
                 if rms_dbfs(wav) < SILENCE_DBFS:
                     skipped.append({"source": f"{task.source}@{plan.offset_s:.1f}s",
@@ -218,7 +221,8 @@ def run_task(task: Task, out: str, cfg: DemoConfig) -> dict[str, Any]:
                 rel = f"audio/{task.collection}/{plan.clip_id}.flac"
                 write_flac(Path(out) / rel, wav, cfg.sample_rate)
                 rows.append(dict(plan.labels, clip_id=plan.clip_id, path=rel, start_s=0.0,
-                                 end_s=float(cfg.clip_s), level_dbfs=round(rms_dbfs(wav), 2),
+                                 end_s=float(plan.duration_s),
+                                 level_dbfs=round(rms_dbfs(wav), 2),
                                  sample_rate=cfg.sample_rate))
     except _Timeout:
         rows = []
@@ -258,6 +262,7 @@ def _run_round(tasks: list[Task], out: Path, cfg: DemoConfig, results: dict[str,
     if not todo:
         return
     report.tasks_run += len(todo)
+    _worker_init(cfg.sample_rate, cfg.soundfont)  # fail fast, saying what to install
     if cfg.workers <= 1:
         for t in progress(todo, desc="demo corpus"):
             results[t.key] = run_task(t, str(out), cfg)
@@ -299,7 +304,7 @@ def _assemble(results: dict[str, dict], order: dict[str, list[Task]], targets: d
         r["tags"] = tags_for(r)
         r["captions"] = compose_captions(r, seed=cfg.seed, per_lang=cfg.captions_per_lang)
         r.pop("extra_tags", None)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(require_rows(rows, skipped, "demo corpus"))
     lead = ["clip_id", "path", "start_s", "end_s", "split", "work_id", "collection", "captions",
             "tags"]
     df = df[lead + [c for c in df.columns if c not in lead]]
@@ -344,7 +349,7 @@ def build_demo_corpus(out: str | os.PathLike = DEFAULT_OUT, config: DemoConfig =
     report = BuildReport(out=str(out), manifest=str(manifest), fingerprint=fp,
                          config=asdict(config))
     targets = allocate(config.clips, config.mix)
-    iters = {c: _task_order(c, config.seed) for c in targets if targets[c] > 0}
+    iters = {c: _task_order(c, config.seed, config.clips_per_work) for c in targets if targets[c]}
     order: dict[str, list[Task]] = {c: [] for c in iters}
     results: dict[str, dict] = {}
     for _ in range(6):  # rounds: schedule what is still missing after skips
@@ -361,7 +366,7 @@ def build_demo_corpus(out: str | os.PathLike = DEFAULT_OUT, config: DemoConfig =
                 planned += t.n_clips
         if not batch:
             break
-        log.info("demo corpus: rendering %d tasks", len(batch))
+        log.debug("demo corpus: rendering %d tasks", len(batch))
         _run_round(batch, out, config, results, report)
     df, skipped = _assemble(results, order, targets, config)
     write_manifest(df, manifest)

@@ -331,3 +331,13 @@ def format_problems(problems: Iterable[Problem], limit: int = 50) -> str:
     if len(probs) > limit:
         lines.append(f"… and {len(probs) - limit} more")
     return "\n".join(lines)
+
+
+def require_rows(rows: list, skipped: list[dict], what: str, show: int = 3) -> list:
+    """``rows``, or a ``ValueError`` naming the first reasons when every item of a build
+    failed (instead of a pandas error about missing columns of an empty table)."""
+    if rows:
+        return rows
+    reasons = "; ".join(f"{s.get('source', '?')}: {s.get('reason', '?')}" for s in skipped[:show])
+    raise ValueError(f"{what}: every item failed ({len(skipped)} skipped), so there is nothing "
+                     f"to write; first reasons: {reasons or 'none recorded'}")

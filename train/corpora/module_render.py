@@ -4,7 +4,8 @@ A module's text is its song title, its song message (IT) and the names of its sa
 instruments, which composers traditionally use for credits and notes. :func:`module_text`
 parses those from the header (no external tool). :func:`render_module` renders the song once
 (``--repeat 0``), capped at ``max_s`` seconds, through Debian's ``openmpt123`` under a time-out,
-without dither, so the output is the same bytes on every run.
+without dither and without IT instruments' random variation (:func:`derandomise`), and checks
+that two renders are the same bytes.
 """
 
 from __future__ import annotations
@@ -177,26 +178,28 @@ def openmpt123() -> str | None:
     return shutil.which("openmpt123")
 
 
-def render_module(src: str | os.PathLike, dst: str | os.PathLike, *, sample_rate: int = 22050,
-                  max_s: float = 600.0, timeout_s: float = 120.0) -> float:
-    """Render a module once to a 16-bit stereo FLAC ``dst``; returns the duration in seconds.
+def derandomise(data: bytes) -> bytes:
+    """The module with its random instrument variation switched off (IT ``RV``/``RP``: random
+    volume and panning per note). libopenmpt seeds its random generator anew on every run, so
+    such modules would render differently each time. Other formats are returned unchanged."""
+    if not data.startswith(b"IMPM") or len(data) < 192:
+        return data
+    out = bytearray(data)
+    try:
+        n_orders, n_ins = struct.unpack_from("<HH", data, 32)
+        for off in struct.unpack_from(f"<{min(n_ins, 256)}I", data, 192 + n_orders):
+            if data[off:off + 4] == b"IMPI" and off + 0x1C <= len(data):
+                out[off + 0x1A] = out[off + 0x1B] = 0
+    except struct.error:
+        return data
+    return bytes(out)
 
-    Runs ``openmpt123 --batch --stdout`` (raw little-endian 16-bit PCM) with ``--repeat 0``
-    (play once, no infinite loops), ``--end-time max_s`` (cap) and ``--dither 0``
-    (deterministic), under ``timeout_s``. ``dst`` is written by soundfile as FLAC whatever its
-    extension, so callers can write to a temporary name.
 
-    Raises:
-        RenderError: openmpt123 is missing, fails, times out, or renders no or silent audio.
-    """
-    import soundfile as sf
-
-    exe = openmpt123()
-    if exe is None:
-        raise RenderError("openmpt123 is not installed (Debian package 'openmpt123')")
+def _render_pcm(exe: str, src: str, sample_rate: int, max_s: float, timeout_s: float
+                ) -> np.ndarray:
     cmd = [exe, "--batch", "--quiet", "--stdout", "--no-float", "--samplerate",
            str(sample_rate), "--channels", "2", "--dither", "0", "--repeat", "0",
-           "--end-time", str(int(max_s)), "--", str(src)]
+           "--end-time", str(int(max_s)), "--", src]
     try:
         res = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False,
                              stdin=subprocess.DEVNULL)
@@ -208,14 +211,51 @@ def render_module(src: str | os.PathLike, dst: str | os.PathLike, *, sample_rate
         raise RenderError(f"openmpt123 failed (exit {res.returncode}): "
                           f"{(msg[-1] if msg else 'no message')[:200]}")
     pcm = np.frombuffer(res.stdout[: len(res.stdout) // 4 * 4], dtype="<i2").reshape(-1, 2)
-    pcm = pcm[: int(max_s * sample_rate)]
-    if len(pcm) == 0:
-        raise RenderError("openmpt123 rendered no audio")
-    if not np.any(pcm):
-        raise RenderError("openmpt123 rendered only silence")
+    return pcm[: int(max_s * sample_rate)]
+
+
+def render_module(src: str | os.PathLike, dst: str | os.PathLike, *, sample_rate: int = 22050,
+                  max_s: float = 600.0, timeout_s: float = 120.0,
+                  check_deterministic: bool = True) -> float:
+    """Render a module once to a 16-bit stereo FLAC ``dst``; returns the duration in seconds.
+
+    Runs ``openmpt123 --batch --stdout`` (raw little-endian 16-bit PCM) with ``--repeat 0``
+    (play once, no infinite loops), ``--end-time max_s`` (cap) and ``--dither 0``, under
+    ``timeout_s``, on a copy made by :func:`derandomise`. With ``check_deterministic`` it
+    renders twice and refuses output that differs (random effects left in the patterns).
+    ``dst`` is written by soundfile as FLAC whatever its extension, so callers can write to a
+    temporary name.
+
+    Raises:
+        RenderError: openmpt123 is missing, fails, times out, renders no or silent audio, or
+            renders differently twice.
+    """
+    import tempfile
+
+    import soundfile as sf
+
+    exe = openmpt123()
+    if exe is None:
+        raise RenderError("openmpt123 is not installed (Debian package 'openmpt123')")
+    data = open(src, "rb").read()
+    fixed = derandomise(data)
+    with tempfile.TemporaryDirectory(prefix="lyrebird-mod-") as tmp:
+        path = str(src)
+        if fixed != data:
+            path = os.path.join(tmp, "module" + os.path.splitext(str(src))[1])
+            with open(path, "wb") as fh:
+                fh.write(fixed)
+        pcm = _render_pcm(exe, path, sample_rate, max_s, timeout_s)
+        if len(pcm) == 0:
+            raise RenderError("openmpt123 rendered no audio")
+        if not np.any(pcm):
+            raise RenderError("openmpt123 rendered only silence")
+        if check_deterministic and not np.array_equal(
+                pcm, _render_pcm(exe, path, sample_rate, max_s, timeout_s)):
+            raise RenderError("two renders differ (random effects); not deterministic")
     sf.write(str(dst), pcm, sample_rate, format="FLAC", subtype="PCM_16")
     return len(pcm) / sample_rate
 
 
-__all__ = ["MODULE_EXTENSIONS", "ModuleText", "RenderError", "module_text", "openmpt123",
-           "render_module", "sniff", "sniff_file"]
+__all__ = ["MODULE_EXTENSIONS", "ModuleText", "RenderError", "derandomise", "module_text",
+           "openmpt123", "render_module", "sniff", "sniff_file"]

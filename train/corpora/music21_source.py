@@ -24,6 +24,16 @@ from lyrebird.core.fingerprint import stable_hash
 
 from .keys import parse_abc_key, parse_humdrum_key
 from .piece import Meter, Piece, ScoreNote, slug
+from .work_titles import (
+    bach_title,
+    folk_composer,
+    folk_title,
+    humdrum_title,
+    monteverdi_title,
+    quartet_title,
+    read_source_text,
+    trecento_title_composer,
+)
 
 
 @dataclass(frozen=True)
@@ -139,13 +149,13 @@ def catalogue(name: str) -> list[WorkRef]:
         if any(x in "/" + rel for x in spec.exclude):
             continue
         if path.suffix == ".abc":
-            _, tunes = _abc_tunes(path.read_text(encoding="latin-1"))
+            _, tunes = _abc_tunes(read_source_text(path))
             for num, tune in tunes:
                 title = _abc_field(tune, "T") or ""
                 group = "folk:" + (slug(title) or f"{rel}#{num}")
                 refs.append(WorkRef(name, rel, num, group))
         elif name == "palestrina":
-            m = re.search(r"(?m)^!!!OPR:\s*(.+)$", path.read_text(encoding="latin-1"))
+            m = re.search(r"(?m)^!!!OPR:\s*(.+)$", read_source_text(path))
             mass = slug(m.group(1)) if m else re.sub(r"_\d+$", "", path.stem).lower()
             refs.append(WorkRef(name, rel, None, f"palestrina:{mass}"))
         elif name == "quartets":
@@ -165,12 +175,12 @@ def _parse(ref: WorkRef):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if ref.number is not None:
-            header, tunes = _abc_tunes(path.read_text(encoding="latin-1"))
+            header, tunes = _abc_tunes(read_source_text(path))
             tune = next((t for n, t in tunes if n == ref.number), None)
             if tune is None:
                 raise SourceError(f"{ref.relpath}: no tune X:{ref.number}")
             return converter.parseData(header + tune, format="abc"), tune
-        raw = path.read_text(encoding="latin-1") if path.suffix == ".krn" else None
+        raw = read_source_text(path) if path.suffix == ".krn" else None
         return converter.parse(str(path), forceSource=True), raw
 
 
@@ -284,8 +294,8 @@ def load_piece(ref: WorkRef) -> Piece:
                   source=f"music21:{ref.item_id}", style=spec.style, notes=notes, meters=meters,
                   title=title, composer=composer, tags=spec.tags)
     if raw is not None and ref.number is not None:  # ABC tune: fields straight from the source
-        piece.title = _abc_field(raw, "T") or title
-        piece.composer = _abc_field(raw, "C") or spec.composer
+        piece.title = folk_title(_abc_field(raw, "T")) or title
+        piece.composer = folk_composer(_abc_field(raw, "C"), spec.composer)
         piece.origin = _origin(_abc_field(raw, "O")) or ("Ireland" if ref.collection == "oneills"
                                                           else None)
         rhythm = (_abc_field(raw, "R") or "").strip().lower().rstrip(".")
@@ -314,8 +324,15 @@ def load_piece(ref: WorkRef) -> Piece:
         if piece.n_voices < 3:
             raise SourceError(f"not a chorale ({piece.n_voices} voices)")
         piece.work_id = "chorale:" + format(stable_hash(_melody_fingerprint(notes)), "x")
+        piece.title = bach_title(ref.relpath)
     elif ref.collection == "quartets":
         piece.composer = QUARTET_COMPOSERS.get(ref.relpath.split("/")[0], composer)
-    elif ref.collection == "trecento" and composer == "anonymous":
-        piece.composer = None
+        piece.title = quartet_title(ref.relpath)
+    elif ref.collection == "trecento":
+        piece.title, piece.composer = trecento_title_composer(
+            ref.relpath, md.composer if md is not None else None)
+    elif ref.collection == "monteverdi":
+        piece.title = monteverdi_title(corpus_root() / ref.relpath)
+    elif ref.collection == "palestrina" and raw is not None:
+        piece.title = humdrum_title(raw) or title
     return piece

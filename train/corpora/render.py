@@ -95,8 +95,9 @@ class Renderer:
             with contextlib.redirect_stdout(io.StringIO()):
                 import fluidsynth
         except (ImportError, OSError) as err:  # OSError: the libfluidsynth shared library
-            raise RenderError(f"pyfluidsynth/libfluidsynth unavailable ({err}); install "
-                              "`apt-get install fluidsynth` and `pip install pyfluidsynth`") from err
+            raise RenderError(f"FluidSynth is unavailable ({err}): install the synthesiser and a "
+                              "General-MIDI soundfont with `apt-get install fluidsynth "
+                              "fluid-soundfont-gm` (and `pip install pyfluidsynth`)") from err
         self.config = config
         self.soundfont = find_soundfont(config.soundfont)
         self.sr = int(config.sample_rate)

@@ -58,8 +58,11 @@ def summarize(manifest: pd.DataFrame | str | os.PathLike) -> dict[str, Any]:
 _LABELS = ("title", "artist", "album", "genre", "composer")
 
 
-def _hours(df: pd.DataFrame, col: str, dur: pd.Series) -> dict[str, float]:
+def _hours(df: pd.DataFrame, col: str, dur: pd.Series, fold: bool = False
+           ) -> dict[str, float]:
     keys = df[col].astype(object).where(df[col].notna(), "(none)").astype(str)
+    if fold:
+        keys = keys.str.lower()
     h = dur.groupby(keys).sum().sort_values(ascending=False) / 3600
     return {str(k): round(float(v), 3) for k, v in h.items()}
 
@@ -71,7 +74,7 @@ def _hours_tables(df: pd.DataFrame, out: dict[str, Any]) -> None:
         out["hours_per_split"] = _hours(df, "split", dur)
     for col in ("package", "genre", "licence"):
         if col in df:
-            out[f"hours_per_{col}"] = _hours(df, col, dur)
+            out[f"hours_per_{col}"] = _hours(df, col, dur, fold=col == "genre")
     if "is_loop" in df:
         flagged = df["is_loop"].fillna(False).astype(bool)
         out["hours_flagged_loop"] = round(float(dur[flagged].sum()) / 3600, 3)

@@ -10,6 +10,7 @@ was double-encoded on its way into a file ("LaÃ\\x9f" for "Laß") is repaired. 
 from __future__ import annotations
 
 import configparser
+import html
 import os
 import re
 import unicodedata
@@ -27,8 +28,10 @@ _KEY_ALIASES = {
     "date": "date", "year": "date", "license": "licence_tag", "licence": "licence_tag",
     "bpm": "bpm", "tbpm": "bpm", "bpm (beats per minute)": "bpm", "tempo": "bpm",
 }
-_PLACEHOLDERS = {"", "non", "none", "n/a", "na", "-", "unknown", "untitled", "other",
-                 "track 01", "no title", "noname", "default", "various", "?"}
+_PLACEHOLDERS = {"", "non", "none", "(none)", "n/a", "na", "-", "unknown", "untitled",
+                 "other", "no title", "noname", "default", "various", "?", "music", "misc"}
+_PLACEHOLDER_TITLE = re.compile(r"(?i)^(\d+\s*[-.]?\s*)?(track|piste|titel|audio ?track)"
+                                r"\s*\d*$")
 _URL = re.compile(r"(?i)^\s*(https?://|www\.)\S*\s*$")
 _MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d"
                        "\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026"
@@ -82,6 +85,11 @@ def normalise_labels(raw: dict[str, list[str]]) -> dict[str, str]:
         for v in values:
             v = clean_text(str(v))
             if label in ("artist", "album", "composer", "title") and _URL.match(v):
+                continue
+            if label in ("artist", "composer"):  # "Name <https://…>", "Name (www.x.org)"
+                v = re.sub(r"<[^>]*>|\(?\b(https?://|www\.)\S*\)?", " ", v).strip(" -,;")
+                v = re.sub(r"\s+", " ", v)
+            if label == "title" and _PLACEHOLDER_TITLE.match(v):
                 continue
             if v and v.lower() not in _PLACEHOLDERS:
                 out[label] = v
@@ -235,16 +243,18 @@ def read_song_ini(path: str | os.PathLike) -> dict[str, str]:
 
 def read_music_xml(path: str | os.PathLike) -> tuple[str | None, dict[str, str]]:
     """A SuperTuxKart ``.music`` file: (the audio file it names, its title/composer labels)."""
+    data = Path(path).read_bytes()
     try:
-        root = ET.fromstring(Path(path).read_bytes())
-    except ET.ParseError:
-        return None, {}
-    el = root if root.tag == "music" else root.find(".//music")
-    if el is None:
-        return None, {}
-    raw = {k: [v] for k, v in el.attrib.items() if k in ("title", "composer", "artist",
-                                                           "genre", "album")}
-    return el.attrib.get("file"), normalise_labels(raw)
+        root = ET.fromstring(data)
+        el = root if root.tag == "music" else root.find(".//music")
+        attrib = dict(el.attrib) if el is not None else {}
+    except ET.ParseError:  # e.g. an unescaped "<" in an attribute: read attributes leniently
+        m = re.search(r"<music\b(.*?)/?>\s*$", decode_text_keep_lines(data), re.S)
+        attrib = ({k: html.unescape(v) for k, v in re.findall(r'(\w+)\s*=\s*"([^"]*)"',
+                                                              m.group(1))} if m else {})
+    raw = {k: [v] for k, v in attrib.items() if k in ("title", "composer", "artist", "genre",
+                                                      "album")}
+    return attrib.get("file"), normalise_labels(raw)
 
 
 _STEM_WORDS = re.compile(r"(?i)[_\-. ]*(looping|loop|final|master|mix|v\d+|ogg|raw)$")
@@ -292,6 +302,11 @@ _GENRE_TAGS: dict[str, tuple[str, ...]] = {
     "dance": ("dance",), "disco": ("disco", "dance"), "ragtime": ("ragtime",),
     "rag": ("ragtime",), "march": ("march",), "waltz": ("waltz",),
     "lounge": ("lounge",), "downtempo": ("downtempo", "electronic"),
+    "game": ("soundtrack", "game music"), "game music": ("soundtrack", "game music"),
+    "game soundtrack": ("soundtrack", "game music"), "vgm": ("soundtrack", "game music"),
+    "video game music": ("soundtrack", "game music"), "psychedelic": ("psychedelic",),
+    "thrash metal": ("thrash metal", "metal"), "trash metal": ("thrash metal", "metal"),
+    "soundtracks": ("soundtrack",), "instrumental": ("instrumental",),
     "breakbeat": ("breakbeat", "electronic"), "jungle": ("jungle", "electronic"),
 }
 _TITLE_GENRES = {k: _GENRE_TAGS[k] for k in (
@@ -335,8 +350,9 @@ def tags_from_text(genre: str | None = None, title: str | None = None,
                    ) -> dict[str, str]:
     """Normalised tags (lower case) from a file's own text, each with where it came from.
 
-    Genre values are split on ``/ ; ,`` and mapped to genre words (``Electronica`` →
-    ``electronica`` + ``electronic``); titles and albums add genre and instrument words they
+    Genre values are split on ``/ ; ,`` and mapped to a vocabulary of genre words
+    (``Electronica`` → ``electronica`` + ``electronic``, ``VGM`` → ``soundtrack`` +
+    ``game music``; a value outside it, e.g. ``Widelands`` or ``Sound FX``, gives no tag); titles and albums add genre and instrument words they
     contain ("Divertissement pour flûte" → ``flute``); tracker sample names add instrument
     words. Returns ``{tag: source}`` (``genre`` / ``title`` / ``album`` / ``sample names``).
     """
@@ -346,8 +362,7 @@ def tags_from_text(genre: str | None = None, title: str | None = None,
             p = clean_text(part).lower()
             if not p or p in _PLACEHOLDERS:
                 continue
-            mapped = _GENRE_TAGS.get(p)
-            for t in mapped or (p,):
+            for t in _GENRE_TAGS.get(p, ()):  # only known genre words become tags
                 out.setdefault(t, "genre")
             for t in _words_tags(p, _GENRE_TAGS):
                 out.setdefault(t, "genre")
@@ -361,6 +376,7 @@ def tags_from_text(genre: str | None = None, title: str | None = None,
     return dict(sorted(out.items()))
 
 
-__all__ = ["LABELS", "clean_text", "decode_text", "fix_mojibake", "is_not_music_genre",
-           "labels_from_name", "normalise_labels", "read_file_labels",
-           "read_key_value_sidecar", "read_music_xml", "read_song_ini", "tags_from_text"]
+__all__ = ["LABELS", "clean_text", "decode_raw_lines", "decode_text", "decode_text_keep_lines",
+           "fix_mojibake", "is_not_music_genre", "labels_from_name", "normalise_labels",
+           "parse_vorbis_comment", "read_file_labels", "read_key_value_sidecar",
+           "read_music_xml", "read_song_ini", "tags_from_text"]

@@ -1,0 +1,286 @@
+"""The JSON API beside the app, mounted at ``/api`` on the same server (:func:`make_api`).
+
+=====================================  =================================================
+``GET  /api/search?q=&k=``             text → tracks: ``{"query", "k", "hits": [Hit]}``
+``GET  /api/similar/{track_id}?k=``    tracks like a library track: ``{"track_id", "k", "hits"}``
+``POST /api/similar?k=``               tracks like uploaded audio (excerpt → source, with the
+                                       matching moment): ``{"k", "hits"}``
+``POST /api/tag?tags=&template=``      zero-shot tags of uploaded audio:
+                                       ``{"template", "tags": [{"tag", "score"}]}``
+``GET  /api/playlist?q=&n=…``          a playlist: ``{"params", "items": [PlaylistItem]}``
+``GET  /api/tracks/{track_id}``        one track: ``{"track_id", "path", "title", …}``
+``GET  /api/info``                     the library: tracks, hours, index, model, …
+=====================================  =================================================
+
+A Hit is ``{"track_id", "path", "score", "start_s", "end_s", "title", "artist", "tags",
+"audio_url"}``. Uploads are the request body, raw (``Content-Type: audio/...``) or as the
+``file`` field of a multipart form, at most ``Limits.max_upload_bytes`` (HTTP 413 beyond).
+Bad input gets HTTP 400/404/413 with ``{"error": message}``, never a traceback; an unexpected
+failure gets 500 with a generic message (logged on the server). The API only reads, so
+``--readonly`` leaves it as it is; ``--auth`` covers it like every route.
+
+Handlers are plain functions run on the server's thread pool: each thread holds its own
+read-only library, model calls take turns (the service's model lock) and text vectors are
+cached process-wide (:data:`lyrebird.index.model.TEXT_CACHE`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+
+from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
+
+from lyrebird.encoders import AudioError
+from lyrebird.index import Library, LibraryError
+
+from .service import LibraryService, UserError
+from .views import AUDIO_ROUTE
+
+log = logging.getLogger("lyrebird.ui")
+MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around an uploaded file
+SUFFIXES = {"audio/mpeg": ".mp3", "audio/ogg": ".ogg", "audio/flac": ".flac", "audio/x-flac": ".flac",
+            "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/opus": ".opus",
+            "audio/mp4": ".m4a", "audio/aac": ".aac"}
+
+
+class ApiError(Exception):
+    """An answer other than 200: HTTP ``status`` and a message for the caller."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        v = int(value)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer, got {value!r}") from None
+    if not lo <= v <= hi:
+        raise ApiError(400, f"{name} must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def _float(value: str | None, name: str, default: float, lo: float, hi: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        v = float(value)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a number, got {value!r}") from None
+    if not lo <= v <= hi:
+        raise ApiError(400, f"{name} must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def _hits(hits) -> list[dict]:
+    return [{**h.to_dict(), "audio_url": f"{AUDIO_ROUTE}/{h.track_id}"} for h in hits]
+
+
+class Api:
+    """The endpoints' logic over the library of a :class:`LibraryService` (its path, model,
+    upload limits and read-only flag); framework-free, so each piece is testable. Results come
+    from :class:`lyrebird.index.Library` itself, so their fields are the library's."""
+
+    def __init__(self, service: LibraryService):
+        self.service = service
+        self._local = threading.local()
+
+    def lib(self) -> Library:
+        lib = getattr(self._local, "lib", None)
+        if lib is None:
+            lib = self._local.lib = Library.open(self.service.path, model=self.service.model,
+                                                 readonly=True)
+        return lib
+
+    def _text(self) -> None:
+        if not self.service.model.has_text:
+            raise ApiError(400, "this library's model has no text tower; use similar or seeds")
+
+    def _known(self, track_id: int) -> None:
+        try:
+            self.lib().track(track_id)
+        except LibraryError:
+            raise ApiError(404, f"No track with id {track_id} in this library.") from None
+
+    def search(self, q: str | None, k: str | None) -> dict:
+        if not q or not q.strip():
+            raise ApiError(400, "q is required: a text query, e.g. q=calm+piano")
+        k_ = _int(k, "k", 10, 1, 100)
+        self._text()
+        return {"query": q, "k": k_, "hits": _hits(self.lib().search(q.strip(), k_))}
+
+    def similar_track(self, track_id: int, k: str | None) -> dict:
+        k_ = _int(k, "k", 10, 1, 100)
+        self._known(track_id)
+        return {"track_id": track_id, "k": k_, "hits": _hits(self.lib().similar(track_id, k_))}
+
+    def similar_upload(self, path: Path, k: str | None) -> dict:
+        k_ = _int(k, "k", 10, 1, 100)
+        p = self.service.check_upload(path)
+        return {"k": k_, "hits": _hits(self.lib().similar(p, k_))}
+
+    def tag(self, path: Path, tags: str | None, template: str | None) -> dict:
+        from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
+
+        wanted = [t.strip() for t in (tags or "").split(",") if t.strip()] or None
+        template = template or DEFAULT_TEMPLATE
+        if "{}" not in template:
+            raise ApiError(400, "template needs a {} where the tag goes, e.g. 'A {} track'")
+        self._text()
+        lib = self.lib()
+        scores = lib.tag_vector(lib.audio_vector(self.service.check_upload(path)), wanted,
+                                template)
+        return {"template": template, "tags": [{"tag": t, "score": s} for t, s in scores.items()]}
+
+    def playlist(self, params) -> dict:
+        seeds = [s for s in (params.get("seeds") or "").replace(" ", "").split(",") if s]
+        if any(not s.isdigit() for s in seeds):
+            raise ApiError(400, f"seeds must be comma-separated track ids, got {params['seeds']!r}")
+        q = (params.get("q") or "").strip() or None
+        if not q and not seeds:
+            raise ApiError(400, "give q (a text query) or seeds (track ids)")
+        if q:
+            self._text()
+        order = params.get("order") or "relevance"
+        if order not in ("relevance", "smooth"):
+            raise ApiError(400, f"order must be 'relevance' or 'smooth', got {order!r}")
+        caps = {name: _int(params.get(name), name, 0, 0, 1000) or None
+                for name in ("max_per_artist", "max_per_album")}
+        for s in seeds:
+            self._known(int(s))
+        pl = self.lib().playlist(q, seeds=[int(s) for s in seeds] or None,
+                                 n=_int(params.get("n"), "n", 20, 1, 500),
+                                 into=(params.get("into") or "").strip() or None,
+                                 lam=_float(params.get("lam"), "lam", 0.7, 0.0, 1.0),
+                                 order=order, **caps)
+        return pl.to_dict()
+
+    def track(self, track_id: int) -> dict:
+        self._known(track_id)
+        r = self.lib().track(track_id)
+        return {"track_id": r.id, "path": r.path, "title": r.title, "artist": r.artist,
+                "genre": r.genre, "duration_s": r.duration_s, "tags": r.zs_tags,
+                "file_tags": r.file_tags, "added_at": r.added_at,
+                "audio_url": f"{AUDIO_ROUTE}/{r.id}"}
+
+    def info(self) -> dict:
+        return {**self.lib().info(), "readonly": not self.service.allow_add}
+
+
+async def read_upload(request, limit: int) -> tuple[Path, dict[str, str]]:
+    """The uploaded file (raw body or multipart ``file``) in a temporary file, and the form's
+    text fields; 413 past ``limit`` bytes, counted as the body arrives (nothing larger is
+    held)."""
+    size = request.headers.get("content-length")
+    if size and size.isdigit() and int(size) > limit + MULTIPART_SLACK:
+        raise ApiError(413, f"upload is {int(size) / 2**20:.1f} MiB; the limit is "
+                            f"{limit / 2**20:.0f} MiB")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit + MULTIPART_SLACK:
+            raise ApiError(413, f"upload exceeds the limit of {limit / 2**20:.0f} MiB")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    name, fields = "upload", {}
+    if ctype == "multipart/form-data":
+        request._body = bytes(body)  # Starlette parses the form from the body read above
+        form = await request.form(max_files=1, max_fields=10)
+        f = form.get("file")
+        if f is None or isinstance(f, str):
+            raise ApiError(400, "multipart upload needs the audio in a field named 'file'")
+        data, name = await f.read(), Path(f.filename or "upload").name
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        data = bytes(body)
+    if not data:
+        raise ApiError(400, "the upload is empty: send audio as the body or a 'file' form field")
+    if len(data) > limit:
+        raise ApiError(413, f"upload is {len(data) / 2**20:.1f} MiB; the limit is "
+                            f"{limit / 2**20:.0f} MiB")
+    suffix = Path(name).suffix.lower() or SUFFIXES.get(ctype, "")
+    with tempfile.NamedTemporaryFile(prefix="lyrebird-api-", suffix=suffix, delete=False) as tmp:
+        tmp.write(data)
+    return Path(tmp.name), fields
+
+
+def make_api(service: LibraryService):
+    """The FastAPI sub-application to mount at ``/api``."""
+    from fastapi import FastAPI
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    core = Api(service)
+    app = FastAPI(title="Lyrebird API", docs_url=None, redoc_url=None, openapi_url=None)
+    limit = service.limits.max_upload_bytes
+
+    @app.exception_handler(ApiError)
+    async def api_error(_, e: ApiError):
+        return JSONResponse({"error": e.message}, status_code=e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_, e: RequestValidationError):
+        msgs = [f"{'.'.join(str(x) for x in err.get('loc', [])[1:])}: {err.get('msg')}"
+                for err in e.errors()]
+        return JSONResponse({"error": "; ".join(msgs) or "invalid request"}, status_code=400)
+
+    @app.exception_handler(404)
+    async def not_found(_, e):
+        return JSONResponse({"error": "no such endpoint"}, status_code=404)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_, e: Exception):
+        log.exception("API error")
+        return JSONResponse({"error": "internal error (logged on the server)"}, status_code=500)
+
+    def call(fn, *args):
+        try:
+            return fn(*args)
+        except UserError as e:
+            raise ApiError(400, str(e)) from None
+        except (LibraryError, AudioError, ValueError) as e:
+            raise ApiError(400, str(e)) from None
+
+    @app.get("/search")
+    def search(q: str | None = None, k: str | None = None):
+        return call(core.search, q, k)
+
+    @app.get("/similar/{track_id}")
+    def similar_track(track_id: int, k: str | None = None):
+        return call(core.similar_track, track_id, k)
+
+    async def with_upload(request: Request, fn, *names: str):
+        path, fields = await read_upload(request, limit)
+        args = [request.query_params.get(n, fields.get(n)) for n in names]
+        try:
+            return await run_in_threadpool(call, fn, path, *args)
+        finally:
+            path.unlink(missing_ok=True)
+
+    @app.post("/similar")
+    async def similar_upload(request: Request):
+        return await with_upload(request, core.similar_upload, "k")
+
+    @app.post("/tag")
+    async def tag(request: Request):
+        return await with_upload(request, core.tag, "tags", "template")
+
+    @app.get("/playlist")
+    def playlist(request: Request):
+        return call(core.playlist, dict(request.query_params))
+
+    @app.get("/tracks/{track_id}")
+    def track(track_id: int):
+        return call(core.track, track_id)
+
+    @app.get("/info")
+    def info():
+        return call(core.info)
+
+    return app
