@@ -15,6 +15,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .debian_packages import package_files
+
 DEBIAN_MUSIC_PACKAGES: dict[str, str] = {
     # package → regular expression a file path must match to count as music
     "warzone2100-music": r".",
@@ -38,18 +40,6 @@ class CollectReport:
     files: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     install_hint: str | None = None
-
-
-def package_files(package: str) -> list[Path]:
-    """Files installed by a Debian package (``dpkg -L``); empty when it is not installed."""
-    try:
-        res = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True,
-                             timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    if res.returncode != 0:
-        return []
-    return [Path(line) for line in res.stdout.splitlines() if line.startswith("/")]
 
 
 def install(packages: list[str]) -> None:
