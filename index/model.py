@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +20,8 @@ import torch.nn.functional as F
 from lyrebird.core.fingerprint import module_fingerprint
 from lyrebird.encoders import AudioEncoder, get_encoder
 from lyrebird.mulan import DEFAULT_TEMPLATE, mtt_top50
+
+from .caches import TEXT_CACHE, embed_text_batched
 
 
 @runtime_checkable
@@ -207,68 +207,6 @@ def default_tag_vocabulary(model=None) -> list[str]:
     return list(vocab)
 
 
-class TextCache:
-    """Text vectors shared by every handle of a process, keyed by model fingerprint and text,
-    the ``max_items`` most recently used kept (2 KiB each at d = 512). Thread-safe: a server's
-    threads each hold their own library, and a query typed again skips the text tower."""
-
-    def __init__(self, max_items: int = 10_000):
-        self.max_items = max_items
-        self._d: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> np.ndarray | None:
-        with self._lock:
-            v = self._d.get(key)
-            if v is not None:
-                self._d.move_to_end(key)
-            return v
-
-    def put(self, key: tuple[str, str], v: np.ndarray) -> None:
-        with self._lock:
-            self._d[key] = v
-            self._d.move_to_end(key)
-            while len(self._d) > self.max_items:
-                self._d.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._d.clear()
-
-
-TEXT_CACHE = TextCache()
-
-
-class SegmentCache:
-    """Per-track segment arrays ``(times, vectors)`` shared by the readers of a process,
-    least recently used dropped past ``max_bytes``. Keys hold the library, the model
-    fingerprint, the track id and its content hash, so a changed track is a new key."""
-
-    def __init__(self, max_bytes: int = 256 * 2**20):
-        self.max_bytes, self.nbytes = max_bytes, 0
-        self._d: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple):
-        with self._lock:
-            v = self._d.get(key)
-            if v is not None:
-                self._d.move_to_end(key)
-            return v
-
-    def put(self, key: tuple, v: tuple[np.ndarray, np.ndarray]) -> None:
-        for a in v:
-            a.setflags(write=False)
-        with self._lock:
-            if key in self._d:
-                return
-            self._d[key] = v
-            self.nbytes += sum(a.nbytes for a in v)
-            while self.nbytes > self.max_bytes and len(self._d) > 1:
-                _, old = self._d.popitem(last=False)
-                self.nbytes -= sum(a.nbytes for a in old)
-
-
 class ModelHandle:
     """A library's model, given now or loaded by ``load()`` on first use; text vectors (queries
     and tag prompts) come from the process-wide :data:`TEXT_CACHE` when embedded before."""
@@ -295,7 +233,7 @@ class ModelHandle:
         found = {t: TEXT_CACHE.get((fp, t)) for t in texts}
         missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:
-            for t, v in zip(missing, self.model.embed_text(missing), strict=True):
+            for t, v in zip(missing, embed_text_batched(self.model, missing), strict=True):
                 v = np.asarray(v, np.float32)
                 v.setflags(write=False)
                 found[t] = v

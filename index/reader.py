@@ -18,9 +18,10 @@ from lyrebird.encoders import load_audio, prepare_waveform
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
 from . import store
+from .caches import SegmentCache
 from .indexes import LibraryIndexes
 from .ingest import Embedded, embed_file, embed_waveform
-from .model import ModelHandle, SegmentCache
+from .model import ModelHandle
 from .types import Hit, LibraryError, TrackRow
 from .vectors import bytes_per_vector
 

@@ -1,4 +1,4 @@
-"""``lyrebird eval <what>``: evaluation reports (MuLan on a manifest, zero-shot MTT)."""
+"""``lyrebird eval <what>``: evaluation reports (MuLan on a manifest, zero-shot MTT, real music)."""
 
 from __future__ import annotations
 
@@ -87,3 +87,39 @@ def eval_zeroshot_mtt(mtt_dir: Path, model: str, template: str | None, ensemble:
         print(f"warning: {rep['clips_missing']} test clips not found under {mtt_dir}",
               file=sys.stderr)
     emit(rep, as_json, human)
+
+
+@eval_group.command("real")
+@click.option("--manifest", required=True, type=click.Path(exists=True, dir_okay=False,
+                                                           path_type=Path),
+              help="Real-music manifest (one row per track), or its labelled copy with "
+                   "teacher_probs.")
+@click.option("--model", default="default", show_default=True,
+              help="Model under test: MuLan checkpoint, shipped name or library model spec.")
+@click.option("--baseline", "baselines", multiple=True,
+              default=("random-tower", "logmel"), show_default=True,
+              help="Baseline spec (repeatable): 'random-tower[:MULAN]', 'logmel', or any "
+                   "model spec (e.g. a retrained random-init twin's checkpoint folder).")
+@click.option("--split", default="test", show_default=True,
+              help="Split to evaluate ('all' for every row).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write results.json and report.md here; embeddings are "
+                                 "cached under OUT/cache.")
+@click.option("--seed", default=0, show_default=True, help="Excerpt and bootstrap seed.")
+@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--snr", default=30.0, show_default=True, help="Excerpt noise SNR in dB.")
+@click.option("--teacher", default="MTT_musicnn", show_default=True,
+              help="Teacher in teacher_probs for the agreement task.")
+@json_option
+def eval_real(manifest: Path, model: str, baselines: tuple[str, ...], split: str,
+              out_dir: Path | None, seed: int, n_boot: int, snr: float, teacher: str,
+              as_json: bool) -> None:
+    """Real-music evaluation: genuine-genre zero-shot, genre queries (en/de/fr/es), similar
+    tracks, excerpt identification and teacher agreement, beside baselines."""
+    from lyrebird.train.realeval import format_table, run_real_eval
+    from lyrebird.train.realeval.embed import Settings
+
+    with user_errors(*_errors()):
+        rep = run_real_eval(manifest, model, baselines, None if split == "all" else split,
+                            out_dir, Settings(snr_db=snr), seed, n_boot, teacher)
+    emit(rep, as_json, format_table(rep))

@@ -1,0 +1,116 @@
+"""The models and baselines the real-music evaluation compares, as pluggable "model specs".
+
+A spec string names what to embed with (:func:`parse_model`):
+
+- a MuLan checkpoint (``default``, a folder) or any :func:`lyrebird.index.model.load_model`
+  spec (``py:<module>:<factory>`` plug-ins included): the model under test, or a retrained
+  random-init twin passed as a baseline;
+- ``random-tower`` / ``random-tower:<mulan spec>``: the MuLan with its frozen audio encoder
+  swapped for the encoder's random-init twin (same family and preset, seed 0), keeping the
+  trained head and text tower. This is *not* the same-recipe baseline (that one retrains the
+  head on the twin); it is reported as "random-init audio tower (default head)";
+- ``logmel``: mean and standard deviation of the Myna log-mel bands over time (audio only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lyrebird.index.model import LibraryModel, MuLanModel, load_model
+
+
+@dataclass
+class ModelSpec:
+    """A model in the comparison: its table label, the model, a cache key and a note."""
+
+    name: str
+    model: LibraryModel
+    key: str
+    note: str = ""
+
+    @property
+    def has_text(self) -> bool:
+        return bool(getattr(self.model, "has_text", False))
+
+
+class LogMelStats:
+    """Audio-only baseline: per window, mean and std over time of the log-mel bands."""
+
+    SAMPLE_RATE = 16000
+    name = "logmel"
+
+    def __init__(self, preset: str = "myna"):
+        from lyrebird.encoders import MelFrontend
+
+        self.frontend = MelFrontend(preset).eval()
+        self.SAMPLE_RATE = int(self.frontend.cfg.sample_rate)
+        self.DIM = 2 * int(self.frontend.cfg.n_mels)
+        self._preset = preset
+
+    def fingerprint(self) -> str:
+        return f"logmel-{self._preset}-meanstd-v1"
+
+    @property
+    def has_text(self) -> bool:
+        return False
+
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(audio), self.DIM), np.float32)
+        with torch.no_grad():
+            for i, (a, n) in enumerate(zip(audio, valid, strict=True)):
+                a = np.asarray(a[: max(int(n), self.frontend.cfg.n_fft)], np.float32)
+                m = self.frontend(torch.from_numpy(a))[0]  # (n_mels, frames)
+                out[i] = torch.cat([m.mean(dim=1), m.std(dim=1)]).numpy()
+        return out
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        raise ValueError("the log-mel statistics baseline has no text side")
+
+
+def twin_name(mulan_spec: str = "default") -> str:
+    """The random-init twin of a MuLan checkpoint's audio encoder: ``<kind>:<preset>``."""
+    from lyrebird.core.checkpoint import read_config
+    from lyrebird.encoders.registry import shipped_checkpoints
+    from lyrebird.mulan.model import resolve_checkpoint
+
+    enc = read_config(resolve_checkpoint(mulan_spec))["config"]["audio"]["encoder"]
+    shipped = shipped_checkpoints()
+    if ":" in str(enc) and enc not in shipped:
+        return str(enc)  # already a random-init preset name
+    meta = read_config(shipped.get(enc, enc))
+    if not meta.get("preset"):
+        raise ValueError(f"encoder {enc!r} records no preset; cannot build its random-init twin")
+    return f"{meta['kind']}:{meta['preset']}"
+
+
+def random_tower(mulan_spec: str = "default", device: str = "cpu") -> ModelSpec:
+    """The MuLan with a random-init twin of its audio encoder and its own trained head."""
+    from lyrebird.encoders import get_encoder
+    from lyrebird.mulan import MuLan
+
+    twin = twin_name(mulan_spec)
+    enc = get_encoder(twin, device=device)
+    m = MuLan.load(mulan_spec, device, encoder=enc, check_fingerprint=False)
+    key = hashlib.sha256(f"{m.fingerprint()}|random-init|{twin}".encode()).hexdigest()[:16]
+    return ModelSpec("random-init audio tower (default head)", MuLanModel(m, "random-tower"),
+                     key, f"audio encoder {twin} at random init (seed 0), head and text tower "
+                          f"of {mulan_spec!r} unchanged; not retrained")
+
+
+def parse_model(spec: str, device: str = "cpu", name: str | None = None) -> ModelSpec:
+    """A spec string (see the module docstring) → :class:`ModelSpec`."""
+    if spec == "logmel":
+        m = LogMelStats()
+        return ModelSpec(name or "log-mel statistics", m, m.fingerprint(),
+                         "mean+std of Myna log-mel bands, standardised on the split")
+    if spec == "random-tower" or spec.startswith("random-tower:"):
+        return random_tower(spec.split(":", 1)[1] if ":" in spec else "default", device)
+    m = load_model(spec, device=device)
+    return ModelSpec(name or spec, m, str(m.fingerprint()))
+
+
+__all__ = ["LogMelStats", "ModelSpec", "parse_model", "random_tower", "twin_name"]
