@@ -41,6 +41,9 @@ def test_the_test_split_gets_file_captions_only():
     caps = clip_captions({**ROW, "split": "test"})
     assert {c["source"] for c in caps} == {"file"}
     assert clip_captions({"split": "test", "teacher_tags": ["rock"]}) == []
+    # a genre value that names no genre is not used as one
+    assert clip_captions({"split": "test", "genre": "Sound FX", "title": "Battlescape"},
+                         ("en",))[0]["text"] == 'A track titled "Battlescape".'
     # no genre, no title: only the teacher caption, on train
     only_teacher = clip_captions({"split": "train", "teacher_tags": ["slow", "piano"]}, ("en",))
     assert only_teacher == [{"lang": "en", "text": "Slow music with piano.", "source": "teacher"}]

@@ -21,6 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .text_sources import tags_from_text
+
 LANGS = ("en", "de", "fr", "es")
 
 # teacher tag → (en, de, fr, es); grouped by the role the word plays in a caption
@@ -106,6 +108,8 @@ def _clean(v: Any) -> str | None:
 def file_caption(row: dict[str, Any], lang: str) -> str | None:
     """The clip's own text as a sentence (None when it has no genre and no title)."""
     genre, title = _clean(row.get("genre")), _clean(row.get("title"))
+    if genre and not tags_from_text(genre=genre):
+        genre = None  # a genre value that names no music genre ("Sound FX", "Widelands")
     who = _clean(row.get("composer")) or _clean(row.get("artist"))
     album = _clean(row.get("album"))
     if not genre and not title:
