@@ -101,8 +101,10 @@ def _rows(rep: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         main = r.get(names[0])
         target = t.get("target")
         met = "—" if target is None or main is None else ("yes" if main >= target else "NO")
-        teach = t.get("teacher", {}).get("teacher") if isinstance(t.get("teacher"), dict) else None
-        body.append([TASK_TITLES[key], t["metric"], *[_f(r.get(n)) for n in names], _f(teach),
+        tt = t.get("teacher") if isinstance(t.get("teacher"), dict) else None
+        teach = (f"{_f(tt['teacher'])} ({len(tt['tags'])} tags; model {_f(tt['model'])})"
+                 if tt else "—")
+        body.append([TASK_TITLES[key], t["metric"], *[_f(r.get(n)) for n in names], teach,
                      _f(target), met])
         for lang, _ in t.get("by_lang", {}).get(names[0], {}).items():
             v = [_f(t["by_lang"].get(n, {}).get(lang)) for n in names]
