@@ -25,27 +25,17 @@ from lyrebird.cli._common import ConfigDefault, emit, json_option
 def tag_cmd(file: Path, tags: str | None, template: str, ensemble: bool, model: str, top: int,
             as_json: bool) -> None:
     """Score FILE against tags by music–text similarity (cosine; higher = more likely)."""
-    from lyrebird.encoders import AudioError, load_audio
-    from lyrebird.mulan import EmbeddingCollapseError, MuLan
-    from lyrebird.mulan.zeroshot import parse_tags, templates_for
+    from lyrebird.encoders import AudioError
+    from lyrebird.mulan.zeroshot import parse_tags, tag_file
 
-    if "{}" not in template:
-        raise click.BadParameter("must contain '{}' where the tag goes", param_hint="--template")
     tag_list = parse_tags(tags)
     if tags is not None and not tag_list:
         raise click.BadParameter("no tags given", param_hint="--tags")
+    if "{}" not in template:
+        raise click.BadParameter("must contain '{}' where the tag goes", param_hint="--template")
     try:
-        m = MuLan.load(model)
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        raise click.ClickException(str(e)) from e
-    try:
-        wav = load_audio(file, m.audio.sample_rate)
-    except AudioError as e:
-        raise click.ClickException(str(e)) from e
-    tpl = templates_for("en", True) if ensemble else template
-    try:
-        scores = m.tag(wav, m.audio.sample_rate, tag_list, tpl)
-    except EmbeddingCollapseError as e:
+        scores = tag_file(file, model, tag_list, template, ensemble)
+    except (AudioError, ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
         raise click.ClickException(str(e)) from e
     shown = list(scores.items())[: top or None]
     obj = {"file": str(file), "model": model, "scores": dict(shown)}
