@@ -26,24 +26,6 @@ import numpy as np
 OUT_DIR = Path(__file__).resolve().parent / "checkpoints" / "musicnn"
 MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 
-# Kept in sync by hand with musicnn/configuration.py (checked against it in main()).
-MTT_LABELS = [
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
-    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
-    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
-    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
-    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
-    "weird", "country", "metal", "female voice", "choral",
-]
-MSD_LABELS = [
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
-    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
-    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
-    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
-    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
-    "sad", "House", "happy",
-]
 
 # TF variable scope (creation order in musicnn/models.py) -> torch module prefix.
 MUSICNN_CONVS = {  # tf conv2d name -> (torch prefix, kind)
@@ -159,7 +141,6 @@ def main(argv: list[str] | None = None) -> None:
     import tensorflow as tf
     from safetensors.numpy import save_file
 
-    assert list(mcfg.MTT_LABELS) == MTT_LABELS and list(mcfg.MSD_LABELS) == MSD_LABELS
     assert (mcfg.SR, mcfg.FFT_SIZE, mcfg.FFT_HOP, mcfg.N_MELS) == (16000, 512, 256, 96)
     src_root = Path(musicnn.__file__).resolve().parent
     args.out.mkdir(parents=True, exist_ok=True)
@@ -195,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
                          "mel_norm": "slaney", "mel_htk": False, "log": "log10(10000*x+1)",
                          "window_frames": 187, "window_hop_frames": 187},
             "dataset": "MagnaTagATune" if name.startswith("MTT") else "Million Song Dataset",
-            "tags": MTT_LABELS if name.startswith("MTT") else MSD_LABELS,
+            "tags": list(mcfg.MTT_LABELS if name.startswith("MTT") else mcfg.MSD_LABELS),
             "n_params": n_params,
             "storage_dtype": dtype,
             "source": {"package": "musicnn", "version": "0.1.0", "checkpoint": name,
