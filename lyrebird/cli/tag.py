@@ -26,7 +26,8 @@ def tag_cmd(file: Path, tags: str | None, template: str, ensemble: bool, model: 
             as_json: bool) -> None:
     """Score FILE against tags by music–text similarity (cosine; higher = more likely)."""
     from lyrebird.encoders import AudioError
-    from lyrebird.mulan.zeroshot import parse_tags, tag_file
+    from lyrebird.mulan.tagging import tag_file
+    from lyrebird.mulan.zeroshot import parse_tags
 
     tag_list = parse_tags(tags)
     if tags is not None and not tag_list:
