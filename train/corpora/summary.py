@@ -86,6 +86,18 @@ def _hours_tables(df: pd.DataFrame, out: dict[str, Any]) -> None:
         out["hours_per_label_source"] = {c: _hours(df, s, dur) for c, s in sources.items()}
 
 
+def _table(lines: list[str], title: str, d: dict | None, top: int, fmt: str) -> None:
+    """Append ``title:`` and the first ``top`` rows of ``d`` (values formatted by ``fmt``)."""
+    if not d:
+        return
+    lines.append(f"\n{title}:")
+    width = max(len(k) for k in list(d)[:top])
+    for k, v in list(d.items())[:top]:
+        lines.append(f"  {k:<{width}}  {v:{fmt}}")
+    if len(d) > top:
+        lines.append(f"  … {len(d) - top} more")
+
+
 def format_summary(s: dict[str, Any], top: int = 25) -> str:
     """The summary as aligned text tables (the ``top`` most frequent entries of each)."""
     lines = [f"clips: {s['clips']}   works: {s.get('works')}   hours: {s['hours']}"]
@@ -101,15 +113,7 @@ def format_summary(s: dict[str, Any], top: int = 25) -> str:
                        ("per_collection", "collection"), ("per_instrument", "instrument"),
                        ("per_instrument_family", "instrument family"),
                        ("per_ensemble", "solo/ensemble"), ("per_tag", "tag")):
-        d = s.get(key)
-        if not d:
-            continue
-        lines.append(f"\n{title}:")
-        width = max(len(k) for k in list(d)[:top])
-        for k, v in list(d.items())[:top]:
-            lines.append(f"  {k:<{width}}  {v:>6}")
-        if len(d) > top:
-            lines.append(f"  … {len(d) - top} more")
+        _table(lines, title, s.get(key), top, ">6")
     if "hours_flagged_loop" in s:
         lines.append(f"\nflagged as loop/ambience: {s['hours_flagged_loop']} h "
                      f"{s.get('flagged_per_reason', {})}")
@@ -120,12 +124,5 @@ def format_summary(s: dict[str, Any], top: int = 25) -> str:
     for key, title in tables:
         d = (s.get(key) if isinstance(key, str)
              else s.get(key[0], {}).get(key[1]))
-        if not d:
-            continue
-        lines.append(f"\n{title}:")
-        width = max(len(k) for k in list(d)[:top])
-        for k, v in list(d.items())[:top]:
-            lines.append(f"  {k:<{width}}  {v:>8.2f}")
-        if len(d) > top:
-            lines.append(f"  … {len(d) - top} more")
+        _table(lines, title, d, top, ">8.2f")
     return "\n".join(lines)
