@@ -8,21 +8,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from tone_model import ToneModel
+from tone_model import ToneModel, write_chords
 
 from lyrebird.bench.identify import add_distractors
 from lyrebird.index import Library
 from lyrebird.index.vectors import index_ids, load_index
 
 SR = 16000
-
-
-def sections(path, parts, seconds=10.0, sr=SR):
-    """Consecutive ``seconds``-long sections, each a chord of the given tones."""
-    t = np.arange(int(seconds * sr)) / sr
-    x = np.concatenate([sum(0.2 * np.sin(2 * np.pi * f * t) for f in p) for p in parts])
-    sf.write(path, x.astype(np.float32), sr)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +24,10 @@ def lib(tmp_path_factory):
     music.mkdir()
     # the excerpt (source 0-10 s) is a chord no other track plays; two other tracks are each
     # closer to it on average, since they hold one of its tones throughout
-    sections(music / "source.flac", [(300, 2400), (600,), (1200,), (4800,)])
-    sections(music / "low.flac", [(300,)] * 4)
-    sections(music / "high.flac", [(2400,)] * 4)
-    sections(music / "other.flac", [(800,), (1600,), (3200,), (150,)])
+    write_chords(music / "source.flac", [(300, 2400), (600,), (1200,), (4800,)])
+    write_chords(music / "low.flac", [(300,)] * 4)
+    write_chords(music / "high.flac", [(2400,)] * 4)
+    write_chords(music / "other.flac", [(800,), (1600,), (3200,), (150,)])
     lib = Library.create(root / "lib", ToneModel())
     lib.add([music])
     yield lib

@@ -12,8 +12,7 @@ from pathlib import Path
 import mutagen
 import numpy as np
 import pytest
-import soundfile as sf
-from tone_model import ToneModel
+from tone_model import ToneModel, write_chords
 
 from lyrebird.index import Library, Playlist
 
@@ -33,20 +32,13 @@ TRACKS = [
 ]
 
 
-def chord(path: Path, freqs, seconds: float = 12.0) -> Path:
-    t = np.arange(int(seconds * SR)) / SR
-    x = sum(0.2 * np.sin(2 * np.pi * f * t) for f in freqs)
-    sf.write(path, x.astype(np.float32), SR)
-    return path
-
-
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
     root = tmp_path_factory.mktemp("pl")
     music = root / "music"
     music.mkdir()
     for name, freqs, artist, album, work in TRACKS:
-        f = chord(music / f"{name}.flac", freqs)
+        f = write_chords(music / f"{name}.flac", [freqs], seconds=12.0)
         tags = mutagen.File(f, easy=True)
         tags["title"] = f"Song {name}"
         for key, value in (("artist", artist), ("album", album), ("work", work)):

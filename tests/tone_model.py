@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import soundfile as sf
 
 EDGES = np.geomspace(100.0, 6400.0, 33)
 
@@ -50,3 +51,12 @@ class ToneModel:
                 out[i, self._band(float(m.group(1)))] = 1.0
             out[i] /= np.linalg.norm(out[i])
         return out
+
+
+def write_chords(path, parts, seconds: float = 10.0, sr: int = 16000):
+    """Write consecutive ``seconds``-long sections to ``path``, each a chord of the tones (Hz)
+    in ``parts[i]``; returns ``path``."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = np.concatenate([sum(0.2 * np.sin(2 * np.pi * f * t) for f in p) for p in parts])
+    sf.write(path, x.astype(np.float32), sr)
+    return path
