@@ -119,8 +119,10 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
 
 
 @train.command("mulan")
-@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Manifest (parquet/CSV) with captions (and tags); trains on its train split.")
+@click.option("--data", required=True, multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Manifest (parquet/CSV) with captions (and tags); trains on its train split. "
+                   "Repeat to combine corpora (e.g. the real corpus and the demo corpus).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (checkpoints, logs, exported model). Default runs/mulan.")
 @click.option("--audio-encoder", default=_AUDIO.encoder, show_default=True,
@@ -156,18 +158,28 @@ def train_myna_cmd(data: tuple[Path, ...], out_dir: Path | None, preset: str, pa
               default=ConfigDefault("lyrebird.train.trainers.mulan_data:MuLanDataConfig",
                                     "tag_caption_p"), show_default=True,
               help="Probability of training on a keyword caption built from the clip's tags.")
+@click.option("--teacher-weight", type=float,
+              default=ConfigDefault("lyrebird.train.trainers.mulan_data:MuLanDataConfig",
+                                    "teacher_weight"), show_default=True,
+              help="Weight of the auxiliary loss predicting the teacher's MTT tags (column "
+                   "teacher_probs from 'lyrebird teach') from the audio embedding; 0 = off.")
+@click.option("--max-windows", type=int,
+              default=ConfigDefault("lyrebird.train.trainers.mulan_data:MuLanDataConfig",
+                                    "max_windows"), show_default=True,
+              help="Training windows per track at most (spread over a longer track).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Feature cache root (default: .cache next to the manifest).")
 @click.option("--fp16-export", is_flag=True, help="Store exported weights in fp16 (shipping).")
 @run_options
 @json_option
-def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_layers: str,
+def train_mulan_cmd(data: tuple[Path, ...], out_dir: Path | None, audio_encoder: str, audio_layers: str,
                     audio_layer_mode: str, audio_transformer_layers: int, audio_pooling: str,
                     audio_head_norm: bool, audio_head_hidden: int, audio_head_dropout: float,
                     train_audio_encoder: bool,
                     text_backbone: str, text_layers: int, train_text_backbone: bool, dim: int,
                     loss: str, tau: float, fixed_tau: bool, window_s: float,
-                    tag_caption_p: float, cache_dir: Path | None, fp16_export: bool,
+                    tag_caption_p: float, teacher_weight: float, max_windows: int,
+                    cache_dir: Path | None, fp16_export: bool,
                     as_json: bool, no_resume: bool, **kw) -> None:
     """Train a MuLan two-tower music–text model (DCL) on a captioned manifest."""
     from lyrebird.train.trainers.mulan_data import MuLanDataConfig
@@ -188,8 +200,9 @@ def train_mulan_cmd(data: Path, out_dir: Path | None, audio_encoder: str, audio_
                              train_backbone=train_text_backbone),
         dim=dim, loss=loss, tau=tau, learn_tau=not fixed_tau)
     out_dir = out_dir or Path("runs") / "mulan"
-    export = train_mulan(data, out_dir, cfg, run_config(kw),
-                         MuLanDataConfig(tag_caption_p=tag_caption_p),
+    export = train_mulan(list(data), out_dir, cfg, run_config(kw),
+                         MuLanDataConfig(tag_caption_p=tag_caption_p,
+                                         teacher_weight=teacher_weight, max_windows=max_windows),
                          resume=not no_resume, fp16_export=fp16_export, cache_dir=cache_dir)
     if export is not None:  # DDP: only rank 0 reports
         emit({"model": str(export), "run_dir": str(out_dir)}, as_json,

@@ -7,7 +7,6 @@ test, the others are baselines.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from lyrebird.train.realeval.metrics import (
 )
 from lyrebird.train.realeval.models import ModelSpec
 from lyrebird.train.realeval.queries import GENRE_QUERIES, LANGS, track_labels
+from lyrebird.train.teachers.annotate import parse_teacher_probs
 
 TARGETS = {"genre_zeroshot": 0.85, "genre_queries": 0.8, "same_package": 0.8,
            "excerpt_id": 0.95}
@@ -54,14 +54,8 @@ def genuine_tags(rows: Sequence[dict]) -> list[frozenset[str]]:
 
 def teacher_probs(rows: Sequence[dict], teacher: str) -> list[dict[str, float]] | None:
     """``{tag: p}`` of ``teacher`` per row, or ``None`` when the column is absent/empty."""
-    out, seen = [], False
-    for r in rows:
-        raw = r.get("teacher_probs")
-        d = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
-        p = d.get(teacher) if isinstance(d, dict) else None
-        seen |= bool(p)
-        out.append({str(k).lower(): float(x) for k, x in (p or {}).items()})
-    return out if seen else None
+    out = [parse_teacher_probs(r.get("teacher_probs")).get(teacher, {}) for r in rows]
+    return out if any(out) else None
 
 
 def genre_zeroshot(rows, specs: list[ModelSpec], vecs: list[Vectors], min_pos: int = 3,

@@ -215,6 +215,17 @@ def annotate_manifest(manifest: str | os.PathLike, out: str | os.PathLike | None
     return report
 
 
+def parse_teacher_probs(cell: object) -> dict[str, dict[str, float]]:
+    """A ``teacher_probs`` cell as ``{teacher: {tag (lower case): probability}}``; an empty
+    dict for a missing cell (``None``, NaN, empty string)."""
+    if isinstance(cell, str):
+        d = json.loads(cell) if cell else {}
+    else:
+        d = cell if isinstance(cell, dict) else {}
+    return {str(name): {str(k).lower(): float(v) for k, v in (per or {}).items()}
+            for name, per in d.items() if isinstance(per, dict)}
+
+
 def teacher_tags(probs_json: str | None, threshold: float) -> list[str]:
     """Tags at or above ``threshold`` for any teacher in a ``teacher_probs`` cell, most likely
     first (a tag two teachers share is ranked by its larger probability)."""

@@ -38,7 +38,7 @@ from lyrebird.train.corpora.manifest import read_manifest, resolve_path
 
 log = logging.getLogger("lyrebird.train")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: a long clip's windows are spread over the clip, not its first minute
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,49 @@ class MuLanDataConfig:
         tag_caption_p: probability that an item's text is a keyword caption made from its
             tags instead of one of its captions (0 disables).
         tag_vocab: ``"mtt"`` (the top-50 vocabulary, translatable) or ``"all"`` (every tag).
-        max_windows: windows per clip at most (long tracks).
+        max_windows: windows per clip at most; a longer clip's windows are spread evenly
+            over it (first and last window at its ends), so a track is not judged by its intro.
+        teacher: teacher whose MTT top-50 probabilities (``teacher_probs`` column, from
+            ``lyrebird teach``) are the targets of the auxiliary tag loss; ``None`` = no targets.
+        teacher_weight: weight of that auxiliary loss (binary cross-entropy of a linear
+            probe on the normalised audio embedding; 0 = off). Items without targets (e.g. the
+            demo corpus) only take the contrastive loss.
     """
 
     tag_caption_p: float = 0.25
     tag_vocab: str = "mtt"
     max_windows: int = 6
+    teacher: str | None = "MTT_musicnn"
+    teacher_weight: float = 0.0
+
+
+def window_offsets(start_s: float, total_s: float, window_s: float, max_windows: int
+                   ) -> list[tuple[float, float]]:
+    """``(offset_s, dur_s)`` of the training windows of a clip of ``total_s`` seconds.
+
+    Up to ``max_windows`` windows of ``window_s``: back to back when they cover the clip,
+    otherwise spread evenly from its start to its end.
+    """
+    n_all = max(1, int(np.ceil(total_s / window_s - 1e-6)))
+    if n_all <= max_windows:
+        return [(start_s + k * window_s, min(window_s, total_s - k * window_s))
+                for k in range(n_all)]
+    step = (total_s - window_s) / max(1, max_windows - 1)
+    return [(start_s + k * step, window_s) for k in range(max_windows)]
+
+
+def teacher_targets(cell: object, teacher: str | None) -> np.ndarray | None:
+    """``(50,)`` float32 MTT top-50 probabilities of ``teacher`` in a ``teacher_probs`` cell
+    (standard tag order), or ``None`` when the cell has no complete set for it."""
+    if teacher is None:
+        return None
+    from lyrebird.train.teachers.annotate import parse_teacher_probs
+
+    probs = parse_teacher_probs(cell).get(teacher, {})
+    tags = mtt_top50()
+    if not all(t in probs for t in tags):
+        return None
+    return np.array([probs[t] for t in tags], dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- captions
@@ -98,8 +135,8 @@ def load_items(manifest: str | os.PathLike, cfg: MuLanConfig, data: MuLanDataCon
     """Manifest → ``(items, texts)``.
 
     ``items``: one row per window (``path``, ``offset_s``, ``dur_s``, ``split``, ``work``,
-    ``caps`` = caption text ids, ``tagcaps`` = keyword caption ids). ``texts``: unique texts
-    (``text``, ``lang``, ``keyword``).
+    ``caps`` = caption text ids, ``tagcaps`` = keyword caption ids, ``teacher`` = ``(50,)``
+    teacher targets or ``None``). ``texts``: unique texts (``text``, ``lang``, ``keyword``).
     """
     df = read_manifest(manifest)
     for col in ("path", "split", "captions"):
@@ -128,12 +165,12 @@ def load_items(manifest: str | os.PathLike, cfg: MuLanConfig, data: MuLanDataCon
         start = float(r.get("start_s") or 0.0)
         end = r.get("end_s")
         total = (float(end) - start) if end is not None and not pd.isna(end) else w
-        n = max(1, min(data.max_windows, int(np.ceil(total / w - 1e-6))))
-        for k in range(n):
+        target = teacher_targets(r.get("teacher_probs"), data.teacher)
+        for off, dur in window_offsets(start, total, w, data.max_windows):
             rows.append({"row": i, "path": str(resolve_path(manifest, r["path"])),
-                         "offset_s": start + k * w, "dur_s": min(w, total - k * w),
+                         "offset_s": off, "dur_s": dur,
                          "split": r["split"], "work": str(r.get("work_id", i)),
-                         "caps": caps, "tagcaps": kw})
+                         "caps": caps, "tagcaps": kw, "teacher": target})
     if not rows:
         raise ValueError(f"'{manifest}': no clip has captions or tags to train on")
     return pd.DataFrame(rows), pd.DataFrame(tmeta)
@@ -255,3 +292,59 @@ def build_feature_cache(model: MuLan, items: pd.DataFrame, texts: pd.DataFrame,
             Ragged.write(p, text_chunks(), order)
         out["text"] = Ragged(p)
     return out
+
+
+# --------------------------------------------------------------------------- several manifests
+class Remapped:
+    """Rows of several caches under one index: row ``i`` is ``parts[src[i]][local[i]]``."""
+
+    def __init__(self, parts: list[Ragged], src: list[int], local: list[int]):
+        self.parts, self.src, self.local = parts, np.asarray(src), np.asarray(local)
+        self.dim = parts[0].dim if parts else 0
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.parts[int(self.src[i])][int(self.local[i])]
+
+
+def load_sources(manifests: list[Path], model: MuLan, data: MuLanDataConfig, encoder_fp: str,
+                 cache_root: str | os.PathLike | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Remapped | None]]:
+    """Train/valid items of several manifests as one table, with their frozen-tower features.
+
+    Each manifest keeps its own feature caches (under ``cache_root`` or ``.cache`` next to it);
+    texts are shared (one id per distinct text, so equal captions of two corpora are never
+    each other's negatives); work ids are prefixed by the manifest's position.
+    """
+    tables, tmeta, gid = [], [], {}
+    a_parts, a_src, a_local, t_parts, t_src, t_local = [], [], [], [], [], []
+    for m, man in enumerate(manifests):
+        items, texts = load_items(man, model.cfg, data)
+        items = items[items["split"].isin(["train", "valid"])].reset_index(drop=True)
+        root = Path(cache_root) if cache_root else Path(man).parent / ".cache"
+        ka, kt = cache_keys(Path(man), model, data, encoder_fp, texts["text"].tolist())
+        feats = build_feature_cache(model, items, texts, root / f"mulan-audio-{ka}",
+                                    root / f"mulan-text-{kt}")
+        remap = []
+        for local, t in enumerate(texts.to_dict("records")):
+            if t["text"] not in gid:
+                gid[t["text"]] = len(tmeta)
+                tmeta.append(t)
+                t_src.append(m)
+                t_local.append(local)
+            remap.append(gid[t["text"]])
+        items["caps"] = [[remap[k] for k in c] for c in items["caps"]]
+        items["tagcaps"] = [[remap[k] for k in c] for c in items["tagcaps"]]
+        items["work"] = [f"{m}:{w}" for w in items["work"]]
+        items["source"] = str(man)
+        a_parts.append(feats["audio"])
+        t_parts.append(feats["text"])
+        a_src += [m] * len(items)
+        a_local += list(range(len(items)))
+        tables.append(items)
+    out: dict[str, Remapped | None] = {
+        "audio": Remapped(a_parts, a_src, a_local) if a_parts[0] is not None else None,
+        "text": Remapped(t_parts, t_src, t_local) if t_parts[0] is not None else None}
+    return pd.concat(tables, ignore_index=True), pd.DataFrame(tmeta), out

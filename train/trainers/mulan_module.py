@@ -35,14 +35,11 @@ from lyrebird.mulan.zeroshot import (
 )
 
 from .common import RunConfig, make_trainer, plot_curve, read_curve, resume_path, with_schedule
-from .mulan_data import (
-    MuLanDataConfig,
-    build_feature_cache,
-    cache_keys,
-    load_items,
-)
+from .mulan_data import MuLanDataConfig, load_sources
 
 log = logging.getLogger("lyrebird.train")
+
+N_TEACHER = len(mtt_top50())  # the auxiliary targets: the teacher's MTT top-50 probabilities
 
 
 # --------------------------------------------------------------------------- data
@@ -50,8 +47,8 @@ class PairDataset(torch.utils.data.Dataset):
     """Items of one split: ``(audio, text)`` pairs with a caption sampled per epoch.
 
     Returns a dict with ``audio`` (cached ``(T, D)`` features, or the raw window ``(L,)``
-    plus ``valid``), ``text`` (cached ``(L, H)`` states, or the raw string), ``text_id`` and
-    ``work`` (int hash).
+    plus ``valid``), ``text`` (cached ``(L, H)`` states, or the raw string), ``text_id``,
+    ``work`` (int hash) and ``teacher`` (``(50,)`` targets; NaN when the item has none).
     """
 
     def __init__(self, items: pd.DataFrame, texts: pd.DataFrame, feats: dict,
@@ -77,6 +74,10 @@ class PairDataset(torch.utils.data.Dataset):
         r = self.items.iloc[i]
         t = self.choose_text(i)
         out: dict = {"text_id": t, "work": zlib.crc32(str(r["work"]).encode()) & 0x7FFFFFFF}
+        target = r["teacher"] if "teacher" in r.index else None
+        out["teacher"] = (torch.from_numpy(np.asarray(target, dtype=np.float32))
+                          if isinstance(target, np.ndarray)
+                          else torch.full((N_TEACHER,), float("nan")))
         if self.feats.get("audio") is not None:
             out["audio"] = torch.from_numpy(self.feats["audio"][int(self.index[i])])
         else:
@@ -107,7 +108,8 @@ def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 def collate(batch: list[dict]) -> dict:
     """Pad cached sequences (with masks) and stack the rest."""
     out: dict = {"text_id": torch.tensor([b["text_id"] for b in batch]),
-                 "work": torch.tensor([b["work"] for b in batch])}
+                 "work": torch.tensor([b["work"] for b in batch]),
+                 "teacher": torch.stack([b["teacher"] for b in batch])}
     if "audio" in batch[0]:
         out["audio"], out["audio_mask"] = _pad([b["audio"] for b in batch])
     else:
@@ -155,14 +157,22 @@ class MuLanDataModule(L.LightningDataModule):
 
 # --------------------------------------------------------------------------- module
 class MuLanModule(L.LightningModule):
-    """Trains the non-frozen parts of a :class:`MuLan` with the symmetric DCL/InfoNCE loss."""
+    """Trains the non-frozen parts of a :class:`MuLan` with the symmetric DCL/InfoNCE loss,
+    plus (``teacher_weight`` > 0) an auxiliary loss: a linear probe on the normalised audio
+    embedding predicts the teacher's MTT top-50 probabilities (training only; not exported)."""
 
-    def __init__(self, config: dict, run: dict):
+    def __init__(self, config: dict, run: dict, teacher_weight: float = 0.0):
         super().__init__()
         self.save_hyperparameters()  # plain dicts: resumable with weights_only=True
         self.cfg = config_from_dict(MuLanConfig, config)
         self.run_cfg = config_from_dict(RunConfig, run)
         self.model = MuLan(self.cfg)
+        self.teacher_weight = float(teacher_weight)
+        self.teacher_head = None
+        if self.teacher_weight > 0:
+            self.teacher_head = torch.nn.Linear(self.cfg.dim, N_TEACHER)
+            with torch.no_grad():  # tags are sparse: start from p = 0.1, not 0.5
+                self.teacher_head.bias.fill_(float(np.log(0.1 / 0.9)))
         self.strict_loading = False  # frozen pretrained weights are not in checkpoints
         self._val: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
@@ -191,9 +201,23 @@ class MuLanModule(L.LightningModule):
         exclude = (work[:, None] == work[None, :]) | (tid[:, None] == tid[None, :])
         return self.model.contrastive_loss(za, zt, exclude)
 
+    def teacher_loss(self, za: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        """Binary cross-entropy of the probe on ``za`` ``(B, dim)`` against ``target``
+        ``(B, 50)`` probabilities, over the rows that have targets; ``None`` when none has."""
+        have = ~torch.isnan(target).any(dim=1)
+        if self.teacher_head is None or not bool(have.any()):
+            return None
+        z = torch.nn.functional.normalize(za[have], dim=-1) * za.shape[-1] ** 0.5  # unit var.
+        logits = self.teacher_head(z)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target[have])
+
     def training_step(self, batch, batch_idx):
         za, zt = self.embed_batch(batch)
         loss = self._loss(batch, za, zt)
+        aux = self.teacher_loss(za, batch["teacher"])
+        if aux is not None:
+            self.log("train_teacher_bce", aux)
+            loss = loss + self.teacher_weight * aux
         self.log("train_loss", loss, prog_bar=True)
         self.log("tau", self.model.tau.detach())
         return loss
@@ -219,7 +243,7 @@ class MuLanModule(L.LightningModule):
 
     def configure_optimizers(self):
         r = self.run_cfg
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [p for p in self.parameters() if p.requires_grad]  # model + teacher probe
         decay = [p for p in params if p.ndim >= 2]
         other = [p for p in params if p.ndim < 2]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": r.weight_decay},
@@ -241,22 +265,25 @@ class MuLanModule(L.LightningModule):
 
 
 # --------------------------------------------------------------------------- entry point
-def train_mulan(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: MuLanConfig,
+def train_mulan(manifest: str | os.PathLike | list[str | os.PathLike],
+                out_dir: str | os.PathLike, cfg: MuLanConfig,
                 run: RunConfig, data: MuLanDataConfig = MuLanDataConfig(), resume: bool = True,
                 fp16_export: bool = False, cache_dir: str | os.PathLike | None = None
                 ) -> Path | None:
-    """Train MuLan on a manifest's train split; returns the exported model directory
-    (``None`` on DDP ranks other than 0). Resumes from ``out_dir/checkpoints/last.ckpt``.
+    """Train MuLan on the train split of one or more manifests (validating on their valid
+    splits); returns the exported model directory (``None`` on DDP ranks other than 0).
+    Resumes from ``out_dir/checkpoints/last.ckpt``.
 
     The export (``out_dir/model``) holds only the trained parts and is loadable with
     ``MuLan.load(path)``. A text-collapse check runs on the MTT prompts; a collapsed model is
     still exported (``prompt_spread.collapsed`` in its config) but logged as an error.
     """
-    manifest = Path(manifest)
+    manifests = [Path(m) for m in (manifest if isinstance(manifest, list | tuple)
+                                   else [manifest])]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(run.seed, workers=True, verbose=False)
-    module = MuLanModule(config_to_dict(cfg), config_to_dict(run))
+    module = MuLanModule(config_to_dict(cfg), config_to_dict(run), data.teacher_weight)
     model = module.model
     fp = module_fingerprint(model.audio.encoder)
     if not cfg.audio.train_encoder:  # record what the frozen tower was trained on
@@ -266,17 +293,13 @@ def train_mulan(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: Mu
                                                                  encoder_fingerprint=fp))
         model.cfg = module.cfg = cfg
         module.hparams["config"] = config_to_dict(cfg)
-    items, texts = load_items(manifest, cfg, data)
-    items = items[items["split"].isin(["train", "valid"])].reset_index(drop=True)
-    root = Path(cache_dir) if cache_dir else manifest.parent / ".cache"
-    ka, kt = cache_keys(manifest, model, data, fp, texts["text"].tolist())
-    feats = build_feature_cache(model, items, texts, root / f"mulan-audio-{ka}",
-                                root / f"mulan-text-{kt}")
+    items, texts, feats = load_sources(manifests, model, data, fp, cache_dir)
     model.train()
     dm = MuLanDataModule(items, texts, feats, model, data, run.batch_size, run.num_workers,
                          run.seed)
-    log.info("MuLan: %d train / %d valid items, %d texts, cache %s", len(dm.train_ds),
-             len(dm.valid_ds), len(texts), root)
+    log.info("MuLan: %d train / %d valid items, %d texts, %d with teacher targets",
+             len(dm.train_ds), len(dm.valid_ds), len(texts),
+             int(items["teacher"].notna().sum()))
     trainer = make_trainer(out, run)
     ckpt = resume_path(out) if resume else None
     if ckpt:
@@ -300,8 +323,10 @@ def train_mulan(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: Mu
     last = {k: float(curve[k].dropna().iloc[-1]) for k in ("train_loss", "val_loss",
                                                            "val_t2m_R@10")
             if k in curve.columns and curve[k].notna().any()}
+    data_field: str | list[str] = (str(manifests[0]) if len(manifests) == 1
+                                   else [str(m) for m in manifests])
     export = model.save(out / "model", fp16=fp16_export, extra={
-        "steps": trainer.global_step, "data": str(manifest), "final": last,
+        "steps": trainer.global_step, "data": data_field, "final": last,
         "items": {"train": len(dm.train_ds), "valid": len(dm.valid_ds)},
         "run": config_to_dict(run), "data_config": config_to_dict(data),
         "prompt_spread": spread, "tau": float(model.tau.detach())})
