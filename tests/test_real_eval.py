@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 from click.testing import CliRunner
 from tone_model import ToneModel
 
@@ -210,3 +211,23 @@ def test_baseline_specs_are_pluggable():
                                  np.array([SR, SR // 2]))
     assert v.shape == (2, 256) and np.isfinite(v).all()
     assert parse_model("py:tone_model:ToneModel").has_text
+
+
+def test_encoder_spec_embeds_like_the_encoder_itself():
+    """``encoder:SPEC`` is the encoder's own pooled embedding of each window (oracle: embed)."""
+    from lyrebird.encoders import get_encoder
+    from lyrebird.train.realeval.models import parse_model
+
+    spec = parse_model("encoder:myna:tiny-hybrid")
+    assert not spec.has_text and spec.key.startswith("encoder-")
+    enc = get_encoder("myna:tiny-hybrid")
+    sr = spec.model.SAMPLE_RATE
+    assert sr == SR  # the tone helper writes at the encoder's rate
+    a, b = _tone(440.0, 3.0), _tone(660.0, 3.0)
+    v = spec.model.embed_windows(np.stack([a, b]), np.array([len(a), len(b) // 2]))
+    with torch.no_grad():
+        want = [enc.embed(a, sr).numpy(), enc.embed(b[: len(b) // 2], sr).numpy()]
+    assert v.shape == (2, enc.DIM)
+    np.testing.assert_allclose(v, np.stack(want), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no text side"):
+        spec.model.embed_text(["x"])

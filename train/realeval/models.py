@@ -9,7 +9,10 @@ A spec string names what to embed with (:func:`parse_model`):
   swapped for the encoder's random-init twin (same family and preset, seed 0), keeping the
   trained head and text tower. This is *not* the same-recipe baseline (that one retrains the
   head on the twin); it is reported as "random-init audio tower (default head)";
-- ``logmel``: mean and standard deviation of the Myna log-mel bands over time (audio only).
+- ``logmel``: mean and standard deviation of the Myna log-mel bands over time (audio only);
+- ``encoder:<encoder spec>`` (``encoder:default``, ``encoder:myna:small-hybrid``, a folder):
+  a self-supervised encoder's own pooled embedding (audio only) — the real-music probe of an
+  encoder on the similar-track and excerpt tasks, without any MuLan head.
 """
 
 from __future__ import annotations
@@ -71,6 +74,40 @@ class LogMelStats:
         raise ValueError("the log-mel statistics baseline has no text side")
 
 
+class EncoderEmbedding:
+    """Audio-only model: an encoder's pooled embedding of each window (its ``embed``)."""
+
+    name = "encoder"
+
+    def __init__(self, spec: str, device: str = "cpu"):
+        from lyrebird.encoders import get_encoder
+
+        self.encoder = get_encoder(spec, device=device).eval()
+        self.SAMPLE_RATE = int(self.encoder.SAMPLE_RATE)
+        self.DIM = int(self.encoder.DIM)
+        self._spec = spec
+
+    def fingerprint(self) -> str:
+        from lyrebird.core.fingerprint import module_fingerprint
+
+        return f"encoder-{module_fingerprint(self.encoder)}"
+
+    @property
+    def has_text(self) -> bool:
+        return False
+
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """``(N, DIM)`` embeddings of ``N`` windows ``(N, L)`` at ``SAMPLE_RATE`` Hz (``valid``:
+        real samples per window)."""
+        with torch.no_grad():
+            return np.stack([self.encoder.embed(np.asarray(a[: max(int(n), 1)], np.float32),
+                                                self.SAMPLE_RATE).float().cpu().numpy()
+                             for a, n in zip(audio, valid, strict=True)])
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        raise ValueError(f"encoder {self._spec!r} has no text side")
+
+
 def twin_name(mulan_spec: str = "default") -> str:
     """The random-init twin of a MuLan checkpoint's audio encoder: ``<kind>:<preset>``."""
     from lyrebird.core.checkpoint import read_config
@@ -107,10 +144,14 @@ def parse_model(spec: str, device: str = "cpu", name: str | None = None) -> Mode
         m = LogMelStats()
         return ModelSpec(name or "log-mel statistics", m, m.fingerprint(),
                          "mean+std of Myna log-mel bands, standardised on the split")
+    if spec.startswith("encoder:"):
+        e = EncoderEmbedding(spec.split(":", 1)[1], device)
+        return ModelSpec(name or f"encoder {e._spec}", e, e.fingerprint(),
+                         f"pooled embedding of encoder {e._spec!r}, standardised on the split")
     if spec == "random-tower" or spec.startswith("random-tower:"):
         return random_tower(spec.split(":", 1)[1] if ":" in spec else "default", device)
     m = load_model(spec, device=device)
     return ModelSpec(name or spec, m, str(m.fingerprint()))
 
 
-__all__ = ["LogMelStats", "ModelSpec", "parse_model", "random_tower", "twin_name"]
+__all__ = ["EncoderEmbedding", "LogMelStats", "ModelSpec", "parse_model", "random_tower", "twin_name"]
