@@ -37,7 +37,7 @@ from lyrebird.mulan import DEFAULT_TEMPLATE
 from . import locking, store, writer
 from .indexes import LibraryIndexes
 from .ingest import MAX_DURATION_S, Embedded, discover, embed_file, file_metadata
-from .model import LibraryModel, ModelHandle, load_model
+from .model import LibraryModel, ModelHandle, load_model, query_only
 from .playlist import Order, Playlist, make_playlist
 from .reader import SEGMENT_WEIGHT, LibraryReader
 from .reembed import reembed as _reembed
@@ -54,8 +54,8 @@ class Library:
     """Open with :meth:`create` or :meth:`open`. Not thread-safe; one instance per thread."""
 
     def __init__(self, path: Path, readonly: bool, model: LibraryModel | None,
-                 policy: IndexPolicy):
-        self.path, self.readonly, self.policy = path, readonly, policy
+                 policy: IndexPolicy, runtime: str = "torch"):
+        self.path, self.readonly, self.policy, self.runtime = path, readonly, policy, runtime
         self.con = store.connect(path / DB, readonly=readonly)
         self.meta = store.get_meta(self.con)
         if "fingerprint" not in self.meta:
@@ -93,14 +93,24 @@ class Library:
 
     @classmethod
     def open(cls, path: str | os.PathLike, model: LibraryModel | None = None,
-             readonly: bool = False) -> Library:
-        """Open an existing library. The model named in its meta is loaded on first use."""
+             readonly: bool = False, runtime: str = "torch") -> Library:
+        """Open an existing library. The model named in its meta is loaded on first use, on
+        ``runtime`` (:data:`lyrebird.mulan.runtimes.RUNTIMES`: ``"onnx"`` runs its towers on
+        onnxruntime from an export cached by fingerprint, the library's vectors unchanged;
+        ``"onnx-int8"`` quantises the text tower and only searches: writes are refused).
+        Raises ``ImportError`` naming the pip extra when the runtime is not installed."""
         p = Path(path)
         if not (p / DB).is_file():
             raise LibraryError(f"'{p}': no library here (missing {DB}); create one first")
+        if runtime != "torch":
+            from lyrebird.mulan.runtimes import check_runtime
+
+            check_runtime(runtime)
+            if model is not None:
+                raise ValueError("Library.open: give a model or a runtime, not both")
         meta = store.get_meta(store.connect(p / DB, readonly=True))
         policy = IndexPolicy(**json.loads(meta.get("policy", "{}")))
-        return cls(p, readonly=readonly, model=model, policy=policy)
+        return cls(p, readonly=readonly, model=model, policy=policy, runtime=runtime)
 
     def close(self) -> None:
         self.con.close()
@@ -131,9 +141,19 @@ class Library:
         return self._model.model
 
     def _load_model(self) -> LibraryModel:
-        m = load_model(self.meta["model"])
+        m = load_model(self.meta["model"], runtime=self.runtime,
+                       fingerprint=self.meta["fingerprint"])
         self._check_model(m)
         return m
+
+    def _refuse_query_only(self, m: LibraryModel | None = None) -> None:
+        """No writes with a query-only model (an int8 text tower): the zero-shot tags stored
+        with tracks come from the text tower and would not match the fp32 model's."""
+        m = m if m is not None else (self._model.model if self._model.loaded else None)
+        if self.runtime == "onnx-int8" or (m is not None and query_only(m)):
+            raise LibraryError(f"'{self.path}': the int8 text tower (runtime onnx-int8) serves "
+                               "queries only; add, sync or re-embed with the torch or onnx "
+                               "runtime")
 
     def _check_model(self, m: LibraryModel) -> None:
         if m.fingerprint() != self.meta["fingerprint"] and self._legacy_match(m):
@@ -250,6 +270,7 @@ class Library:
         """
         if self.readonly:
             raise LibraryError(f"'{self.path}': opened read-only")
+        self._refuse_query_only()
         if self._writing:
             raise LibraryError(f"'{self.path}': already writing (Library.writing is not re-entrant)")
         with locking.held(self.path):
@@ -340,6 +361,7 @@ class Library:
         the new, and its indexes are rebuilt from that model's rows when they are missing.
         """
         self._require_writing()
+        self._refuse_query_only(model)
         handle = ModelHandle(model)
         new = {tid: (e.vector, handle.top_tags(e.vector), e.segments, e.seg_vectors)
                for tid, e in embedded.items()}

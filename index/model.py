@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from lyrebird.core.fingerprint import module_fingerprint
 from lyrebird.encoders import AudioEncoder, get_encoder
 from lyrebird.mulan import DEFAULT_TEMPLATE, mtt_top50
+from lyrebird.mulan.onnx_runtime import RUNTIME_SPECS
 
 from .caches import TEXT_CACHE, embed_text_batched
 
@@ -169,12 +170,29 @@ class MuLanModel:
         return F.normalize(v, dim=1).numpy()
 
 
-def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryModel:
+def load_model(spec: str = "default", device: str | None = "cpu", *, runtime: str = "torch",
+               fingerprint: str | None = None) -> LibraryModel:
     """Resolve a model spec: ``"default"`` or a MuLan checkpoint directory → :class:`MuLanModel`;
     ``"encoder:<name or path>"`` → audio-only :class:`EncoderModel` (e.g. ``encoder:default``);
     ``"py:<module>:<factory>"`` → a plug-in object implementing :class:`LibraryModel`;
     ``"onnx:DIR"`` / ``"onnx-int8:DIR"`` → MuLan's ONNX export on onnxruntime.
+
+    ``runtime`` ``"onnx"`` / ``"onnx-int8"`` runs a MuLan spec's towers on onnxruntime from
+    its export, made once and cached (:mod:`lyrebird.mulan.runtimes`; ``fingerprint``, e.g. a
+    library's, finds the cached export without loading the model; onnxruntime uses as many
+    threads as PyTorch). Raises ``ValueError`` for a spec that is not a MuLan,
+    ``ImportError`` naming the pip extra when onnxruntime is missing.
     """
+    if runtime != "torch":
+        from lyrebird.mulan.runtimes import check_runtime, onnx_model
+
+        check_runtime(runtime)
+        if spec.startswith(("py:", "encoder:", *RUNTIME_SPECS)):
+            raise ValueError(f"--runtime {runtime} runs a MuLan (a shipped name or checkpoint "
+                             f"folder) on onnxruntime; model {spec!r} is not one"
+                             + (" (it already names its runtime)" if spec.startswith(
+                                 RUNTIME_SPECS) else ""))
+        return onnx_model(spec, runtime, fingerprint)
     if spec.startswith("py:"):
         import importlib
 
@@ -187,7 +205,7 @@ def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryMode
             raise ValueError(f"model {spec!r} does not implement the LibraryModel protocol")
         m.name = spec
         return m
-    if spec.startswith(("onnx:", "onnx-int8:")):  # a `lyrebird export onnx` folder
+    if spec.startswith(RUNTIME_SPECS):  # a `lyrebird export onnx` folder
         from lyrebird.mulan.onnx_runtime import load_onnx_model
 
         return load_onnx_model(spec)
@@ -195,6 +213,20 @@ def load_model(spec: str = "default", device: str | None = "cpu") -> LibraryMode
         name = spec.split(":", 1)[1]
         return EncoderModel(get_encoder(name, device=device), spec)
     return MuLanModel(spec=spec, device=device)
+
+
+def text_key(model: LibraryModel) -> str:
+    """The identity of a model's text vectors, the key of :data:`TEXT_CACHE`: its
+    ``text_fingerprint()`` where it has one (an int8 text tower over fp32 audio shares the
+    fingerprint, not the text vectors), else its fingerprint."""
+    own = getattr(model, "text_fingerprint", None)
+    return str(own()) if callable(own) else model.fingerprint()
+
+
+def query_only(model: LibraryModel) -> bool:
+    """Whether ``model`` may search a library but not write to it (``model.query_only``; the
+    int8 text runtime: see :mod:`lyrebird.mulan.runtimes`)."""
+    return bool(getattr(model, "query_only", False))
 
 
 def default_tag_vocabulary(model=None) -> list[str]:
@@ -229,7 +261,7 @@ class ModelHandle:
 
     def text_vectors(self, texts: list[str]) -> np.ndarray:
         """``N`` strings → ``(N, DIM)`` normalised vectors, each text embedded once."""
-        fp = self.model.fingerprint()
+        fp = text_key(self.model)
         found = {t: TEXT_CACHE.get((fp, t)) for t in texts}
         missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:

@@ -1,12 +1,15 @@
 """The README's main job, ``lyrebird demo``, as one function.
 
 1. builds a small demo corpus: whole rendered pieces of 30–90 s with their real titles and
-   composers (cached once built; a build by an older version in the same folder is replaced);
-2. writes each track's title, composer, collection and style into the file's tags, so the
-   library shows names rather than file names;
-3. creates a library with the shipped default MuLan model and adds exactly the manifest's
-   tracks (resumable: files already there are skipped by content; files of an older build that
-   are not in the manifest are removed); a library built by an older version of the model is
+   composers (cached once built; a build by an older version in the same folder is replaced),
+   and, unless ``real`` is off, about an hour of real recordings: the test-split tracks of the
+   small Debian packages in ``DEMO_PACKAGES`` (:mod:`lyrebird.demo_real`; a missing package is
+   named with its ``apt-get install`` command and left out);
+2. writes each track's title, composer or artist, collection or album, style or genre (and a
+   real track's licence) into the file's tags, so the library shows names, not file names;
+3. creates a library with the shipped default MuLan model and adds exactly those tracks
+   (resumable: files already there are skipped by content; files of an older build that are
+   not among them are removed); a library built by an older version of the model is
    re-embedded;
 4. calibrates the tag chips' thresholds on the corpus's *valid* split
    (:func:`lyrebird.ui.tag_chips.calibrate`, saved as ``tag_calibration.json`` in the library);
@@ -23,11 +26,12 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lyrebird.demo_real import RealPart
     from lyrebird.index import AddReport, Library
     from lyrebird.index.model import LibraryModel
     from lyrebird.ui.config import Limits, ServeConfig
@@ -51,6 +55,7 @@ class DemoSettings:
     model: str = "default"  # model of a newly created library
     min_s: float = 30.0  # shortest track (a shorter piece is repeated)
     max_s: float = 90.0  # longest track (a longer piece is cut)
+    real: bool = True  # also the real recordings (lyrebird.demo_real; data_dir / "real")
 
     @property
     def library_dir(self) -> Path:
@@ -74,9 +79,10 @@ class DemoResult:
 
     corpus: dict[str, Any]
     library: dict[str, Any]
+    real: dict[str, Any] = field(default_factory=dict)  # demo_real.RealPart.report ({}: off)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"corpus": {...}, "library": {...}}``."""
+        """``{"corpus": {...}, "library": {...}, "real": {...}}``."""
         return asdict(self)
 
 
@@ -109,16 +115,22 @@ def clip_tags(table) -> dict[str, dict[str, str]]:
 
 
 def tag_clips(manifest: Path) -> int:
-    """Write :func:`clip_tags` into the corpus FLACs whose tags differ (UTF-8 Vorbis
-    comments, so "Laß' mein Jogli" stays as it is). Returns the number of files tagged. Audio
-    data is not touched."""
-    import mutagen
+    """Write :func:`clip_tags` into the corpus FLACs whose tags differ (:func:`write_tags`).
+    Returns the number of files tagged."""
     import pandas as pd
 
-    table = pd.read_parquet(manifest)
+    return write_tags(manifest.parent, clip_tags(pd.read_parquet(manifest)))
+
+
+def write_tags(root: Path, wanted: dict[str, dict[str, str]]) -> int:
+    """Write ``wanted`` (``{path: {tag: value}}``, paths relative to ``root``) into the files
+    whose tags differ (UTF-8 Vorbis comments, so "Laß' mein Jogli" stays as it is); other
+    tags are kept. Returns the number of files tagged. Audio data is not touched."""
+    import mutagen
+
     done = 0
-    for rel, want in clip_tags(table).items():
-        path = Path(rel) if Path(rel).is_absolute() else manifest.parent / rel
+    for rel, want in wanted.items():
+        path = Path(rel) if Path(rel).is_absolute() else root / rel
         try:
             f = mutagen.File(path, easy=True)
         except Exception as e:  # a broken clip is reported by `index add`, not here
@@ -152,19 +164,19 @@ def open_current(library: Path, model: str | LibraryModel = "default") -> tuple[
     return lib, len(lib.reembed(m).added)
 
 
-def sync_library(lib: Library, files: list[Path], corpus: Path) -> tuple[AddReport, int]:
+def sync_library(lib: Library, files: list[Path], *corpus: Path) -> tuple[AddReport, int]:
     """Make the corpus part of ``lib`` exactly ``files``: add them, then remove tracks under
-    ``corpus`` that are not among them (strays of an older build, a file whose tags changed).
-    Tracks elsewhere (a folder the user added) are kept. Returns ``lib.add``'s report and
-    the number of tracks removed."""
+    the ``corpus`` folders that are not among them (strays of an older build, a file whose
+    tags changed, a real package no longer installed). Tracks elsewhere (a folder the user
+    added) are kept. Returns ``lib.add``'s report and the number of tracks removed."""
     wanted = {str(f.resolve()) for f in files}
     rep = lib.add(files)
-    root = corpus.resolve()
+    roots = [c.resolve() for c in corpus]
     latest: dict[str, int] = {}
     stale = []
     for row in sorted(lib.tracks(), key=lambda r: r.id):
         p = Path(row.path)
-        if not p.is_relative_to(root):
+        if not any(p.is_relative_to(root) for root in roots):
             continue
         if str(p) not in wanted:
             stale.append(row.id)
@@ -234,10 +246,13 @@ def build_demo(settings: DemoSettings = DemoSettings()) -> DemoResult:
     tagged = tag_clips(manifest)
     table = pd.read_parquet(manifest)
     files = [data_dir / p for p in table["path"]]
+    real = _real_part(data_dir / "real") if settings.real else None
+    if real is not None:
+        files += real.files()
     t1 = time.monotonic()
     lib, reembedded = open_current(library, settings.model)
     with lib:
-        rep, removed = sync_library(lib, files, data_dir / "audio")
+        rep, removed = sync_library(lib, files, data_dir / "audio", data_dir / "real")
         cal = calibrate_tags(lib, table, data_dir)
         info = lib.info()
         first = min((r.id for r in lib.tracks()), default=None)
@@ -250,7 +265,31 @@ def build_demo(settings: DemoSettings = DemoSettings()) -> DemoResult:
                  "hours": round(info["hours"], 3), "minutes": round(info["hours"] * 60, 1),
                  "model": info["model"],
                  "tag_calibration": None if cal is None else cal.report,
-                 "first_track": first, "seconds": round(time.monotonic() - t1, 1)})
+                 "first_track": first, "seconds": round(time.monotonic() - t1, 1)},
+        real={} if real is None else real.report)
+
+
+def _real_part(out: Path) -> RealPart:
+    """The real recordings (:mod:`lyrebird.demo_real`), tagged; a missing package is logged
+    with the command that installs it."""
+    from lyrebird.demo_real import build_real_part, own_copies, real_tags
+
+    real = build_real_part(out)
+    own_copies(real.files())
+    real.report["tagged"] = write_tags(real.root, real_tags(real.table))
+    if real.report["missing"]:
+        log.warning("demo: Debian packages not installed: %s; their real recordings are left "
+                    "out (install them with `%s`)", ", ".join(real.report["missing"]),
+                    real.report["install"])
+    return real
+
+
+def demo_queries(result: DemoResult) -> list[str]:
+    """The example searches: :data:`DEMO_QUERIES`, and the real-music ones
+    (:data:`lyrebird.demo_real.REAL_QUERIES`) when the library has real recordings."""
+    from lyrebird.demo_real import REAL_QUERIES
+
+    return [*REAL_QUERIES, *DEMO_QUERIES] if result.real.get("tracks") else list(DEMO_QUERIES)
 
 
 def _cli() -> str:
@@ -267,11 +306,13 @@ def _cli() -> str:
 
 def summary(result: DemoResult) -> str:
     """What was built, one track count, then :func:`next_steps` (the CLI prints it)."""
+    from lyrebird.demo_real import describe
+
     c, lb = result.corpus, result.library
     cal = lb.get("tag_calibration")
     lines = [f"demo library: {lb['tracks']} tracks, {lb['minutes']:.0f} min of music, model "
              f"{lb['model']} → {lb['path']} (corpus {'cached' if c['cached'] else 'built'} in "
-             f"{c['seconds']:.0f} s, library in {lb['seconds']:.0f} s)"]
+             f"{c['seconds']:.0f} s, library in {lb['seconds']:.0f} s)", *describe(result.real)]
     if lb["failed"]:
         lines.append(f"  {len(lb['failed'])} files could not be added: "
                      + "; ".join(f"{f['path']}: {f['reason']}" for f in lb["failed"][:3]))
@@ -303,7 +344,7 @@ def run_demo(settings: DemoSettings = DemoSettings(), serve: ServeConfig | None 
     """The whole demo: :func:`build_demo`, then ``on_built(result)`` (e.g. print it), then,
     unless ``serve`` is ``None``, the app over the library (blocking until interrupted; see
     :func:`lyrebird.ui.serve` for ``limits``, ``allow_add`` and ``announce``) with
-    :data:`DEMO_QUERIES` as examples."""
+    :func:`demo_queries` as examples."""
     result = build_demo(settings)
     if on_built is not None:
         on_built(result)
@@ -312,5 +353,5 @@ def run_demo(settings: DemoSettings = DemoSettings(), serve: ServeConfig | None 
         from lyrebird.ui.config import Limits
 
         serve_app(settings.library_dir, serve, limits=limits or Limits(), allow_add=allow_add,
-                  examples=DEMO_QUERIES, announce=announce)
+                  examples=demo_queries(result), announce=announce)
     return result

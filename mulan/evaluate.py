@@ -191,7 +191,8 @@ def summarize(report: dict) -> dict:
 def format_report(report: dict) -> str:
     """A short human-readable table of :func:`evaluate_split`'s summary."""
     lines = [f"split {report['split']}: {report['clips']} clips, "
-             f"{report['retrieval'].get('captions', 0)} captions"]
+             f"{report['retrieval'].get('captions', 0)} captions"
+             + (f", runtime {report['runtime']}" if report.get("runtime") else "")]
     lines.append(f"{'lang':<6}{'t2m R@1':>9}{'R@5':>7}{'R@10':>7}{'medR':>7}{'mAP':>7}"
                  f"{'m2t R@10':>10}{'ZS ROC':>8}{'ZS PR':>7}")
     t2m = report["retrieval"]["text_to_music"]

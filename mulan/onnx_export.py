@@ -43,8 +43,17 @@ PARITY_TEXTS = ("a calm piano piece", "ein schneller Rocksong mit verzerrter Git
                 "loud drums, fast, electronic")
 
 
+ONNX_EXTRA = "pip install 'lyrebird[onnx]'"
+"""What installs onnxruntime and the exporter (onnx, onnxscript)."""
+
+
 class OnnxExportError(RuntimeError):
     """The model could not be exported (a missing package or an untraceable part)."""
+
+
+class RuntimeUnavailableError(ImportError):
+    """onnxruntime (or the exporter) is needed and not installed; the message names
+    :data:`ONNX_EXTRA`."""
 
 
 class TextGraph(nn.Module):
@@ -124,8 +133,7 @@ def _export(module: nn.Module, args: tuple, path: Path, names: list[str], dynami
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     except ImportError as e:
-        raise OnnxExportError("ONNX export needs onnx and onnxscript: pip install "
-                              "'lyrebird[onnx]'") from e
+        raise OnnxExportError(f"ONNX export needs onnx and onnxscript: {ONNX_EXTRA}") from e
     for noisy in ("torch.onnx", "onnx_ir", "onnxscript"):  # per-initializer INFO lines, etc.
         logging.getLogger(noisy).setLevel(logging.WARNING if noisy != "torch.onnx" else logging.ERROR)
     with torch.no_grad(), warnings.catch_warnings():
@@ -227,9 +235,10 @@ def _quantize(out: Path, names: tuple[str, ...]) -> list[str]:
 
 
 def export_onnx(model: MuLan, directory: str | os.PathLike, *, text: bool = True,
-                audio: bool = True, int8: bool = False) -> dict[str, Any]:
+                audio: bool = True, int8: bool | tuple[str, ...] = False) -> dict[str, Any]:
     """Export ``model``'s towers into ``directory`` (see the module docstring); returns the
-    manifest written to ``lyrebird_onnx.json`` (with the parity measured)."""
+    manifest written to ``lyrebird_onnx.json`` (with the parity measured). ``int8``: also
+    quantise both towers (``True``) or those named (``("text",)``)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval()
@@ -247,7 +256,7 @@ def export_onnx(model: MuLan, directory: str | os.PathLike, *, text: bool = True
         manifest.update(sample_rate=int(model.audio.sample_rate),
                         window=int(model.audio.window), window_s=float(model.cfg.audio.window_s))
     if int8:
-        for f in quantize_int8(out):
+        for f in quantize_int8(out, ("text", "audio") if int8 is True else tuple(int8)):
             manifest["files"][f.replace(".onnx", "").replace(".", "_")] = f
     from lyrebird.core.configs import config_to_dict
 

@@ -8,7 +8,11 @@ int8 text tower, fp32 audio). No PyTorch model is loaded; tokenisation uses the 
 
 The fingerprint is the source MuLan's whenever the audio tower is the fp32 export (its
 vectors match PyTorch's to cosine ≥ 0.9999), so a library built with the PyTorch model is
-served by its ONNX export; an int8 audio tower is a different model and gets its own.
+served by its ONNX export; an int8 audio tower is a different model and gets its own. An int8
+text tower over the fp32 audio tower (``onnx-int8:DIR``, ``--runtime onnx-int8``) is
+*query-only*: its text vectors have a key of their own and a library refuses to write with it
+(see :mod:`lyrebird.mulan.runtimes`). :class:`OnnxEvalModel` gives an export the methods
+:mod:`lyrebird.mulan.evaluate` calls on a MuLan.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .onnx_export import MANIFEST
+from .onnx_export import MANIFEST, ONNX_EXTRA, RuntimeUnavailableError
+from .vocabulary import DEFAULT_TEMPLATE
 
 RUNTIME_SPECS = ("onnx:", "onnx-int8:")
 """Model-spec prefixes that select this runtime (``onnx:DIR``, ``onnx-int8:DIR``)."""
@@ -28,7 +33,9 @@ RUNTIME_SPECS = ("onnx:", "onnx-int8:")
 
 class OnnxMuLan:
     """A MuLan export on onnxruntime. ``int8``: ``"none"``, ``"text"`` (int8 text tower) or
-    ``"all"``; ``threads``: intra-op threads (0 = onnxruntime's default)."""
+    ``"all"``; ``threads``: intra-op threads (0: as many as PyTorch uses,
+    ``torch.get_num_threads()``, so ``OMP_NUM_THREADS`` and ``lyrebird serve``'s one thread
+    per request hold for both runtimes)."""
 
     def __init__(self, directory: str | os.PathLike, int8: str = "none", threads: int = 0,
                  name: str | None = None):
@@ -59,12 +66,17 @@ class OnnxMuLan:
     def session(self, tower: str):
         """The onnxruntime session of ``"text"`` or ``"audio"`` (created on first use)."""
         if tower not in self._sessions:
-            import onnxruntime as ort
+            try:
+                import onnxruntime as ort
+            except ImportError as e:
+                raise RuntimeUnavailableError(f"'{self.dir}': running an ONNX export needs "
+                                              f"onnxruntime: {ONNX_EXTRA}") from e
+
+            import torch
 
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
-            if self.threads:
-                opts.intra_op_num_threads = self.threads
+            opts.intra_op_num_threads = self.threads or torch.get_num_threads()
             self._sessions[tower] = ort.InferenceSession(str(self._file(tower)), opts,
                                                          providers=["CPUExecutionProvider"])
         return self._sessions[tower]
@@ -94,6 +106,20 @@ class OnnxMuLan:
         if self.int8 == "all":
             return hashlib.sha256(f"{fp}:onnx-int8".encode()).hexdigest()[:16]
         return fp
+
+    def text_fingerprint(self) -> str:
+        """The identity of this model's *text* vectors (the key of cached query vectors): the
+        fingerprint, distinct for an int8 text tower over fp32 audio."""
+        if self.int8 == "text":
+            fp = str(self.manifest["fingerprint"])
+            return hashlib.sha256(f"{fp}:onnx-int8-text".encode()).hexdigest()[:16]
+        return self.fingerprint()
+
+    @property
+    def query_only(self) -> bool:
+        """Whether a library may only be searched with this model, not written: its int8 text
+        tower would store zero-shot tags unlike those of the fp32 model it shares vectors with."""
+        return self.int8 == "text"
 
     @property
     def has_text(self) -> bool:
@@ -147,6 +173,65 @@ class OnnxMuLan:
         out = np.zeros((len(audio), e.shape[1]), np.float32)
         np.add.at(out, np.array(owner), e * vv[:, None].astype(np.float32))
         return _normalize(out)
+
+
+class OnnxEvalModel:
+    """An :class:`OnnxMuLan` behind the methods :mod:`lyrebird.mulan.evaluate` calls on a
+    :class:`~lyrebird.mulan.MuLan` (``embed_text``, ``embed_audio_batch``,
+    ``prompt_embeddings``, ``audio.sample_rate``, ``cfg.dim``), returning torch tensors, so
+    ``lyrebird eval mulan --runtime onnx-int8`` scores exactly what that runtime serves."""
+
+    def __init__(self, onnx: OnnxMuLan):
+        from types import SimpleNamespace
+
+        self.onnx = onnx
+        self.window_s = float(onnx.manifest["window_s"])
+        self.audio = SimpleNamespace(sample_rate=onnx.SAMPLE_RATE)
+        self.cfg = SimpleNamespace(dim=onnx.DIM)
+        self._prompts: dict[tuple, object] = {}
+
+    def fingerprint(self) -> str:
+        return self.onnx.fingerprint()
+
+    def embed_text(self, texts, batch_size: int = 64):
+        """``N`` texts → L2-normalised ``(N, dim)`` float tensor."""
+        import torch
+
+        texts = list(texts)
+        if not texts:
+            return torch.zeros(0, self.onnx.DIM)
+        return torch.from_numpy(np.concatenate([self.onnx.embed_text(texts[i: i + batch_size])
+                                                for i in range(0, len(texts), batch_size)]))
+
+    def embed_audio_batch(self, wavs, sr: int, batch_size: int = 8):
+        """Recordings of any length → ``(B, dim)``: windowed, embedded and averaged by real
+        samples exactly as :meth:`MuLan.embed_audio_batch` does."""
+        import torch
+
+        from lyrebird.encoders import chunk, prepare_waveform
+        from lyrebird.encoders.pooling import weighted_mean
+
+        rate = self.audio.sample_rate
+        chunks = [chunk(prepare_waveform(w, sr, rate), rate, self.window_s, last="pad")
+                  for w in wavs]
+        if not chunks:
+            return torch.zeros(0, self.onnx.DIM)
+        windows = np.concatenate([c.audio for c in chunks])
+        valid = np.concatenate([c.valid for c in chunks])
+        owner = np.concatenate([np.full(len(c), i) for i, c in enumerate(chunks)])
+        e = self.onnx.embed_windows(windows, valid, batch_size)
+        return weighted_mean(e, valid, owner=owner, n=len(chunks), normalize=True)
+
+    def prompt_embeddings(self, tags, templates=(DEFAULT_TEMPLATE,)):
+        """As :meth:`MuLan.prompt_embeddings`: each tag in every template, averaged."""
+        import torch.nn.functional as F
+
+        key = (tuple(tags), tuple(templates))
+        if key not in self._prompts:
+            texts = [tpl.format(tag) for tag in tags for tpl in templates]
+            e = self.embed_text(texts).reshape(len(tags), len(templates), -1)
+            self._prompts[key] = F.normalize(e.mean(1), dim=-1)
+        return self._prompts[key]
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

@@ -54,7 +54,7 @@ def test_demo_builds_a_titled_library_then_serves(tmp_path, monkeypatch):
     monkeypatch.setattr(lyrebird.ui, "serve", lambda lib, config, **kw: served.append(
         (lib, {"host": config.host, **kw})))
     args = ["demo", "--data", str(tmp_path / "d"), "--clips", "6",
-            "--model", "py:tone_model:ToneModel", "--json"]
+            "--model", "py:tone_model:ToneModel", "--no-real", "--json"]
     res = CliRunner().invoke(main, [*args, "--no-serve"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
@@ -163,8 +163,8 @@ def test_option_defaults_are_the_config_defaults():
     assert serve["max_upload_mb"] * MIB == lim.max_upload_bytes
     assert serve["max_upload_s"] == lim.max_upload_s
     demo, dset = _defaults(main.commands["demo"]), DemoSettings()
-    assert (demo["data_dir"], demo["clips"], demo["model"]) == (dset.data_dir, dset.clips,
-                                                                dset.model)
+    assert (demo["data_dir"], demo["clips"], demo["model"], demo["real"]) == (
+        dset.data_dir, dset.clips, dset.model, dset.real)
     assert _defaults(main.commands["demo"])["port"] == serve["port"]
 
 

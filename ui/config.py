@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lyrebird.mulan.runtimes import DEFAULT_RUNTIME, RUNTIMES
+
 MIB = 2**20
 
 
@@ -21,13 +23,19 @@ class Limits:
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """How to serve: address, optional ``(user, password)``, queue bounds."""
+    """How to serve: address, optional ``(user, password)``, queue bounds, and the runtime of
+    the model's towers (:mod:`lyrebird.mulan.runtimes`: ``torch``, ``onnx``, ``onnx-int8``)."""
 
     host: str = "127.0.0.1"
     port: int = 7860  # 0: any free port
     auth: tuple[str, str] | None = None
     concurrency: int = 2        # handlers running at once; the rest wait in the queue
     queue_size: int = 512       # waiting requests beyond this are refused with a message
+    runtime: str = DEFAULT_RUNTIME  # PyTorch; why: lyrebird.mulan.runtimes
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime {self.runtime!r}: expected one of {', '.join(RUNTIMES)}")
 
     @property
     def loopback(self) -> bool:

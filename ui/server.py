@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
-from lyrebird.index import LibraryModel, load_model
+from lyrebird.index import LibraryModel
 
 from .config import Limits, ServeConfig, parse_auth
 from .service import LibraryService
@@ -133,8 +133,9 @@ def serve(library: str | os.PathLike | LibraryService, config: ServeConfig = Ser
     """Serve the app over ``library`` until interrupted (blocking).
 
     ``library`` is a library folder, opened with ``model`` (a spec or a model; default: the
-    one the library names), ``limits`` and ``allow_add``, or a ready :class:`LibraryService`
-    (those three are then the service's own). ``config.port`` 0 picks a free port.
+    one the library names) on ``config.runtime``, ``limits`` and ``allow_add``, or a ready
+    :class:`LibraryService` (those are then the service's own). ``config.port`` 0 picks a free
+    port. The ``onnx-int8`` runtime serves queries only, so "add folder" is off with it.
     ``announce`` receives the URL line and, when the server is reachable from other machines
     without ``auth``, a warning (default: the ``lyrebird.ui`` logger). Raises ``ValueError`` /
     :class:`lyrebird.index.LibraryError` on a bad library or model.
@@ -149,12 +150,15 @@ def serve(library: str | os.PathLike | LibraryService, config: ServeConfig = Ser
     if isinstance(library, LibraryService):
         service = library
     else:
-        m = load_model(model) if isinstance(model, str) else model
-        service = LibraryService(library, model=m, limits=limits, allow_add=allow_add)
+        service = LibraryService(library, model=model, limits=limits, allow_add=allow_add,
+                                 runtime=config.runtime)
     port = config.port or _free_port(config.host)
     shown = "localhost" if config.host in ("127.0.0.1", "localhost") else config.host
     (announce or log.info)(f"Lyrebird is serving '{service.path}' at http://{shown}:{port}/  "
                            "(Ctrl-C to stop)")
+    if allow_add and not service.allow_add:
+        (announce or log.info)(f"the {config.runtime} runtime serves queries only: 'add folder' "
+                               "is off")
     if not config.loopback and not config.auth:
         (announce or log.warning)(f"warning: bound to {config.host} without --auth; anyone who "
                                   "can reach this port can search and add folders")

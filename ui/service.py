@@ -19,7 +19,7 @@ import numpy as np
 from lyrebird.encoders import AudioError, audio_info
 from lyrebird.index import AddReport, Library, LibraryError, LibraryModel, load_model
 from lyrebird.index.ingest import discover
-from lyrebird.index.model import default_tag_vocabulary
+from lyrebird.index.model import default_tag_vocabulary, query_only, text_key
 from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
 
 from .config import Limits
@@ -40,6 +40,15 @@ class LockedModel:
 
     def fingerprint(self) -> str:
         return self._m.fingerprint()
+
+    def text_fingerprint(self) -> str:
+        """The wrapped model's text-vector identity (:func:`lyrebird.index.model.text_key`)."""
+        return text_key(self._m)
+
+    @property
+    def query_only(self) -> bool:
+        """Whether the wrapped model only searches (an int8 text tower)."""
+        return query_only(self._m)
 
     @property
     def has_text(self) -> bool:
@@ -66,13 +75,21 @@ class LockedModel:
 class LibraryService:
     """Everything the app asks of a library, safe to call from many threads."""
 
-    def __init__(self, path: str | os.PathLike, model: LibraryModel | None = None,
-                 limits: Limits = Limits(), allow_add: bool = True):
+    def __init__(self, path: str | os.PathLike, model: str | LibraryModel | None = None,
+                 limits: Limits = Limits(), allow_add: bool = True, runtime: str = "torch"):
+        """``model``: a spec or a model (default: the one the library names), run on
+        ``runtime`` when given as a spec (:mod:`lyrebird.mulan.runtimes`; onnxruntime takes as
+        many threads as torch: one under :func:`lyrebird.ui.serve`). A query-only model (the
+        int8 text tower) turns ``allow_add`` off."""
         self.path = Path(path)
         with Library.open(self.path, readonly=True) as lib:  # fails early on a bad path
-            spec = lib.meta["model"]
-        self.model = LockedModel(model if model is not None else load_model(spec))
-        self.limits, self.allow_add = limits, allow_add
+            spec, fp = lib.meta["model"], lib.meta["fingerprint"]
+        if model is not None and not isinstance(model, str) and runtime != "torch":
+            raise ValueError("LibraryService: give a model object or a runtime, not both")
+        if model is None or isinstance(model, str):
+            model = load_model(model or spec, runtime=runtime, fingerprint=None if model else fp)
+        self.model = LockedModel(model)
+        self.limits, self.allow_add = limits, allow_add and not query_only(model)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._snap: Snapshot | None = None
@@ -142,14 +159,16 @@ class LibraryService:
             return self._snap
 
     def _results(self, hits: list, k: int, group: bool, skip: tuple | None = None) -> list[dict]:
-        """Hits as dicts with their chips; with ``group``, one hit per work (the best), counting
-        the others in ``more_of_work`` and leaving out the work ``skip``."""
+        """Hits as dicts with their chips and ``licence`` (a file tag, or None); with
+        ``group``, one hit per work (the best), counting the others in ``more_of_work`` and
+        leaving out the work ``skip``."""
         snap = self.snapshot()
         out: list[dict] = []
         seen: dict[tuple, dict] = {}
         for h in hits:
             d = h.to_dict()
             d["chips"], d["more_of_work"] = snap.chips_of(d["track_id"]), 0
+            d["licence"] = snap.licence(d["track_id"])
             work = snap.work(d["track_id"])
             if group and work is not None:
                 if work == skip:
@@ -247,7 +266,8 @@ class LibraryService:
     @contextmanager
     def _writer(self) -> Iterator[Library]:
         if not self.allow_add:
-            raise UserError("This server was started read-only; adding is disabled.")
+            raise UserError("This server was started read-only (or on the query-only int8 "
+                            "runtime); adding is disabled.")
         if not self._write_lock.acquire(blocking=False):
             raise UserError("Another folder is being added; try again when it has finished.")
         try:

@@ -105,6 +105,14 @@ class Snapshot:
             return None
         return ("title", r.title.strip().lower(), (r.artist or "").strip().lower())
 
+    def licence(self, track_id: int) -> str | None:
+        """The track's licence from its file tags (``license``, else ``copyright``), if any."""
+        k = self.position(track_id)
+        if k is None:
+            return None
+        tags = self.rows[k].file_tags or {}
+        return next((str(tags[t]) for t in ("license", "copyright") if tags.get(t)), None)
+
     def title(self, track_id: int) -> str:
         """The track's title (or file name) for messages."""
         k = self.position(track_id)

@@ -35,11 +35,13 @@ def _fmt_time(s: float) -> str:
 
 
 def hit_card(hit: dict, rank: int) -> str:
-    """One result: rank, title or file name, score, matched segment, tag chips and a player.
+    """One result: rank, title or file name, score, matched segment, licence, tag chips and
+    a player.
 
     ``hit`` is a service result: ``Hit.to_dict()`` (track_id, path, score, start_s/end_s in
     seconds, title, artist) with ``chips`` (merged, calibrated tags; see
-    :mod:`lyrebird.ui.tag_chips`) and ``more_of_work`` (results of the same work left out).
+    :mod:`lyrebird.ui.tag_chips`), ``more_of_work`` (results of the same work left out) and
+    ``licence`` (from the file's tags, when it has one).
     """
     name = hit.get("title") or Path(hit["path"]).name
     artist = f" — {escape(hit['artist'])}" if hit.get("artist") else ""
@@ -48,13 +50,15 @@ def hit_card(hit: dict, rank: int) -> str:
     more = int(hit.get("more_of_work") or 0)
     more_note = (f' · <span class="lb-more-work">+{more} more from this work</span>'
                  if more else "")
+    licence = (f' · <span class="lb-licence">licence {escape(str(hit["licence"]))}</span>'
+               if hit.get("licence") else "")
     start, end = float(hit.get("start_s", 0.0)), float(hit.get("end_s", 0.0))
     tid = int(hit["track_id"])
     return (f'<div class="lb-card" data-track-id="{tid}" data-start="{start:.2f}">'
             f'<div class="lb-title">{rank}. {escape(str(name))}{artist}</div>'
             f'<div class="lb-meta">score {float(hit["score"]):.3f} · best segment '
-            f'{_fmt_time(start)}–{_fmt_time(end)} · {escape(Path(hit["path"]).name)} · '
-            f'#{tid}{more_note}</div>'
+            f'{_fmt_time(start)}–{_fmt_time(end)} · {escape(Path(hit["path"]).name)}'
+            f'{licence} · #{tid}{more_note}</div>'
             f'<div class="lb-chips">{chips}</div>'
             f'<audio controls preload="metadata" src="{AUDIO_ROUTE}/{tid}#t={start:.2f}">'
             f'</audio></div>')

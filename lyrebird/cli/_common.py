@@ -21,6 +21,19 @@ json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print machine-readable JSON on stdout.")
 
 
+def runtime_option(default: str | None = None) -> Callable[[Callable], Callable]:
+    """``--runtime [torch|onnx|onnx-int8]``: what runs the model's towers
+    (:mod:`lyrebird.mulan.runtimes`, whose default, PyTorch, is the option's)."""
+    from lyrebird.mulan.runtimes import DEFAULT_RUNTIME, RUNTIMES
+
+    return click.option(
+        "--runtime", type=click.Choice(RUNTIMES), default=default or DEFAULT_RUNTIME,
+        show_default=True,
+        help="Run the towers on PyTorch, or on onnxruntime from an ONNX export made once and "
+             "cached (onnx: fp32, same vectors; onnx-int8: int8 text tower, queries only; "
+             "pip install 'lyrebird[onnx]').")
+
+
 def emit(obj: Any, as_json: bool, human: str | None = None) -> None:
     """Print ``obj`` as JSON, or ``human`` (falling back to pretty JSON) for people."""
     if as_json:

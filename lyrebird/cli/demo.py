@@ -24,11 +24,14 @@ _DEMO = DemoSettings()
               help="Number of tracks in the demo library (whole pieces of 30-90 s).")
 @click.option("--model", default=_DEMO.model, show_default=True,
               help="Model of a newly created library.")
+@click.option("--real/--no-real", default=_DEMO.real, show_default=True,
+              help="Also about an hour of real recordings from small Debian packages "
+                   "(the real corpus's test split; .ci/setup installs them).")
 @click.option("--no-serve", is_flag=True, help="Build only; do not start the app.")
 @with_serve_options
 @json_option
-def demo(data_dir: Path, library: Path | None, clips: int, model: str, no_serve: bool,
-         as_json: bool, **serve_opts: Any) -> None:
+def demo(data_dir: Path, library: Path | None, clips: int, model: str, real: bool,
+         no_serve: bool, as_json: bool, **serve_opts: Any) -> None:
     """Build the demo corpus and library with the default model, then serve the app."""
     from lyrebird.demo import DemoResult, run_demo, summary
     from lyrebird.index import LibraryError
@@ -38,6 +41,7 @@ def demo(data_dir: Path, library: Path | None, clips: int, model: str, no_serve:
         emit(result.to_dict(), as_json, summary(result))
 
     serving = {} if no_serve else serve_settings(**serve_opts)
-    with user_errors(ValueError, RenderError, LibraryError):
-        run_demo(DemoSettings(data_dir, library, clips, model), serving.pop("config", None),
+    with user_errors(ValueError, ImportError, RenderError, LibraryError):
+        run_demo(DemoSettings(data_dir, library, clips, model, real=real),
+                 serving.pop("config", None),
                  on_built=report, announce=announce, **serving)

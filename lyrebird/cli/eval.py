@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lyrebird.cli._common import emit, json_option, user_errors
+from lyrebird.cli._common import emit, json_option, runtime_option, user_errors
 
 
 @click.group("eval")
@@ -40,9 +40,10 @@ def _errors() -> tuple[type[BaseException], ...]:
 @click.option("--batch", default=16, show_default=True, help="Clips per embedding batch.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the full JSON report here.")
+@runtime_option()
 @json_option
 def eval_mulan(manifest: Path, model: str, split: str, langs: str | None, min_pos: int,
-               vocab: str, ensemble: bool, batch: int, out_file: Path | None,
+               vocab: str, ensemble: bool, batch: int, out_file: Path | None, runtime: str,
                as_json: bool) -> None:
     """Text→music / music→text retrieval and zero-shot tagging on a manifest split."""
     from lyrebird.mulan.evaluate import format_report
@@ -52,7 +53,7 @@ def eval_mulan(manifest: Path, model: str, split: str, langs: str | None, min_po
     lang_list = [x.strip() for x in langs.split(",")] if langs else None
     with user_errors(*_errors()):
         rep = evaluate_manifest(manifest, model, None if split == "all" else split, tags,
-                                lang_list, min_pos, ensemble, batch)
+                                lang_list, min_pos, ensemble, batch, runtime)
     if out_file:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(rep, indent=2, default=str) + "\n")
@@ -70,16 +71,17 @@ def eval_mulan(manifest: Path, model: str, split: str, langs: str | None, min_po
                    "as in 'lyrebird tag').")
 @click.option("--ensemble", is_flag=True, help="Use the English prompt ensemble.")
 @click.option("--batch", default=8, show_default=True, help="Clips per embedding batch.")
+@runtime_option()
 @json_option
 def eval_zeroshot_mtt(mtt_dir: Path, model: str, template: str | None, ensemble: bool,
-                      batch: int, as_json: bool) -> None:
+                      batch: int, runtime: str, as_json: bool) -> None:
     """Zero-shot MTT tagging: standard test split, macro ROC-AUC and PR-AUC over 50 tags."""
     from lyrebird.train.evaluation import evaluate_mtt_folder
 
     if template is not None and "{}" not in template:
         raise click.BadParameter("must contain '{}' where the tag goes", param_hint="--template")
     with user_errors(*_errors()):
-        rep = evaluate_mtt_folder(mtt_dir, model, template, ensemble, batch)
+        rep = evaluate_mtt_folder(mtt_dir, model, template, ensemble, batch, runtime)
     human = (f"MTT zero-shot ({rep['clips_decoded']}/{rep['clips_expected']} test clips, "
              f"{rep['tags_evaluated']} tags): ROC-AUC {rep['roc_auc']:.4f}  "
              f"PR-AUC {rep['pr_auc']:.4f}")

@@ -6,19 +6,19 @@ from pathlib import Path
 
 import click
 
-from lyrebird.cli._common import emit, json_option, user_errors
+from lyrebird.cli._common import emit, json_option, runtime_option, user_errors
 
 library_arg = click.argument("library", type=click.Path(path_type=Path))
 
 
-def _open(library: Path, readonly: bool = False):
+def _open(library: Path, readonly: bool = False, runtime: str = "torch"):
     try:
         from lyrebird.index import Library, LibraryError
     except ImportError as e:  # FAISS missing: the message names the extra to install
         raise click.ClickException(str(e)) from None
-    try:
-        return Library.open(library, readonly=readonly)
-    except LibraryError as e:
+    try:  # a missing onnxruntime: the message names the extra to install
+        return Library.open(library, readonly=readonly, runtime=runtime)
+    except (LibraryError, ImportError, ValueError) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -82,13 +82,20 @@ def create_cmd(library: Path, model: str, kind: str, segment_s: float, hop_s: fl
 @click.option("--accelerator", default="auto", show_default=True)
 @click.option("--shard-dir", type=click.Path(path_type=Path), default=None,
               help="Where the predict job writes its shards (default LIBRARY/shards).")
+@runtime_option()
 @json_option
 def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, devices: str | None,
             num_nodes: int, strategy: str, accelerator: str, shard_dir: Path | None,
-            as_json: bool) -> None:
+            runtime: str, as_json: bool) -> None:
     """Add audio files and folders (recursive); duplicates and bad files are reported."""
     if devices is None and num_nodes == 1:
-        rep = _open(library).add(paths, batch_size=batch_size)
+        from lyrebird.index import LibraryError
+
+        with user_errors(LibraryError, ImportError):
+            rep = _open(library, runtime=runtime).add(paths, batch_size=batch_size)
+    elif runtime != "torch":
+        raise click.UsageError("--runtime works without --devices/--num-nodes (the "
+                               "distributed job embeds with PyTorch)")
     else:
         from lyrebird.index import LibraryError
         from lyrebird.train.embed_job import add_distributed
@@ -177,13 +184,17 @@ def reembed_cmd(library: Path, model: str, as_json: bool) -> None:
 @click.argument("query")
 @click.option("-k", default=10, show_default=True, help="Number of results.")
 @click.option("--segments", is_flag=True, help="Return 10-second moments instead of tracks.")
+@runtime_option()
 @json_option
-def search_cmd(library: Path, query: str, k: int, segments: bool, as_json: bool) -> None:
+def search_cmd(library: Path, query: str, k: int, segments: bool, runtime: str,
+               as_json: bool) -> None:
     """Text → music: tracks (or moments) matching QUERY, in any language."""
-    lib = _open(library, readonly=True)
+    from lyrebird.index import LibraryError
+
+    lib = _open(library, readonly=True, runtime=runtime)
     try:
         hits = lib.search_segments(query, k) if segments else lib.search(query, k)
-    except ValueError as e:
+    except (ValueError, ImportError, LibraryError) as e:
         raise click.ClickException(str(e)) from None
     emit(_hits(hits), as_json, _hits_text(hits))
 
@@ -192,15 +203,16 @@ def search_cmd(library: Path, query: str, k: int, segments: bool, as_json: bool)
 @library_arg
 @click.argument("item")
 @click.option("-k", default=10, show_default=True, help="Number of results.")
+@runtime_option()
 @json_option
-def similar_cmd(library: Path, item: str, k: int, as_json: bool) -> None:
+def similar_cmd(library: Path, item: str, k: int, runtime: str, as_json: bool) -> None:
     """Music → music: tracks similar to an audio FILE or a library TRACK_ID."""
     from lyrebird.encoders import AudioError
     from lyrebird.index import LibraryError
 
-    lib = _open(library, readonly=True)
+    lib = _open(library, readonly=True, runtime=runtime)
     try:
         hits = lib.similar(int(item) if item.isdigit() and not Path(item).exists() else item, k)
-    except (LibraryError, AudioError) as e:
+    except (LibraryError, AudioError, ImportError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     emit(_hits(hits), as_json, _hits_text(hits))

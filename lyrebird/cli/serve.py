@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lyrebird.cli._common import announce, user_errors
+from lyrebird.cli._common import announce, runtime_option, user_errors
 from lyrebird.ui.config import MIB, Limits, ServeConfig, parse_auth
 
 _SERVE, _LIMITS = ServeConfig(), Limits()
@@ -28,6 +28,7 @@ serve_options = [
     click.option("--max-upload-s", type=click.FloatRange(1.0), default=_LIMITS.max_upload_s,
                  show_default=True, help="Longest uploaded audio accepted (seconds)."),
     click.option("--readonly", is_flag=True, help="Disable 'add folder' in the Library tab."),
+    runtime_option(_SERVE.runtime),
 ]
 
 
@@ -39,10 +40,12 @@ def with_serve_options(f: Callable) -> Callable:
 
 
 def serve_settings(host: str, port: int, auth: str | None, concurrency: int,
-                   max_upload_mb: int, max_upload_s: float, readonly: bool) -> dict[str, Any]:
+                   max_upload_mb: int, max_upload_s: float, readonly: bool,
+                   runtime: str = _SERVE.runtime) -> dict[str, Any]:
     """The parsed serving options → keyword arguments of :func:`lyrebird.ui.serve`."""
     with user_errors(ValueError):
-        config = ServeConfig(host=host, port=port, auth=parse_auth(auth), concurrency=concurrency)
+        config = ServeConfig(host=host, port=port, auth=parse_auth(auth), concurrency=concurrency,
+                             runtime=runtime)
     return {"config": config, "limits": Limits(max_upload_mb * MIB, max_upload_s),
             "allow_add": not readonly}
 
@@ -58,5 +61,5 @@ def serve_cmd(library: Path, model: str | None, **opts: Any) -> None:
     from lyrebird.ui import serve
 
     settings = serve_settings(**opts)
-    with user_errors(ValueError, LibraryError):
+    with user_errors(ValueError, ImportError, LibraryError):
         serve(library, model=model, announce=announce, **settings)

@@ -22,12 +22,19 @@ from typing import Any
 
 from lyrebird.core.atomic import replaced_on_success
 
-from .debian_packages import PackageSource, PackageSpec, install, installed_package
+from .debian_packages import (
+    DEMO_PACKAGES,
+    PACKAGES,
+    PackageSource,
+    PackageSpec,
+    install,
+    installed_package,
+)
 from .debian_packages import selected_packages as _selected
 from .debian_process import ProcessConfig, process_item
 from .debian_rows import LABEL_COLUMNS, assemble_tracks, manifest_rows
 from .debian_sources import SourceItem, scan_package
-from .debian_splits import artist_groups, assign_group_splits
+from .debian_splits import artist_groups, assign_group_splits, outside_test
 from .manifest import validate_manifest, write_manifest
 
 
@@ -157,8 +164,9 @@ def build_debian_corpus(out: str | os.PathLike, cfg: DebianConfig = DebianConfig
     write_manifest(df, manifest)
     _summarise(report, tracks, len(df))
     problems = validate_manifest(df, check_files=True, root=manifest.resolve().parent)
-    report.valid = not problems
-    report.problems = [str(p) for p in problems[:50]]
+    report.problems = [str(p) for p in problems[:50]] + _demo_split_problems(specs, report,
+                                                                             tracks)
+    report.valid = not report.problems
     t_end = time.monotonic()
     report.timing = {"scan_s": round(t_scan - t0, 2), "process_s": round(t_proc - t_scan, 2),
                      "assemble_s": round(t_end - t_proc, 2), "total_s": round(t_end - t0, 2)}
@@ -166,6 +174,17 @@ def build_debian_corpus(out: str | os.PathLike, cfg: DebianConfig = DebianConfig
         Path(tmp).write_text(json.dumps(asdict(report) | {"config": _cfg_dict(cfg)},
                                         indent=1, ensure_ascii=False))
     return report
+
+
+def _demo_split_problems(specs: list[PackageSpec], report: DebianReport,
+                         tracks: list[dict[str, Any]]) -> list[str]:
+    """On a complete build (every corpus package found), the demo's packages must all be in
+    test: ``lyrebird demo`` shows them as music no model was trained on."""
+    if {s.name for s in specs} != set(PACKAGES) or report.missing:
+        return []
+    return [f"{pkg}: tracks in {'/'.join(splits)}, but `lyrebird demo` shows this package as "
+            "test-split music (debian_packages.DEMO_PACKAGES); choose test-split packages there"
+            for pkg, splits in outside_test(tracks, DEMO_PACKAGES).items()]
 
 
 def _cfg_dict(cfg: DebianConfig) -> dict[str, Any]:

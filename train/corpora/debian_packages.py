@@ -90,6 +90,15 @@ PACKAGES: dict[str, PackageSpec] = _specs(
 )
 """Every package the corpus may use, in build order."""
 
+DEMO_PACKAGES: tuple[str, ...] = ("fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid",
+                                  "lordsawar-data", "biniax2-data", "amoebax-data")
+"""The real recordings ``lyrebird demo`` adds to its library (death metal, metal, fantasy
+game music, tracker electronica, electronic game music; 29 tracks, 1.14 h, 91 MB of downloads
+that ``.ci/setup`` installs). Every track of these packages is in the **test** split of the
+corpus (all packages, the default seed and fractions), so the demo never shows music a model
+trained on; a complete build reports a problem if its split says otherwise
+(:func:`lyrebird.train.corpora.debian_splits.outside_test`)."""
+
 DEBIAN_MUSIC_PACKAGES: dict[str, str] = {
     name: PACKAGES[name].include for name in list(PACKAGES)[:7]}
 """The seven packages of the first corpus (package → music path pattern)."""
@@ -159,6 +168,6 @@ def install(packages: list[str]) -> None:
                    check=True, env=env)
 
 
-__all__ = ["DEBIAN_MUSIC_PACKAGES", "PACKAGES", "PackageSource", "PackageSpec",
+__all__ = ["DEBIAN_MUSIC_PACKAGES", "DEMO_PACKAGES", "PACKAGES", "PackageSource", "PackageSpec",
            "folder_package", "install", "installed_package", "package_files",
            "selected_packages"]

@@ -141,4 +141,17 @@ def assign_group_splits(group_hours: Mapping[str, float], seed: int = 0,
     return out
 
 
-__all__ = ["artist_groups", "assign_group_splits", "name_keys"]
+def outside_test(tracks: Iterable[Mapping[str, object]], packages: Iterable[str]
+                 ) -> dict[str, list[str]]:
+    """Package → the splits other than test that its tracks were given, for each of
+    ``packages`` that has such a track (``tracks``: dicts with ``package`` and ``split``).
+    Empty when every track of those packages is in test."""
+    wanted = set(packages)
+    out: dict[str, set[str]] = {}
+    for t in tracks:
+        if t["package"] in wanted and t["split"] != "test":
+            out.setdefault(str(t["package"]), set()).add(str(t["split"]))
+    return {p: sorted(s) for p, s in sorted(out.items())}
+
+
+__all__ = ["artist_groups", "assign_group_splits", "name_keys", "outside_test"]
