@@ -231,3 +231,15 @@ def test_encoder_spec_embeds_like_the_encoder_itself():
     np.testing.assert_allclose(v, np.stack(want), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="no text side"):
         spec.model.embed_text(["x"])
+
+
+def test_audio_only_model_under_test_runs_the_audio_tasks(manifest, tmp_path):
+    """An encoder under test (no text side) gets the similar-track and excerpt tasks, compared
+    with a text model baseline, instead of failing on the text tasks."""
+    from lyrebird.train.realeval.models import parse_model
+
+    enc = parse_model("encoder:myna:tiny-hybrid")
+    rep = run_real_eval(manifest, enc, [_spec()], "test", tmp_path / "o", n_boot=20)
+    assert set(rep["tasks"]) == {"same_artist", "same_package", "excerpt_id"}
+    assert "tone" in rep["tasks"]["same_package"]["compare"]
+    assert "excerpt identification" in format_table(rep)

@@ -71,16 +71,18 @@ def run_real_eval(manifest: str | Path, model: str | ModelSpec = "default",
                      "n_boot": n_boot},
         "models": [{"name": s.name, "key": s.key, "note": s.note, "has_text": s.has_text}
                    for s in specs],
-        "tasks": {
-            "genre_zeroshot": tasks.genre_zeroshot(rows, specs, vecs, min_pos, teacher, n_boot),
-            "genre_queries": tasks.genre_queries(rows, specs, vecs, 10, n_boot),
-            "same_artist": tasks.similar_tracks(rows, specs, vecs, "artist", 5, n_boot),
-            "same_package": tasks.similar_tracks(rows, specs, vecs, "package", 5, n_boot),
-            "excerpt_id": tasks.excerpt_id(specs, vecs, n_boot),
-            "teacher_agreement": tasks.teacher_agreement(rows, specs, vecs, teacher, 0.5,
-                                                         min_pos, n_boot),
-        },
+        "tasks": {},
     }
+    if specs[0].has_text:  # text tasks compare against the model under test
+        rep["tasks"]["genre_zeroshot"] = tasks.genre_zeroshot(rows, specs, vecs, min_pos,
+                                                              teacher, n_boot)
+        rep["tasks"]["genre_queries"] = tasks.genre_queries(rows, specs, vecs, 10, n_boot)
+    rep["tasks"]["same_artist"] = tasks.similar_tracks(rows, specs, vecs, "artist", 5, n_boot)
+    rep["tasks"]["same_package"] = tasks.similar_tracks(rows, specs, vecs, "package", 5, n_boot)
+    rep["tasks"]["excerpt_id"] = tasks.excerpt_id(specs, vecs, n_boot)
+    if specs[0].has_text:
+        rep["tasks"]["teacher_agreement"] = tasks.teacher_agreement(rows, specs, vecs, teacher,
+                                                                    0.5, min_pos, n_boot)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(rep, indent=2, default=str) + "\n")
