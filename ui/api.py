@@ -54,28 +54,26 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-def _int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
+def _number(value: str | None, name: str, default, lo, hi, kind: type = int):
+    """Query parameter ``name`` as ``kind`` (int or float) in ``[lo, hi]``; 400 otherwise."""
     if value is None or value == "":
         return default
     try:
-        v = int(value)
+        v = kind(value)
     except ValueError:
-        raise ApiError(400, f"{name} must be an integer, got {value!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ApiError(400, f"{name} must be {what}, got {value!r}") from None
     if not lo <= v <= hi:
         raise ApiError(400, f"{name} must be between {lo} and {hi}, got {v}")
     return v
+
+
+def _int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    return _number(value, name, default, lo, hi, int)
 
 
 def _float(value: str | None, name: str, default: float, lo: float, hi: float) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        v = float(value)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a number, got {value!r}") from None
-    if not lo <= v <= hi:
-        raise ApiError(400, f"{name} must be between {lo} and {hi}, got {v}")
-    return v
+    return _number(value, name, default, lo, hi, float)
 
 
 def _hits(hits) -> list[dict]:
