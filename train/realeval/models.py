@@ -40,8 +40,23 @@ class ModelSpec:
         return bool(getattr(self.model, "has_text", False))
 
 
-class LogMelStats:
+class AudioOnly:
+    """Base of the audio-only models: no text side (``embed_text`` says so)."""
+
+    label = "this model"
+
+    @property
+    def has_text(self) -> bool:
+        return False
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        raise ValueError(f"{self.label} has no text side")
+
+
+class LogMelStats(AudioOnly):
     """Audio-only baseline: per window, mean and std over time of the log-mel bands."""
+
+    label = "the log-mel statistics baseline"
 
     SAMPLE_RATE = 16000
     name = "logmel"
@@ -57,10 +72,6 @@ class LogMelStats:
     def fingerprint(self) -> str:
         return f"logmel-{self._preset}-meanstd-v1"
 
-    @property
-    def has_text(self) -> bool:
-        return False
-
     def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
         out = np.zeros((len(audio), self.DIM), np.float32)
         with torch.no_grad():
@@ -70,11 +81,8 @@ class LogMelStats:
                 out[i] = torch.cat([m.mean(dim=1), m.std(dim=1)]).numpy()
         return out
 
-    def embed_text(self, texts: list[str]) -> np.ndarray:
-        raise ValueError("the log-mel statistics baseline has no text side")
 
-
-class EncoderEmbedding:
+class EncoderEmbedding(AudioOnly):
     """Audio-only model: an encoder's pooled embedding of each window (its ``embed``)."""
 
     name = "encoder"
@@ -86,15 +94,12 @@ class EncoderEmbedding:
         self.SAMPLE_RATE = int(self.encoder.SAMPLE_RATE)
         self.DIM = int(self.encoder.DIM)
         self._spec = spec
+        self.label = f"encoder {spec!r}"
 
     def fingerprint(self) -> str:
         from lyrebird.core.fingerprint import module_fingerprint
 
         return f"encoder-{module_fingerprint(self.encoder)}"
-
-    @property
-    def has_text(self) -> bool:
-        return False
 
     def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """``(N, DIM)`` embeddings of ``N`` windows ``(N, L)`` at ``SAMPLE_RATE`` Hz (``valid``:
@@ -103,9 +108,6 @@ class EncoderEmbedding:
             return np.stack([self.encoder.embed(np.asarray(a[: max(int(n), 1)], np.float32),
                                                 self.SAMPLE_RATE).float().cpu().numpy()
                              for a, n in zip(audio, valid, strict=True)])
-
-    def embed_text(self, texts: list[str]) -> np.ndarray:
-        raise ValueError(f"encoder {self._spec!r} has no text side")
 
 
 def twin_name(mulan_spec: str = "default") -> str:
