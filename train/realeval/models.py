@@ -156,4 +156,4 @@ def parse_model(spec: str, device: str = "cpu", name: str | None = None) -> Mode
     return ModelSpec(name or spec, m, str(m.fingerprint()))
 
 
-__all__ = ["EncoderEmbedding", "LogMelStats", "ModelSpec", "parse_model", "random_tower", "twin_name"]
+__all__ = ["AudioOnly", "EncoderEmbedding", "LogMelStats", "ModelSpec", "parse_model", "random_tower", "twin_name"]
