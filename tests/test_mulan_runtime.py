@@ -4,6 +4,7 @@ names the pip extra. Offline, with a tiny random MuLan checkpoint."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import numpy as np
@@ -57,7 +58,8 @@ def _tone(path, hz: float, seconds: float = 9.0):
 
 
 @pytest.fixture(scope="module")
-def library(checkpoint, tmp_path_factory):
+def built_library(checkpoint, tmp_path_factory):
+    """Four tones indexed once per module; tests get a copy (``library``), never this one."""
     root = tmp_path_factory.mktemp("lib")
     music = root / "music"
     music.mkdir()
@@ -65,6 +67,14 @@ def library(checkpoint, tmp_path_factory):
         _tone(music / f"tone{int(hz)}.wav", hz)
     with Library.create(root / "lib", model=str(checkpoint), segment_s=4.0, hop_s=2.0) as lib:
         assert len(lib.add([music]).added) == 4
+    return root
+
+
+@pytest.fixture
+def library(built_library, tmp_path):
+    """A private copy of the four-track library and its music folder: a test may add to it."""
+    root = tmp_path / "copy"
+    shutil.copytree(built_library, root)
     return root / "lib"
 
 
