@@ -166,7 +166,8 @@ def test_run_on_tone_manifest_known_answers(manifest, tmp_path):
     taught = manifest.with_name("taught.parquet")
     df.to_parquet(taught)
     out = tmp_path / "out"
-    rep = run_real_eval(taught, _spec(), [_spec("salted", 0.5)], "test", out, n_boot=50)
+    rep = run_real_eval(taught, _spec(), [_spec("salted", 0.5)], "test", out, n_boot=50,
+                        min_pos=3, min_rel=3)
     t = rep["tasks"]
     assert t["genre_zeroshot"]["tags"] == ["metal", "soundtrack"]  # kazoo: only 2 negatives
     assert t["genre_zeroshot"]["results"]["tone"] == pytest.approx(1.0)
@@ -180,7 +181,8 @@ def test_run_on_tone_manifest_known_answers(manifest, tmp_path):
     assert (out / "results.json").is_file() and (out / "report.md").is_file()
     assert len(list((out / "cache").glob("*/*.npz"))) == 12  # 6 tracks x 2 models
     assert "excerpt identification" in format_table(rep)
-    again = run_real_eval(taught, _spec(), [_spec("salted", 0.5)], "test", out, n_boot=50)
+    again = run_real_eval(taught, _spec(), [_spec("salted", 0.5)], "test", out, n_boot=50,
+                          min_pos=3, min_rel=3)
     assert again["tasks"]["excerpt_id"]["results"] == t["excerpt_id"]["results"]
 
 

@@ -99,9 +99,12 @@ def eval_zeroshot_mtt(mtt_dir: Path, model: str, template: str | None, ensemble:
 @click.option("--model", default="default", show_default=True,
               help="Model under test: MuLan checkpoint, shipped name or library model spec.")
 @click.option("--baseline", "baselines", multiple=True,
-              default=("random-tower", "logmel"), show_default=True,
-              help="Baseline spec (repeatable): 'random-tower[:MULAN]', 'logmel', or any "
-                   "model spec (e.g. a retrained random-init twin's checkpoint folder).")
+              default=("random-tower", "logmel", "teacher-keyword", "teacher-vector"),
+              show_default=True,
+              help="Baseline spec (repeatable): 'random-tower[:MULAN]', 'logmel', the musicnn "
+                   "tag peers 'teacher-keyword[:TEXT MODEL]' (text tasks) and 'teacher-vector' "
+                   "(similar tracks, excerpts), or any model spec (e.g. a retrained "
+                   "random-init twin's checkpoint folder).")
 @click.option("--split", default="test", show_default=True,
               help="Split to evaluate ('all' for every row).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -112,10 +115,14 @@ def eval_zeroshot_mtt(mtt_dir: Path, model: str, template: str | None, ensemble:
 @click.option("--snr", default=30.0, show_default=True, help="Excerpt noise SNR in dB.")
 @click.option("--teacher", default="MTT_musicnn", show_default=True,
               help="Teacher in teacher_probs for the agreement task.")
+@click.option("--min-pos", default=5, show_default=True,
+              help="A genre tag enters zero-shot with this many positive and negative tracks.")
+@click.option("--min-relevant", default=5, show_default=True,
+              help="A genre query counts with this many relevant tracks on the split.")
 @json_option
 def eval_real(manifest: Path, model: str, baselines: tuple[str, ...], split: str,
               out_dir: Path | None, seed: int, n_boot: int, snr: float, teacher: str,
-              as_json: bool) -> None:
+              min_pos: int, min_relevant: int, as_json: bool) -> None:
     """Real-music evaluation: genuine-genre zero-shot, genre queries (en/de/fr/es), similar
     tracks, excerpt identification and teacher agreement, beside baselines."""
     from lyrebird.train.realeval import format_table, run_real_eval
@@ -123,5 +130,6 @@ def eval_real(manifest: Path, model: str, baselines: tuple[str, ...], split: str
 
     with user_errors(*_errors()):
         rep = run_real_eval(manifest, model, baselines, None if split == "all" else split,
-                            out_dir, Settings(snr_db=snr), seed, n_boot, teacher)
+                            out_dir, Settings(snr_db=snr), seed, n_boot, teacher, min_pos,
+                            min_rel=min_relevant)
     emit(rep, as_json, format_table(rep))

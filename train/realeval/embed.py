@@ -91,8 +91,12 @@ def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path 
         else:
             dur = None if t.end_s is None else t.end_s - t.start_s
             wav = load_audio(t.path, sr, offset_s=t.start_s, duration_s=dur)
-            emb = embed_waveform(m, wav, s.segment_s, s.hop_s)
-            seg, vec = emb.seg_vectors.astype(np.float32), emb.vector.astype(np.float32)
+            if hasattr(m, "embed_track"):  # a model that embeds a whole track itself
+                seg, vec = m.embed_track(wav, s.segment_s, s.hop_s)
+            else:
+                emb = embed_waveform(m, wav, s.segment_s, s.hop_s)
+                seg, vec = emb.seg_vectors, emb.vector
+            seg, vec = np.asarray(seg, np.float32), np.asarray(vec, np.float32)
             if i not in queries:
                 queries[i] = excerpt_query(t, s)[0]
             q = resample(queries[i], QUERY_SR, sr)

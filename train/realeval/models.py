@@ -28,12 +28,17 @@ from lyrebird.index.model import LibraryModel, MuLanModel, load_model
 
 @dataclass
 class ModelSpec:
-    """A model in the comparison: its table label, the model, a cache key and a note."""
+    """A model in the comparison: its table label, the model, a cache key and a note.
+
+    ``audio_tasks``: whether it enters the similar-track and excerpt tasks (a text-only peer
+    such as ``teacher-keyword`` does not).
+    """
 
     name: str
     model: LibraryModel
     key: str
     note: str = ""
+    audio_tasks: bool = True
 
     @property
     def has_text(self) -> bool:

@@ -18,6 +18,7 @@ from lyrebird.train.corpora.manifest import read_manifest, resolve_path
 from lyrebird.train.realeval import tasks
 from lyrebird.train.realeval.embed import Settings, Track, embed_tracks
 from lyrebird.train.realeval.models import ModelSpec, parse_model
+from lyrebird.train.realeval.teacher_peers import is_peer, parse_peer
 
 TASK_TITLES = {
     "genre_zeroshot": "genuine-genre zero-shot",
@@ -33,9 +34,15 @@ def run_real_eval(manifest: str | Path, model: str | ModelSpec = "default",
                   baselines: Sequence[str | ModelSpec] = ("random-tower", "logmel"),
                   split: str | None = "test", out: str | Path | None = None,
                   settings: Settings = Settings(), seed: int = 0, n_boot: int = 1000,
-                  teacher: str = "MTT_musicnn", min_pos: int = 3,
-                  device: str = "cpu") -> dict[str, Any]:
-    """Evaluate ``model`` against ``baselines`` on ``split`` of ``manifest``; see the module."""
+                  teacher: str = "MTT_musicnn", min_pos: int = 5,
+                  device: str = "cpu", min_rel: int = 5) -> dict[str, Any]:
+    """Evaluate ``model`` against ``baselines`` on ``split`` of ``manifest``; see the module.
+
+    A baseline spec may also name a musicnn tag peer (``teacher-keyword[:<text model>]``,
+    ``teacher-vector``; :mod:`.teacher_peers`); ``teacher-keyword`` uses the text tower of the
+    model under test unless it names one. Genre tags (zero-shot) need ``min_pos`` positive and
+    negative tracks, genre queries ``min_rel`` relevant tracks.
+    """
     df = read_manifest(manifest)
     if split is not None:
         if "split" not in df.columns:
@@ -50,8 +57,10 @@ def run_real_eval(manifest: str | Path, model: str | ModelSpec = "default",
                     else float(r["end_s"]),
                     seed * 1_000_003 + zlib.crc32(str(r["path"]).encode()))
               for r in rows]
-    specs = [s if isinstance(s, ModelSpec) else parse_model(s, device)
-             for s in (model, *baselines)]
+    main = model if isinstance(model, ModelSpec) else parse_model(model, device)
+    specs = [main] + [s if isinstance(s, ModelSpec) else
+                      parse_peer(s, main.model, device) if is_peer(s) else parse_model(s, device)
+                      for s in baselines]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"two compared models share a name: {names}")
@@ -61,7 +70,9 @@ def run_real_eval(manifest: str | Path, model: str | ModelSpec = "default",
     vecs = []
     for s in specs:
         v = embed_tracks(s, tracks, settings, cache, queries)
-        vecs.append(v if s.has_text else v.standardised())
+        prepare = getattr(s.model, "prepare_vectors", None)  # e.g. centred tag logits
+        vecs.append(prepare(v) if prepare is not None else
+                    v if s.has_text else v.standardised())
     hours = sum((t.end_s or 0.0) - t.start_s for t in tracks) / 3600
     rep: dict[str, Any] = {
         "manifest": str(manifest), "split": split, "n_tracks": len(rows), "hours": hours,
@@ -76,7 +87,8 @@ def run_real_eval(manifest: str | Path, model: str | ModelSpec = "default",
     if specs[0].has_text:  # text tasks compare against the model under test
         rep["tasks"]["genre_zeroshot"] = tasks.genre_zeroshot(rows, specs, vecs, min_pos,
                                                               teacher, n_boot)
-        rep["tasks"]["genre_queries"] = tasks.genre_queries(rows, specs, vecs, 10, n_boot)
+        rep["tasks"]["genre_queries"] = tasks.genre_queries(rows, specs, vecs, 10, n_boot,
+                                                            min_rel)
     rep["tasks"]["same_artist"] = tasks.similar_tracks(rows, specs, vecs, "artist", 5, n_boot)
     rep["tasks"]["same_package"] = tasks.similar_tracks(rows, specs, vecs, "package", 5, n_boot)
     rep["tasks"]["excerpt_id"] = tasks.excerpt_id(specs, vecs, n_boot)
@@ -96,7 +108,7 @@ def _f(x: Any) -> str:
 
 def _rows(rep: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     names = [m["name"] for m in rep["models"]]
-    head = ["task", "metric", *names, "teacher", "target", "met"]
+    head = ["task", "metric", "tracks/queries", *names, "teacher", "target", "met"]
     body = []
     for key, t in rep["tasks"].items():
         r = t.get("results", {})
@@ -106,12 +118,13 @@ def _rows(rep: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         tt = t.get("teacher") if isinstance(t.get("teacher"), dict) else None
         teach = (f"{_f(tt['teacher'])} ({len(tt['tags'])} tags; model {_f(tt['model'])})"
                  if tt else "—")
-        body.append([TASK_TITLES[key], t["metric"], *[_f(r.get(n)) for n in names], teach,
+        cnt = f"{t.get('n_tracks', '—')}/{t.get('n_queries', '—')}"
+        body.append([TASK_TITLES[key], t["metric"], cnt, *[_f(r.get(n)) for n in names], teach,
                      _f(target), met])
         for lang, _ in t.get("by_lang", {}).get(names[0], {}).items():
             v = [_f(t["by_lang"].get(n, {}).get(lang)) for n in names]
             m = t["by_lang"][names[0]][lang]
-            body.append([f"  queries ({lang})", t["metric"], *v, "—", _f(target),
+            body.append([f"  queries ({lang})", t["metric"], "", *v, "—", _f(target),
                          "yes" if m >= target else "NO"])
     return head, body
 

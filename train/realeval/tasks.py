@@ -39,6 +39,11 @@ def _mean(x: np.ndarray) -> float:
 
 
 def _text_scores(spec: ModelSpec, v: Vectors, texts: Sequence[str]) -> np.ndarray:
+    """``(N, Q)`` scores of the tracks for each text: the model's own ``text_scores`` when it
+    has one (the teacher-keyword peer), else the cosine of track and text vectors."""
+    own = getattr(spec.model, "text_scores", None)
+    if own is not None:
+        return np.asarray(own(v.track, list(texts)), np.float64)
     t = np.asarray(spec.model.embed_text(list(texts)), np.float64)
     t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
     a = v.track / np.maximum(np.linalg.norm(v.track, axis=1, keepdims=True), 1e-12)
@@ -58,13 +63,21 @@ def teacher_probs(rows: Sequence[dict], teacher: str) -> list[dict[str, float]] 
     return out if any(out) else None
 
 
+def _audio(specs: list[ModelSpec], vecs: list[Vectors]
+           ) -> tuple[list[ModelSpec], list[Vectors]]:
+    """The models (and their vectors) that enter the audio tasks."""
+    keep = [i for i, s in enumerate(specs) if s.audio_tasks]
+    return [specs[i] for i in keep], [vecs[i] for i in keep]
+
+
 def genre_zeroshot(rows, specs: list[ModelSpec], vecs: list[Vectors], min_pos: int = 3,
                    teacher: str = "MTT_musicnn", n_boot: int = 1000) -> dict[str, Any]:
     """Macro ROC-AUC of prompt scores ("A {} track") over the genuine tags (≥ min_pos each)."""
     tags, y = tag_matrix(genuine_tags(rows), min_pos, min_pos)
     res: dict[str, Any] = {"metric": "macro ROC-AUC", "target": TARGETS["genre_zeroshot"],
                            "tags": tags, "positives": y.sum(axis=0).tolist(), "results": {},
-                           "per_tag": {}, "compare": {}}
+                           "per_tag": {}, "compare": {}, "n_tracks": len(rows),
+                           "n_queries": len(tags)}
     if not tags:
         res["note"] = f"no tag has >= {min_pos} positives and negatives on this split"
         return res
@@ -93,16 +106,22 @@ def genre_zeroshot(rows, specs: list[ModelSpec], vecs: list[Vectors], min_pos: i
 
 
 def genre_queries(rows, specs: list[ModelSpec], vecs: list[Vectors], k: int = 10,
-                  n_boot: int = 1000) -> dict[str, Any]:
-    """P@k' (k' = min(k, relevant tracks)) of the genre queries in each language."""
+                  n_boot: int = 1000, min_rel: int = 5) -> dict[str, Any]:
+    """P@k' (k' = min(k, relevant tracks)) of the genre queries in each language; a query
+    counts only when the split holds at least ``min_rel`` relevant tracks."""
     labels = [track_labels(r) for r in rows]
     rel = np.array([[bool(q.targets & lab) for lab in labels] for q in GENRE_QUERIES], bool)
-    used = [i for i in range(len(GENRE_QUERIES)) if rel[i].any()]
+    rel = rel.reshape(len(GENRE_QUERIES), len(rows))
+    used = [i for i in range(len(GENRE_QUERIES)) if rel[i].sum() >= max(1, min_rel)]
     res: dict[str, Any] = {"metric": f"P@min({k}, relevant)", "target": TARGETS["genre_queries"],
                            "queries": {GENRE_QUERIES[i].key: int(rel[i].sum()) for i in used},
-                           "results": {}, "by_lang": {}, "compare": {}}
+                           "too_few": {q.key: int(rel[i].sum())
+                                       for i, q in enumerate(GENRE_QUERIES)
+                                       if 0 < rel[i].sum() < min_rel},
+                           "results": {}, "by_lang": {}, "compare": {}, "n_tracks": len(rows),
+                           "n_queries": len(used) * len(LANGS)}
     if not used:
-        res["note"] = "no query has a relevant track on this split"
+        res["note"] = f"no query has >= {min_rel} relevant tracks on this split"
         return res
     per: dict[str, np.ndarray] = {}
     for s, v in zip(specs, vecs, strict=True):
@@ -119,21 +138,24 @@ def genre_queries(rows, specs: list[ModelSpec], vecs: list[Vectors], k: int = 10
     for name, p in per.items():
         if name != main:
             res["compare"][name] = compare(per[main], p, n_boot)
-    res["note"] = (f"{len(used)} queries x {len(LANGS)} languages; a track is relevant when its "
-                   "genuine tags/genre meet the query's targets; k' = min(k, relevant) because "
-                   "few queries have 10 relevant tracks on a small split")
+    res["note"] = (f"{len(used)} queries x {len(LANGS)} languages, each with >= {min_rel} "
+                   "relevant tracks; a track is relevant when its genuine tags/genre meet the "
+                   "query's targets; k' = min(k, relevant) because few queries have 10 "
+                   "relevant tracks on a small split")
     return res
 
 
 def similar_tracks(rows, specs: list[ModelSpec], vecs: list[Vectors], by: str, k: int = 5,
                    n_boot: int = 1000) -> dict[str, Any]:
-    """Same-``by`` P@k' of each track's nearest tracks (cosine of track vectors)."""
+    """Same-``by`` P@k' of each track's nearest tracks (cosine of track vectors); models
+    whose spec has ``audio_tasks`` false are left out."""
+    specs, vecs = _audio(specs, vecs)
     groups = [str(r.get(by)) for r in rows]
     per = {s.name: neighbour_precision(v.track, groups, k)
            for s, v in zip(specs, vecs, strict=True)}
     main = specs[0].name
     n = int(np.isfinite(per[main]).sum())
-    return {"metric": f"P@min({k}, same-{by} tracks)",
+    return {"metric": f"P@min({k}, same-{by} tracks)", "n_tracks": len(rows), "n_queries": n,
             "target": TARGETS["same_package"] if by == "package" else None,
             "results": {name: _mean(p) for name, p in per.items()},
             "compare": {name: compare(per[main], p, n_boot) for name, p in per.items()
@@ -144,12 +166,14 @@ def similar_tracks(rows, specs: list[ModelSpec], vecs: list[Vectors], by: str, k
 def excerpt_id(specs: list[ModelSpec], vecs: list[Vectors], n_boot: int = 1000
                ) -> dict[str, Any]:
     """Top-1 of each track's degraded excerpt among all tracks (best segment per track)."""
+    specs, vecs = _audio(specs, vecs)
     per = {}
     for s, v in zip(specs, vecs, strict=True):
         top1, _ = identification(v.query, v.seg, v.seg_track, np.arange(len(v.track)))
         per[s.name] = top1.astype(np.float64)
     main = specs[0].name
-    return {"metric": "top-1", "target": TARGETS["excerpt_id"],
+    n = len(vecs[0].track) if vecs else 0
+    return {"metric": "top-1", "target": TARGETS["excerpt_id"], "n_tracks": n, "n_queries": n,
             "results": {name: _mean(p) for name, p in per.items()},
             "compare": {name: compare(per[main], p, n_boot) for name, p in per.items()
                         if name != main}}
@@ -186,6 +210,7 @@ def teacher_agreement(rows, specs: list[ModelSpec], vecs: list[Vectors],
         if name != main:
             res["compare"][name] = compare_auc(y[ok], scores[main], sc, n_boot)
     res["tags"] = tags
+    res["n_tracks"], res["n_queries"] = int(ok.sum()), len(tags)
     res["note"] = (f"agreement with {teacher} (p >= {threshold} as positive), not ground truth; "
                    f"{len(tags)} MTT tags, {int(ok.sum())} tracks with teacher output")
     return res
