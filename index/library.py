@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,19 +36,22 @@ from lyrebird.encoders import AudioError
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
 from . import locking, store, writer
+from .check import check as _check
 from .indexes import LibraryIndexes
 from .ingest import MAX_DURATION_S, Embedded, discover, embed_file, file_metadata
 from .model import LibraryModel, ModelHandle, load_model, query_only
 from .playlist import Order, Playlist, make_playlist
 from .reader import SEGMENT_WEIGHT, LibraryReader
 from .reembed import reembed as _reembed
+from .sync import remember
 from .sync import sync as _sync
-from .types import AddReport, Hit, LibraryError, SyncReport, TrackRow
+from .types import AddReport, CheckReport, Hit, LibraryError, SyncReport, TrackRow
 from .vectors import IndexPolicy
 
 DB, LOCK = "library.sqlite", locking.LOCK
 log = logging.getLogger("lyrebird.index")
 __all__ = ["DB", "LOCK", "Library"]
+
 
 
 class Library:
@@ -279,8 +283,25 @@ class Library:
                 self._reload()
                 self._indexes.clear_stale_temps()
                 yield self
+            except (sqlite3.OperationalError, OSError) as e:
+                if not writer.disk_full(e):
+                    raise
+                raise LibraryError(
+                    f"'{self.path}': the disk holding the library is full ({e}); "
+                    f"{writer.free_space(self.path)}. Free some space there and run the command again: "
+                    "what was committed before is kept, the rest resumes") from e
             finally:
                 self._writing = False
+
+    @classmethod
+    def check(cls, path: str | os.PathLike, *, repair: bool = False) -> CheckReport:
+        """Verify a library folder without opening it for search: SQLite (``PRAGMA
+        integrity_check``, schema and meta), both FAISS files against the rows (counts and
+        ids), the writer lock, and the tracks' files (missing ones are listed, never removed).
+        ``repair`` rebuilds what can be rebuilt (the FAISS files from SQLite, SQLite's own
+        indexes, a missing ``LOCK``, temporary files of an interrupted write); see
+        :func:`lyrebird.index.check.check`."""
+        return _check(Path(path), repair=repair)
 
     def _require_writing(self) -> None:
         if not self._writing:
@@ -290,8 +311,10 @@ class Library:
             max_duration_s: float = MAX_DURATION_S) -> AddReport:
         """Embed and add audio files or folders; skips duplicates, reports bad files, goes on.
 
-        Commits every ``batch_size`` tracks; an interruption loses at most that batch.
+        Commits every ``batch_size`` tracks; an interruption loses at most that batch. The
+        folders among ``paths`` are remembered for :meth:`sync` (files are not).
         """
+        paths = list(paths)
         files, missing = discover(paths)
         seg, hop = float(self.meta["segment_s"]), float(self.meta["hop_s"])
 
@@ -307,6 +330,7 @@ class Library:
                                                          max_duration_s=max_duration_s))
 
         with self.writing():
+            remember(self, [p for p in paths if Path(p).is_dir()])
             rep = writer.ingest(self, items(), batch_size)
         rep.failed = missing + rep.failed
         return rep
@@ -332,6 +356,9 @@ class Library:
 
     def remove(self, track_id: int) -> None:
         """Delete a track and its segments from the database and both indexes."""
+        if not isinstance(track_id, int | np.integer) or not 1 <= track_id <= store.MAX_ID:
+            raise LibraryError(f"'{self.path}': track ids are whole numbers from 1 to 2^63-1, "
+                               f"got {track_id!r}")
         with self.writing():
             if not store.get_tracks(self.con, [track_id]):
                 raise LibraryError(f"'{self.path}': no track with id {track_id}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .types import TrackRow
+from .types import LibraryError, TrackRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +47,28 @@ CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    """Open the database in WAL mode (readers never block on the writer)."""
+    """Open the database in WAL mode (readers never block on the writer).
+
+    Raises :class:`LibraryError` naming the file when it is not an SQLite database (or is
+    damaged beyond opening), instead of ``sqlite3.DatabaseError``."""
+    try:
+        return _connect(path, readonly)
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and not _corrupt(e):
+            raise
+        raise LibraryError(
+            f"'{path}': not a readable SQLite database ({e}). It is the library's source of "
+            f"truth: restore it from a backup, or move it aside, `lyrebird index create` the "
+            f"library again and `lyrebird index sync` your folders; `lyrebird index check "
+            f"{Path(path).parent}` shows what is wrong") from None
+
+
+def _corrupt(e: sqlite3.DatabaseError) -> bool:
+    m = str(e).lower()
+    return any(w in m for w in ("not a database", "malformed", "corrupt"))
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
                               check_same_thread=False)
@@ -58,15 +79,55 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         con.executescript(SCHEMA)
         _migrate(con)
     con.execute("PRAGMA foreign_keys=ON")
+    con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # a file that is no database
     return con
 
 
 def _migrate(con: sqlite3.Connection) -> None:
-    """Add the columns later releases need to a database written by an earlier one."""
+    """Add what later releases need to a database written by an earlier one: the stat
+    columns, and the id counters (``last_track_id``, ``last_segment_id``: ids are never
+    reused, see :func:`_new_ids`) started at the highest id in use."""
     cols = {r[1] for r in con.execute("PRAGMA table_info(tracks)")}
     for col in ("file_size", "file_mtime_ns"):  # for sync: unchanged files are not re-hashed
         if col not in cols:
             con.execute(f"ALTER TABLE tracks ADD COLUMN {col} INTEGER")
+    have = {r[0] for r in con.execute("SELECT key FROM meta")}
+    for table, key in ID_KEYS.items():
+        if key not in have:  # written only once: opening takes no write lock after that
+            (mx,) = con.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
+            con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, str(mx)))
+            con.commit()
+
+
+ID_KEYS = {"tracks": "last_track_id", "segments": "last_segment_id"}
+GENERATION = "generation"
+MAX_ID = 2**63 - 1
+
+
+def _new_ids(con: sqlite3.Connection, table: str, n: int) -> int:
+    """Reserve ``n`` ids of ``table`` (inside the caller's transaction); returns the first.
+
+    Ids come from a counter in ``meta`` that only grows, so an id is never given twice, not
+    even after its row (the highest) was deleted: FAISS files, playlists and URLs that name
+    an old id can never point at another track."""
+    key = ID_KEYS[table]
+    r = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    (mx,) = con.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
+    first = max(int(r[0]) if r else 0, int(mx)) + 1
+    set_meta(con, **{key: str(first + n - 1)})
+    return first
+
+
+def generation(con: sqlite3.Connection) -> int:
+    """How many write transactions (:func:`immediate`) the library has committed: changes on
+    every change of its content, e.g. a file replaced by another of the same length."""
+    r = con.execute("SELECT value FROM meta WHERE key = ?", (GENERATION,)).fetchone()
+    return int(r[0]) if r else 0
+
+
+def max_track_id(con: sqlite3.Connection) -> int:
+    """The highest track id in use (0 for an empty library)."""
+    return int(con.execute("SELECT COALESCE(MAX(id), 0) FROM tracks").fetchone()[0])
 
 
 @contextmanager
@@ -76,6 +137,8 @@ def immediate(con: sqlite3.Connection) -> Iterator[None]:
     con.execute("BEGIN IMMEDIATE")
     try:
         yield
+        con.execute("INSERT INTO meta(key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE "
+                    "SET value = CAST(value AS INTEGER) + 1", (GENERATION,))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -102,24 +165,27 @@ def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, durat
     """Insert a track and its segments (inside the caller's transaction); returns the ids.
     ``stat``: the file's ``(size, mtime_ns)`` when its content was hashed."""
     size, mtime = stat if stat is not None else (None, None)
-    cur = con.execute(
-        "INSERT INTO tracks(path, content_hash, duration_s, title, artist, genre, file_tags,"
-        " zs_tags, added_at, vector, file_size, file_mtime_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (path, content_hash, duration_s, meta.get("title"), meta.get("artist"), meta.get("genre"),
+    tid = _new_ids(con, "tracks", 1)
+    con.execute(
+        "INSERT INTO tracks(id, path, content_hash, duration_s, title, artist, genre, file_tags,"
+        " zs_tags, added_at, vector, file_size, file_mtime_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (tid, path, content_hash, duration_s, meta.get("title"), meta.get("artist"), meta.get("genre"),
          json.dumps(meta.get("tags", {})), json.dumps(zs_tags or {}), time.time(),
          np.asarray(vector, np.float32).tobytes(), size, mtime))
-    tid = int(cur.lastrowid)
     return tid, insert_segments(con, tid, segments, seg_vectors)
 
 
 def insert_segments(con: sqlite3.Connection, track_id: int, segments: list[tuple[float, float]],
                     seg_vectors: np.ndarray) -> list[int]:
     """Insert one track's segments (vectors stored as float16); returns their ids."""
-    sids = []
-    for (a, b), v in zip(segments, seg_vectors, strict=True):
-        c = con.execute("INSERT INTO segments(track_id, start_s, end_s, vector) VALUES (?,?,?,?)",
-                        (int(track_id), a, b, np.asarray(v, np.float16).tobytes()))
-        sids.append(int(c.lastrowid))
+    if not len(segments):
+        return []
+    first = _new_ids(con, "segments", len(segments))
+    sids = list(range(first, first + len(segments)))
+    con.executemany("INSERT INTO segments(id, track_id, start_s, end_s, vector) VALUES (?,?,?,?,?)",
+                    [(sid, int(track_id), a, b, np.asarray(v, np.float16).tobytes())
+                     for sid, ((a, b), v) in zip(sids, zip(segments, seg_vectors, strict=True),
+                                                 strict=True)])
     return sids
 
 
@@ -177,7 +243,14 @@ def _row(r) -> TrackRow:
 _TRACK_COLS = "id, path, content_hash, duration_s, title, artist, genre, file_tags, zs_tags, added_at"
 
 
+def valid_ids(ids) -> list[int]:
+    """The ids that can be row ids (1 to 2**63 - 1); others name no row (and would overflow
+    SQLite's integer)."""
+    return [int(i) for i in ids if 1 <= int(i) <= MAX_ID]
+
+
 def get_tracks(con: sqlite3.Connection, ids: list[int]) -> dict[int, TrackRow]:
+    ids = valid_ids(ids)
     if not ids:
         return {}
     q = f"SELECT {_TRACK_COLS} FROM tracks WHERE id IN ({','.join('?' * len(ids))})"
@@ -191,6 +264,8 @@ def all_tracks(con: sqlite3.Connection, limit: int | None = None, offset: int = 
 
 
 def track_vector(con: sqlite3.Connection, track_id: int) -> np.ndarray | None:
+    if not valid_ids([track_id]):
+        return None
     r = con.execute("SELECT vector FROM tracks WHERE id = ?", (int(track_id),)).fetchone()
     return None if r is None else np.frombuffer(r[0], np.float32).copy()
 
@@ -270,3 +345,8 @@ def vectors_by_id(con: sqlite3.Connection, table: str, ids: np.ndarray) -> np.nd
     found = {int(i): np.frombuffer(v, dt) for i, v in con.execute(q, [int(i) for i in ids])}
     dim = len(next(iter(found.values()))) if found else 0
     return np.stack([found.get(int(i), np.zeros(dim, dt)) for i in ids]).astype(np.float32)
+
+
+def table_names(con: sqlite3.Connection) -> set[str]:
+    """The names of the database's tables (for ``Library.check``)."""
+    return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

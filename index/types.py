@@ -53,7 +53,8 @@ class SyncReport:
     """What ``sync`` did: ``added`` (path, id), ``moved`` (old path, new path, id; not
     re-embedded), ``updated`` (path, new id: content changed, re-embedded), ``removed`` (path,
     id: file gone), ``unchanged`` (count), ``duplicates`` (path, existing id), ``failed``
-    (path, reason)."""
+    (path, reason), ``offline`` (folder, reason, tracks kept: a folder that is missing, not a
+    folder, unreadable or empty; its tracks are kept, searchable, until it is back)."""
 
     added: list[tuple[str, int]] = field(default_factory=list)
     moved: list[tuple[str, str, int]] = field(default_factory=list)
@@ -62,6 +63,7 @@ class SyncReport:
     unchanged: int = 0
     duplicates: list[tuple[str, int]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    offline: list[tuple[str, str, int]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {k: v if isinstance(v, int) else len(v) for k, v in asdict(self).items()}
@@ -77,7 +79,33 @@ class SyncReport:
                 "updated": [{"path": p, "track_id": i} for p, i in self.updated],
                 "removed": [{"path": p, "track_id": i} for p, i in self.removed],
                 "duplicates": [{"path": p, "track_id": i} for p, i in self.duplicates],
-                "failed": [{"path": p, "reason": r} for p, r in self.failed]}
+                "failed": [{"path": p, "reason": r} for p, r in self.failed],
+                "offline": [{"path": p, "reason": r, "tracks_kept": n}
+                            for p, r, n in self.offline]}
+
+
+@dataclass
+class CheckReport:
+    """What ``Library.check`` found: ``problems`` (what is wrong, one line each; empty when the
+    library is sound), ``repaired`` (what ``repair=True`` fixed), ``missing_files`` (path, track
+    id: files not on disk, listed, never removed), ``counts`` (tracks, segments, and the
+    vectors in each FAISS file)."""
+
+    path: str
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    missing_files: list[tuple[str, int]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No problems left (missing files are not problems of the library itself)."""
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "ok": self.ok, "problems": list(self.problems),
+                "repaired": list(self.repaired), "counts": dict(self.counts),
+                "missing_files": [{"path": p, "track_id": i} for p, i in self.missing_files]}
 
 
 @dataclass
@@ -96,4 +124,4 @@ class TrackRow:
     added_at: float
 
 
-__all__ = ["AddReport", "Hit", "LibraryError", "SyncReport", "TrackRow"]
+__all__ = ["AddReport", "CheckReport", "Hit", "LibraryError", "SyncReport", "TrackRow"]

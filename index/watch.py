@@ -5,6 +5,10 @@ changes under the folders, until ``stop`` is set. Changes are noticed with the `
 package (inotify and friends) when it is installed, else by polling the folders' file sizes
 and modification times every ``interval_s``. A burst ends when nothing has changed for
 ``settle_s`` (a file being copied is not embedded half-written).
+
+A folder that goes offline (an unplugged drive: missing, unreadable or emptied) is reported by
+the sync that notices it (``SyncReport.offline``; its tracks are kept) and logged; the folders
+are checked every ``interval_s``, and when one comes back it is watched again and synced.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .sync import roots, sync
+from .sync import root_status, roots, sync
 from .types import SyncReport
 
 log = logging.getLogger("lyrebird.index")
@@ -92,14 +96,19 @@ def watch(lib, paths=None, *, on_report: Callable[[SyncReport], None] | None = N
     ``use_watchdog``: ``None`` uses it when installed, ``False`` polls."""
     stop = stop or threading.Event()
     rep = sync(lib, paths, batch_size=batch_size)
-    folders = [f for f in roots(lib) if Path(f).is_dir()]
-    changes = _Changes(folders, interval_s, use_watchdog)
-    log.info("watching %s (%s)", ", ".join(folders), changes.kind)
+    online = _online(lib, rep)
+    changes = _Changes(online, interval_s, use_watchdog)
+    log.info("watching %s (%s)", ", ".join(online), changes.kind)
+    last_check = time.monotonic()
     try:
         if on_report:
             on_report(rep)
         while not stop.is_set():
-            if not changes.event.wait(0.2):
+            changed = changes.event.wait(min(0.2, interval_s))
+            if not changed and time.monotonic() - last_check >= interval_s:
+                last_check = time.monotonic()
+                changed = _online(lib, rep, now=True) != online  # a folder went or came
+            if not changed:
                 continue
             while changes.event.is_set() and not stop.is_set():  # wait for the burst to end
                 changes.event.clear()
@@ -109,5 +118,24 @@ def watch(lib, paths=None, *, on_report: Callable[[SyncReport], None] | None = N
             rep = sync(lib, batch_size=batch_size)
             if on_report:
                 on_report(rep)
+            if (now := _online(lib, rep)) != online:  # watch what is there now
+                for r, why, n in rep.offline:
+                    log.warning("%s is offline (%s); its %d tracks are kept until it is back",
+                                r, why, n)
+                changes.close()
+                online = now
+                changes = _Changes(online, interval_s, use_watchdog)
+                log.info("watching %s (%s)", ", ".join(online), changes.kind)
     finally:
         changes.close()
+
+
+def _online(lib, rep: SyncReport, now: bool = False) -> list[str]:
+    """The remembered folders that are there: those ``rep`` did not find offline, or (``now``)
+    those :func:`root_status` accepts now — an empty one staying offline while ``rep`` had it
+    offline (the drive is still out)."""
+    off = {r for r, _, _ in rep.offline}
+    if not now:
+        return [f for f in roots(lib) if f not in off and Path(f).is_dir()]
+    return [f for f in roots(lib) if root_status(f, holds_tracks=f in off) is None
+            and Path(f).is_dir()]

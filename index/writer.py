@@ -9,7 +9,11 @@ rebuilt from the committed rows when the files got ahead of them).
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import sqlite3
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +22,21 @@ from lyrebird.encoders import AudioError
 from . import store
 from .ingest import Embedded
 from .types import AddReport
+
+
+def disk_full(e: BaseException) -> bool:
+    """A write failed for want of space (SQLite's "database or disk is full", ENOSPC, EDQUOT)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(e, sqlite3.OperationalError) and "disk is full" in str(e).lower()
+
+
+def free_space(folder: Path) -> str:
+    """How much space is left in ``folder``, for messages."""
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free in '{folder}'"
+    except OSError:
+        return f"could not measure the free space in '{folder}'"
 
 
 def file_stat(path: str | os.PathLike) -> tuple[int, int] | None:
