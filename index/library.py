@@ -83,6 +83,10 @@ class Library:
         p = Path(path)
         if (p / DB).exists():
             raise LibraryError(f"'{p}': a library already exists here; use Library.open")
+        for name, v in (("segment_s", segment_s), ("hop_s", hop_s)):
+            if not (isinstance(v, int | float) and 0 < v <= 3600):  # NaN fails too
+                raise LibraryError(f"'{p}': {name} must be a number of seconds in (0, 3600], "
+                                   f"got {v!r}")
         p.mkdir(parents=True, exist_ok=True)
         m = load_model(model) if isinstance(model, str) else model
         con = store.connect(p / DB)

@@ -22,9 +22,12 @@ from .tag_chips import ChipRule
 
 
 def library_key(lib: Library) -> tuple:
-    """Changes when tracks are added or removed: the model, track and segment counts, hours."""
+    """Changes on every change of the library's content: the model, track and segment counts,
+    hours, the highest track id and the write generation (bumped by every write transaction,
+    so a file replaced by another of the same length changes it too)."""
     c = _store.counts(lib.con)
-    return lib.meta.get("fingerprint"), c["tracks"], c["segments"], round(c["hours"], 9)
+    return (lib.meta.get("fingerprint"), c["tracks"], c["segments"], round(c["hours"], 9),
+            _store.max_track_id(lib.con), _store.generation(lib.con))
 
 
 def project(vectors: np.ndarray) -> np.ndarray:

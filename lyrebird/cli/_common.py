@@ -48,13 +48,56 @@ def announce(message: str) -> None:
     click.echo(message, err=True)
 
 
+class UserError(click.ClickException):
+    """A click error (message, exit status 1) that, raised while a command run with ``--json``
+    runs, prints ``{"error": message}`` on stdout instead of ``Error: message`` on stderr."""
+
+    def __init__(self, message: str, as_json: bool | None = None):
+        super().__init__(message)
+        if as_json is None:
+            ctx = click.get_current_context(silent=True)
+            as_json = bool(ctx is not None and ctx.params.get("as_json"))
+        self.as_json = as_json
+
+    def show(self, file: Any = None) -> None:
+        if self.as_json:
+            json.dump({"error": self.format_message()}, sys.stdout)
+            sys.stdout.write("\n")
+        else:
+            super().show(file)
+
+
 @contextmanager
 def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
-    """Turn the given exception types into a click error: the message, exit status 1."""
+    """Turn the given exception types into a :class:`UserError`: the message, exit status 1
+    (with ``--json``: ``{"error": message}`` on stdout)."""
     try:
         yield
     except kinds as e:
-        raise click.ClickException(str(e)) from e
+        raise UserError(str(e)) from e
+
+
+MAX_ID = 2**63 - 1
+
+
+class RowId(click.ParamType):
+    """A library row id (a track id): a whole number from 1 to 2^63-1 (SQLite's integer)."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> int:
+        try:
+            n = int(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a track id (a whole number)", param, ctx)
+        if not 1 <= n <= MAX_ID:
+            self.fail(f"{value} is out of range: ids must be between 1 and 2^63-1 "
+                      f"({MAX_ID})", param, ctx)
+        return n
+
+
+ROW_ID = RowId()
 
 
 def resolve(ref: str) -> Any:

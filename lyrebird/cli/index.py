@@ -6,20 +6,30 @@ from pathlib import Path
 
 import click
 
-from lyrebird.cli._common import emit, json_option, runtime_option, user_errors
+from lyrebird.cli._common import ROW_ID, UserError, emit, json_option, runtime_option, user_errors
 
 library_arg = click.argument("library", type=click.Path(path_type=Path))
+batch_option = click.option("--batch-size", default=16, show_default=True,
+                            type=click.IntRange(1, 1_000_000), help="Tracks per commit.")
+k_option = click.option("-k", default=10, show_default=True, type=click.IntRange(1, 100_000),
+                        help="Number of results.")
+
+
+def _errors():
+    """Library errors (``LibraryError`` and ``AudioError`` are value errors) and missing
+    extras (``ImportError``) as a clear message, exit status 1; ``{"error": …}`` with --json."""
+    return user_errors(ValueError, ImportError)
 
 
 def _open(library: Path, readonly: bool = False, runtime: str = "torch"):
     try:
         from lyrebird.index import Library, LibraryError
     except ImportError as e:  # FAISS missing: the message names the extra to install
-        raise click.ClickException(str(e)) from None
+        raise UserError(str(e)) from None
     try:  # a missing onnxruntime: the message names the extra to install
         return Library.open(library, readonly=readonly, runtime=runtime)
     except (LibraryError, ImportError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(str(e)) from None
 
 
 def _devices(value: str) -> int | str:
@@ -60,24 +70,23 @@ def index_group() -> None:
 def create_cmd(library: Path, model: str, kind: str, segment_s: float, hop_s: float,
                as_json: bool) -> None:
     """Create an empty library at LIBRARY."""
-    from lyrebird.index import IndexPolicy, Library, LibraryError
+    from lyrebird.index import IndexPolicy, Library
 
-    try:
+    with _errors():
         lib = Library.create(library, model, policy=IndexPolicy(kind=kind), segment_s=segment_s,
                              hop_s=hop_s)
-    except (LibraryError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
     emit(lib.info(), as_json, f"created {library} (model {model})")
 
 
 @index_group.command("add")
 @library_arg
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--batch-size", default=16, show_default=True, help="Tracks per commit.")
+@batch_option
 @click.option("--devices", default=None,
               help="Embed with a distributed Lightning predict job on this many devices per "
                    "node (an int or 'auto'), then merge the shards.")
-@click.option("--num-nodes", default=1, show_default=True, help="Nodes for the predict job.")
+@click.option("--num-nodes", default=1, show_default=True, type=click.IntRange(1, 100_000),
+              help="Nodes for the predict job.")
 @click.option("--strategy", default="auto", show_default=True, help="e.g. 'ddp'.")
 @click.option("--accelerator", default="auto", show_default=True)
 @click.option("--shard-dir", type=click.Path(path_type=Path), default=None,
@@ -87,11 +96,10 @@ def create_cmd(library: Path, model: str, kind: str, segment_s: float, hop_s: fl
 def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, devices: str | None,
             num_nodes: int, strategy: str, accelerator: str, shard_dir: Path | None,
             runtime: str, as_json: bool) -> None:
-    """Add audio files and folders (recursive); duplicates and bad files are reported."""
+    """Add audio files and folders (recursive); duplicates and bad files are reported. The
+    folders are remembered: a later `index sync LIBRARY` without PATHS follows them."""
     if devices is None and num_nodes == 1:
-        from lyrebird.index import LibraryError
-
-        with user_errors(LibraryError, ImportError):
+        with _errors():
             rep = _open(library, runtime=runtime).add(paths, batch_size=batch_size)
     elif runtime != "torch":
         raise click.UsageError("--runtime works without --devices/--num-nodes (the "
@@ -113,43 +121,42 @@ def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, devices: st
 
 @index_group.command("remove")
 @library_arg
-@click.argument("track_id", type=int)
+@click.argument("track_id", type=ROW_ID)
 @json_option
 def remove_cmd(library: Path, track_id: int, as_json: bool) -> None:
-    """Remove a track by id."""
-    from lyrebird.index import LibraryError
-
-    try:
+    """Remove a track by id (ids are never given again)."""
+    with _errors():
         _open(library).remove(track_id)
-    except LibraryError as e:
-        raise click.ClickException(str(e)) from None
     emit({"removed": track_id}, as_json, f"removed track {track_id}")
 
 
 @index_group.command("sync")
 @library_arg
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--batch-size", default=16, show_default=True, help="Tracks per commit.")
+@batch_option
 @click.option("--watch", "keep_watching", is_flag=True,
               help="Keep running and sync after each change (Ctrl-C to stop).")
 @click.option("--interval-s", default=2.0, show_default=True,
+              type=click.FloatRange(0.01, 86_400),
               help="With --watch and no watchdog package: seconds between polls.")
 @json_option
 def sync_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, keep_watching: bool,
              interval_s: float, as_json: bool) -> None:
     """Follow the disk: add new files, remove tracks whose files are gone, follow moved or
-    renamed files (by content, no re-embedding), re-embed edited ones. PATHS are remembered;
-    later syncs may omit them."""
-    from lyrebird.index import LibraryError
+    renamed files (by content, no re-embedding), re-embed edited ones. PATHS are remembered
+    (so are the folders given to `index add`); later syncs may omit them. A folder that is
+    missing, unreadable or empty (an unplugged drive) is reported offline and its tracks are
+    kept."""
     from lyrebird.index.watch import watch
 
     def show(rep) -> None:
         lines = [", ".join(f"{k} {v}" for k, v in rep.counts().items())]
+        lines += [f"  offline: {p}: {r}; {n} tracks kept" for p, r, n in rep.offline]
         lines += [f"  failed: {p}: {r}" for p, r in rep.failed]
         emit(rep.to_dict(), as_json, "\n".join(lines))
 
     lib = _open(library)
-    with user_errors(LibraryError):
+    with _errors():
         if keep_watching:
             try:
                 watch(lib, list(paths) or None, on_report=show, interval_s=interval_s,
@@ -165,7 +172,8 @@ def sync_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, keep_watch
 @json_option
 def info_cmd(library: Path, as_json: bool) -> None:
     """Tracks, hours, index kinds, model fingerprint, memory per track."""
-    info = _open(library, readonly=True).info()
+    with _errors():
+        info = _open(library, readonly=True).info()
     emit(info, as_json, "\n".join(f"{k}: {v}" for k, v in info.items()))
 
 
@@ -175,44 +183,62 @@ def info_cmd(library: Path, as_json: bool) -> None:
 @json_option
 def reembed_cmd(library: Path, model: str, as_json: bool) -> None:
     """Re-embed every track with another model (atomic switch)."""
-    rep = _open(library).reembed(model)
+    with _errors():
+        rep = _open(library).reembed(model)
     emit(rep.to_dict(), as_json, f"re-embedded {len(rep.added)} tracks, failed {len(rep.failed)}")
+
+
+@index_group.command("check")
+@library_arg
+@click.option("--repair", is_flag=True,
+              help="Rebuild what can be rebuilt: the FAISS files from the database, SQLite's "
+                   "indexes, a missing LOCK, leftovers of an interrupted write.")
+@json_option
+def check_cmd(library: Path, repair: bool, as_json: bool) -> None:
+    """Check a library: the database (integrity, schema), the FAISS files against its rows,
+    the lock, and the tracks' files (missing ones are listed, never removed). Exit status 1
+    when problems remain."""
+    from lyrebird.index import Library
+
+    with _errors():
+        rep = Library.check(library, repair=repair)
+    lines = [f"{library}: " + ("ok" if rep.ok else f"{len(rep.problems)} problem(s)")]
+    lines += [f"  {k}: {v}" for k, v in rep.counts.items()]
+    lines += [f"  repaired: {r}" for r in rep.repaired]
+    lines += [f"  problem: {p}" for p in rep.problems]
+    lines += [f"  missing file: [{i}] {p}" for p, i in rep.missing_files]
+    emit(rep.to_dict(), as_json, "\n".join(lines))
+    if not rep.ok:
+        raise SystemExit(1)
 
 
 @click.command("search")
 @library_arg
 @click.argument("query")
-@click.option("-k", default=10, show_default=True, help="Number of results.")
+@k_option
 @click.option("--segments", is_flag=True, help="Return 10-second moments instead of tracks.")
 @runtime_option()
 @json_option
 def search_cmd(library: Path, query: str, k: int, segments: bool, runtime: str,
                as_json: bool) -> None:
     """Text → music: tracks (or moments) matching QUERY, in any language."""
-    from lyrebird.index import LibraryError
-
     lib = _open(library, readonly=True, runtime=runtime)
-    try:
+    with _errors():
         hits = lib.search_segments(query, k) if segments else lib.search(query, k)
-    except (ValueError, ImportError, LibraryError) as e:
-        raise click.ClickException(str(e)) from None
     emit(_hits(hits), as_json, _hits_text(hits))
 
 
 @click.command("similar")
 @library_arg
 @click.argument("item")
-@click.option("-k", default=10, show_default=True, help="Number of results.")
+@k_option
 @runtime_option()
 @json_option
 def similar_cmd(library: Path, item: str, k: int, runtime: str, as_json: bool) -> None:
     """Music → music: tracks similar to an audio FILE or a library TRACK_ID."""
-    from lyrebird.encoders import AudioError
-    from lyrebird.index import LibraryError
-
     lib = _open(library, readonly=True, runtime=runtime)
-    try:
-        hits = lib.similar(int(item) if item.isdigit() and not Path(item).exists() else item, k)
-    except (LibraryError, AudioError, ImportError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
+    with _errors():
+        if item.isdigit() and not Path(item).exists():
+            item = ROW_ID.convert(item, None, None)
+        hits = lib.similar(item, k)
     emit(_hits(hits), as_json, _hits_text(hits))
