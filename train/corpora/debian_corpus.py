@@ -77,6 +77,7 @@ class DebianReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[dict[str, str]] = field(default_factory=list)
     dropped_labels: list[dict[str, str]] = field(default_factory=list)
+    package_labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # + evidence
     stems_left_out: int = 0
     items: int = 0
     items_cached: int = 0

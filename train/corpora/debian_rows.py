@@ -26,6 +26,7 @@ from .debian_packages import PackageSource, PackageSpec
 from .debian_sources import SourceItem, file_text, name_labels
 from .licences import CopyrightFile
 from .loops import LoopConfig, LoopFeatures, classify
+from .package_labels import package_labels
 from .text_sources import is_not_music_genre, tags_from_text
 
 LABEL_COLUMNS = ("title", "artist", "album", "genre", "composer")
@@ -64,6 +65,10 @@ def assemble_tracks(parts: list[dict[str, Any]], specs: dict[str, PackageSpec],
     """Tracks (one dict each, in scan order) from processed parts; reads each track's own
     text; fills the report's ``skipped``, ``duplicates`` and ``dropped_labels``."""
     copyrights = {n: CopyrightFile.read(s.copyright) for n, s in sources.items()}
+    pkg_labels = {n: package_labels(specs[n], s) for n, s in sources.items() if n in specs}
+    if hasattr(report, "package_labels"):
+        report.package_labels = {n: {"labels": list(p.labels), "evidence": p.evidence}
+                                 for n, p in pkg_labels.items() if p.labels}
     seen: dict[str, str] = {}
     tracks: list[dict[str, Any]] = []
     for part in parts:
@@ -98,6 +103,10 @@ def assemble_tracks(parts: list[dict[str, Any]], specs: dict[str, PackageSpec],
         is_loop, reason = classify(feats, part["duration_s"], name, loop_cfg)
         tag_src = tags_from_text(labels.get("genre"), labels.get("title"), labels.get("album"),
                                  module.get("module_names"))
+        for tag, src in (pkg_labels[item.package].labels if item.package in pkg_labels
+                         else {}).items():
+            tag_src.setdefault(tag, src)  # the file's own text wins
+        tag_src = dict(sorted(tag_src.items()))
         licence, lic_src = copyrights[item.package].licence_for(item.package_path)
         tracks.append({
             "item_id": part["item_id"], "audio": part["audio"], "package": item.package,
