@@ -79,8 +79,10 @@ def _open(path: str | os.PathLike) -> sf.SoundFile:
     try:
         f = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        msg = str(err).split(":", 1)[-1].strip() or type(err).__name__
-        raise AudioError(path, f"not a decodable audio file ({msg}); expected one of "
+        msg = str(err).split(":", 1)[-1].strip().rstrip(".") or type(err).__name__
+        if "does not exist or is not a regular file" in msg:  # it is one: libsndfile's MP3
+            msg = _sniff(p)  # reader says this of any file without an MPEG frame
+        raise AudioError(path, f"not a decodable audio file: {msg}; expected one of "
                                f"{', '.join(e.lstrip('.') for e in AUDIO_EXTENSIONS)}") from err
     try:
         if f.samplerate <= 0 or f.channels <= 0:
@@ -92,6 +94,24 @@ def _open(path: str | os.PathLike) -> sf.SoundFile:
         f.close()
         raise
     return f
+
+
+def _sniff(p: Path) -> str:
+    """What a file libsndfile refused holds, from its first bytes (for the message)."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.strip() and all(c.isprintable() or c in "\r\n\t" for c in text):
+        return f"it holds text ({text.strip()[:40]!r}…), not audio"
+    if p.suffix.lower() == ".mp3":
+        return "no MPEG audio frame found (not an MP3, or damaged)"
+    return "format not recognised"
 
 
 def _check_truncation(path: str | os.PathLike, f: sf.SoundFile) -> None:
@@ -255,8 +275,9 @@ def stream_audio(
             wav = to_mono(_read(path, f, pos, n))
             pos += n
             if not np.isfinite(wav).all():
-                raise AudioError(path, f"contains NaN/Inf samples near {pos / native:.1f} s; "
-                                       "expected finite values")
+                first = pos - n + int(np.flatnonzero(~np.isfinite(wav))[0])
+                raise AudioError(path, f"contains NaN/Inf samples from {first / native:.3f} s "
+                                       f"(sample {first}); expected finite values")
             if rs is not None:
                 wav = rs.resample_chunk(wav, last=pos >= stop)
             any_sound = any_sound or bool(np.any(wav != 0))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +20,49 @@ MAX_DURATION_S = 4 * 3600.0
 """Files longer than this (seconds) are refused as 'very long' (configurable per call)."""
 
 
+def skip_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (``None`` for a regular file, or a symlink to
+    one): a FIFO or other special file, a dangling symlink, a symlink loop, a folder, or
+    nothing there at all."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"dangling symlink to '{os.readlink(path)}'"
+        return "no such file or folder"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop"
+        return f"unreadable ({e.strerror or e})"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return "a folder, not a regular file"
+    kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+            else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a special file")
+    return f"{kind}, not a regular file"
+
+
 def discover(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Audio files under ``paths`` (files or folders, recursive), sorted, plus ``(path, reason)``
-    for given paths that do not exist or are not audio."""
+    """Audio files under ``paths`` (files or folders, recursive; symlinked folders are not
+    followed), sorted, plus ``(path, reason)`` for every path skipped: given paths that do not
+    exist or are not regular files, and entries with an audio extension that are FIFOs,
+    dangling symlinks or symlink loops (a folder named like audio is walked, not reported)."""
     found, bad = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(f for f in p.rglob("*") if f.is_file() and is_audio_path(f))
-        elif p.is_file():
+            for f in sorted(p.rglob("*")):
+                if not is_audio_path(f) or f.is_dir():
+                    continue
+                if (why := skip_reason(f)) is None:
+                    found.append(f)
+                else:
+                    bad.append((str(f), why))
+        elif (why := skip_reason(p)) is None:
             found.append(p)
         else:
-            bad.append((str(p), "no such file or folder"))
+            bad.append((str(p), why))
     seen, out = set(), []
     for f in found:
         r = f.resolve()
