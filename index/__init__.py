@@ -8,7 +8,8 @@ readers share), :mod:`.model` (library models, ``ModelHandle``, zero-shot tags),
 (all SQL), :mod:`.ingest` (files → vectors), :mod:`.indexes` (a library's FAISS pair),
 :mod:`.locking` (the writer lock), :mod:`.playlist` (playlists and their export), :mod:`.reader`
 (the read side), :mod:`.writer` (crash-safe write steps), :mod:`.reembed` (model migration),
-:mod:`.sync` (following the disk), :mod:`.watch` (sync on change), :mod:`.library`
+:mod:`.sync` (following the disk), :mod:`.watch` (sync on change), :mod:`.check` (is a
+library folder sound; repairs), :mod:`.library`
 (``Library``: the write path, composing the rest). Imports ``lyrebird.core``,
 ``lyrebird.mulan`` and ``lyrebird.encoders`` only.
 """
@@ -16,8 +17,8 @@ readers share), :mod:`.model` (library models, ``ModelHandle``, zero-shot tags),
 from .library import Library
 from .model import EncoderModel, LibraryModel, MuLanModel, load_model
 from .playlist import Playlist, PlaylistItem
-from .types import AddReport, Hit, LibraryError, SyncReport
+from .types import AddReport, CheckReport, Hit, LibraryError, SyncReport
 from .vectors import IndexPolicy
 
-__all__ = ["AddReport", "EncoderModel", "Hit", "IndexPolicy", "Library", "LibraryError",
+__all__ = ["AddReport", "CheckReport", "EncoderModel", "Hit", "IndexPolicy", "Library", "LibraryError",
            "LibraryModel", "MuLanModel", "Playlist", "PlaylistItem", "SyncReport", "load_model"]

@@ -110,12 +110,16 @@ def test_a_track_outside_every_root_whose_folder_vanished_is_kept(tmp_path):
     assert [(r, n) for r, _, n in rep.offline] == [(str(usb), 1)]
 
 
-def test_watch_reports_a_vanished_root_and_picks_it_up_when_back(synced, tmp_path):
+@pytest.mark.parametrize("use_watchdog", [False, True], ids=["polling", "watchdog"])
+def test_watch_reports_a_vanished_root_and_picks_it_up_when_back(synced, tmp_path,
+                                                                 use_watchdog):
+    if use_watchdog:
+        pytest.importorskip("watchdog")
     lib, music = synced
     reports, stop = [], threading.Event()
     t = threading.Thread(target=watch, args=(lib,), daemon=True,
                          kwargs=dict(on_report=reports.append, stop=stop, interval_s=0.1,
-                                     settle_s=0.2, use_watchdog=False))
+                                     settle_s=0.2, use_watchdog=use_watchdog))
 
     def wait_for(cond, timeout=30.0):
         end = time.monotonic() + timeout
