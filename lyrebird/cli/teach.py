@@ -13,8 +13,18 @@ _CFG = "lyrebird.train.teachers.annotate:TeachConfig"
 
 @click.command("teach")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the labelled manifest here (default: update MANIFEST in place).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write the labelled manifest here (default: update MANIFEST in place); "
+                   "with --windows, the output folder (required).")
+@click.option("--windows", is_flag=True,
+              help="Label every ≈3 s window of a split with all four musicnn teachers "
+                   "(probabilities + penultimate features, float16 shards; resumable).")
+@click.option("--split", default="train", show_default=True,
+              help="With --windows: the split to label ('all' for every row).")
+@click.option("--copies", default=0, show_default=True,
+              help="With --windows: seeded augmented copies per track (gain, EQ tilt, noise, "
+                   "speed).")
+@click.option("--seed", default=0, show_default=True, help="With --windows: augmentation seed.")
 @click.option("--teachers", default=ConfigDefault(_CFG, "teachers", ",".join), show_default=True,
               help="Comma-separated teachers (lyrebird.train.teachers.TEACHERS).")
 @click.option("--threshold", type=float, default=ConfigDefault(_CFG, "threshold"),
@@ -25,7 +35,8 @@ _CFG = "lyrebird.train.teachers.annotate:TeachConfig"
               help="Analyse at most this many seconds per clip, as evenly spaced 15 s excerpts "
                    "(default: all of it).")
 @json_option
-def teach_cmd(manifest: Path, out: Path | None, teachers: str, threshold: float, part_rows: int,
+def teach_cmd(manifest: Path, out: Path | None, windows: bool, split: str, copies: int,
+              seed: int, teachers: str, threshold: float, part_rows: int,
               max_seconds: float | None, as_json: bool) -> None:
     """Label every clip of MANIFEST with offline teacher taggers (musicnn ports).
 
@@ -36,6 +47,9 @@ def teach_cmd(manifest: Path, out: Path | None, teachers: str, threshold: float,
     from lyrebird.train.teachers.annotate import TeachConfig, annotate_manifest
 
     names = tuple(t.strip() for t in teachers.split(",") if t.strip())
+    if windows:
+        _windows(manifest, out, split, copies, seed, teachers, as_json)
+        return
     try:
         rep = annotate_manifest(manifest, out, TeachConfig(teachers=names, threshold=threshold,
                                                            part_rows=part_rows,
@@ -49,5 +63,30 @@ def teach_cmd(manifest: Path, out: Path | None, teachers: str, threshold: float,
     lines = [f"{rep.out}: {rep.labelled}/{rep.rows} clips labelled "
              f"({rep.audio_hours:.2f} h of audio in {rep.seconds:.0f} s, "
              f"{rep.hours_per_hour:.0f} audio hours per hour; {rep.reused_parts} parts reused)"]
+    lines += [f"  failed row {f['row']}: {f['path']}: {f['reason']}" for f in rep.failed[:20]]
+    emit(obj, as_json, "\n".join(lines))
+
+
+def _windows(manifest: Path, out: Path | None, split: str, copies: int, seed: int,
+             teachers: str, as_json: bool) -> None:
+    from lyrebird.train.teachers.windows import ALL_TEACHERS, WindowConfig, label_windows
+
+    if out is None:
+        raise click.UsageError("--windows needs --out DIR")
+    names = tuple(t.strip() for t in teachers.split(",") if t.strip())
+    src = click.get_current_context().get_parameter_source("teachers")
+    if src is not None and src.name == "DEFAULT":  # the clip-level default: use all four
+        names = ALL_TEACHERS
+    cfg = WindowConfig(teachers=names, split=None if split == "all" else split,
+                       copies=copies, seed=seed)
+    try:
+        rep = label_windows(manifest, out, cfg)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    obj = {"out": rep.out, "shards": rep.shards, "written": rep.written, "reused": rep.reused,
+           "windows": rep.windows, "audio_hours": round(rep.audio_hours, 3),
+           "seconds": round(rep.seconds, 1), "failed": rep.failed}
+    lines = [f"{rep.out}: {rep.shards} shards ({rep.written} new, {rep.reused} reused), "
+             f"{rep.windows} new windows from {rep.audio_hours:.2f} h in {rep.seconds:.0f} s"]
     lines += [f"  failed row {f['row']}: {f['path']}: {f['reason']}" for f in rep.failed[:20]]
     emit(obj, as_json, "\n".join(lines))
