@@ -125,7 +125,10 @@ def delete(lib, track_ids: list[int]) -> None:
 
 def move(lib, moves: list[tuple[int, str]], stats: dict[int, tuple[int, int] | None]) -> None:
     """Give tracks new paths (and refresh the recorded file stats) in one commit; the vectors
-    do not change, so the indexes do not either."""
+    do not change, so the indexes do not either. Nothing to do: no transaction (the library's
+    ``generation`` only moves when something changed)."""
+    if not moves and not stats:
+        return
     with store.immediate(lib.con):
         for tid, path in moves:
             store.set_path(lib.con, tid, path)

@@ -183,3 +183,4 @@ def test_the_map_key_changes_when_a_file_is_replaced_by_one_of_the_same_length(l
     after = library_key(reader)
     assert after != before
     assert library_key(reader) == after  # stable while nothing changes
+    assert not writer.sync().changed() and library_key(reader) == after  # a no-op sync too

@@ -1,8 +1,8 @@
 """What the app keeps in memory about a library: rows, track vectors, tag chips, the 2-D map.
 
-A :class:`Snapshot` is built once per library state and replaced when tracks are added or
-removed (:func:`library_key` changes), so the map's projection and every track's chips are
-computed once, not per request. At 10,000 tracks of 512-d vectors it holds about 20 MB and
+A :class:`Snapshot` is built once per library state and replaced when its content changes
+(:func:`library_key` changes), so the map's projection and every track's chips are computed
+once, not per request. At 10,000 tracks of 512-d vectors it holds about 20 MB and
 builds in well under a second (the projection is a PCA through a 512×512 covariance).
 """
 
