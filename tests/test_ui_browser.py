@@ -9,6 +9,7 @@ the results would be, never an error toast. A screenshot of each tab is saved un
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,20 +30,55 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def page(ui_library):
-    svc = LibraryService(ui_library, model=TaggedToneModel(), limits=Limits(200_000, 20.0))
-    srv = Server(make_app(svc, ServeConfig()), port=0).start()
-    outside: list[str] = []
+def browser():
+    """One headless Chromium per module; each test gets its own page (``page``)."""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        pg.on("request", lambda r: outside.append(r.url)
-              if not r.url.startswith((srv.url, "blob:" + srv.url[:-1], "data:")) else None)
-        pg.set_default_timeout(30_000)
-        pg.goto(srv.url)
-        pg.outside = outside
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+def _serve(library: Path):
+    svc = LibraryService(library, model=TaggedToneModel(), limits=Limits(200_000, 20.0))
+    return Server(make_app(svc, ServeConfig()), port=0).start()
+
+
+@pytest.fixture(scope="module")
+def server(ui_library):
+    """The app over the shared four-tone library, which no test here changes."""
+    srv = _serve(ui_library)
+    yield srv
+    srv.stop()
+
+
+def _open(browser, srv):
+    outside: list[str] = []
+    pg = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg.on("request", lambda r: outside.append(r.url)
+          if not r.url.startswith((srv.url, "blob:" + srv.url[:-1], "data:")) else None)
+    pg.set_default_timeout(30_000)
+    pg.goto(srv.url)
+    pg.outside = outside
+    return pg
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page on the shared app: no test sees another's inputs or results."""
+    pg = _open(browser, server)
+    yield pg
+    pg.close()
+
+
+@pytest.fixture
+def own_page(browser, ui_library, tmp_path):
+    """A fresh page on an app over a private copy of the library, for a test that adds to it."""
+    lib = tmp_path / "lib-copy"
+    shutil.copytree(ui_library, lib)
+    srv = _serve(lib)
+    pg = _open(browser, srv)
+    yield pg
+    pg.close()
     srv.stop()
 
 
@@ -101,6 +137,9 @@ def test_text_search_shows_ranked_results_with_working_players(page):
 
 
 def test_more_like_this_names_the_track(page):
+    page.fill("#lb-query textarea", "tone at 880 Hz")  # its own results: a fresh page has none
+    page.click("#lb-search")
+    first_card_has(page, "#lb-search-results", "tone880.flac")
     first = page.locator("#lb-search-results .lb-card").first.get_attribute("data-track-id")
     page.locator("#lb-search-results .lb-more").first.click()
     status_has(page, "#lb-search-status", "Tracks like “tone880.flac”")
@@ -213,7 +252,9 @@ def test_library_tab_stats_and_a_bad_folder(page):
     assert page.outside == []
 
 
-def test_library_tab_adds_a_folder_with_a_per_file_report(page, tmp_path):
+def test_library_tab_adds_a_folder_with_a_per_file_report(own_page, tmp_path):
+    page = own_page
+    page.get_by_role("tab", name="Library").click()
     folder = tmp_path / "more"
     folder.mkdir()
     tone(folder / "tone3520.flac", 3520)
