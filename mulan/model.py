@@ -48,7 +48,7 @@ from .config import MuLanConfig
 from .hub import card_notes
 from .text_backbones import TextBackbone
 from .towers import AudioTower, TextTower
-from .vocabulary import DEFAULT_TEMPLATE
+from .vocabulary import DEFAULT_TEMPLATE, check_template
 
 log = logging.getLogger("lyrebird.mulan")
 
@@ -225,8 +225,7 @@ class MuLan(nn.Module):
         key = (tuple(tags), tuple(templates))
         if key not in self._prompt_cache:
             for tpl in templates:
-                if "{}" not in tpl:
-                    raise ValueError(f"prompt template {tpl!r} has no '{{}}' for the tag")
+                check_template(tpl)
             texts = [tpl.format(tag) for tag in tags for tpl in templates]
             e = self.embed_text(texts).reshape(len(tags), len(templates), -1)
             self._prompt_cache[key] = F.normalize(e.mean(1), dim=-1)

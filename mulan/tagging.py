@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from lyrebird.encoders import load_audio
 
 from .model import MuLan
-from .vocabulary import DEFAULT_TEMPLATE, templates_for
+from .vocabulary import DEFAULT_TEMPLATE, check_template, templates_for
 
 
 def tag_file(path: str | os.PathLike, model: str = "default", tags: Sequence[str] | None = None,
@@ -21,8 +21,7 @@ def tag_file(path: str | os.PathLike, model: str = "default", tags: Sequence[str
     template without ``{}`` or an empty tag list, :class:`EmbeddingCollapseError` when the text
     tower cannot tell the prompts apart.
     """
-    if "{}" not in template:
-        raise ValueError(f"prompt template {template!r} has no '{{}}' for the tag")
+    check_template(template)
     if tags is not None and not list(tags):
         raise ValueError("no tags given")
     m = MuLan.load(model)

@@ -28,6 +28,24 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 """Prompt ensembles per language; the first template of each is its single prompt."""
 
+MAX_TEMPLATE_CHARS = 200
+
+
+def check_template(template: str) -> str:
+    """``template`` if it is a prompt template with exactly one ``{}`` where the tag goes (and
+    no other braces), at most :data:`MAX_TEMPLATE_CHARS` characters; else ``ValueError`` naming
+    what was expected. The one check every caller (CLI, app, API, model) uses."""
+    if not isinstance(template, str) or "{}" not in template:
+        raise ValueError(f"prompt template {template!r} has no '{{}}' where the tag goes, "
+                         "e.g. 'A {} track'")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise ValueError(f"prompt template has {len(template)} characters; the limit is "
+                         f"{MAX_TEMPLATE_CHARS}")
+    if template.count("{") != 1 or template.count("}") != 1:
+        raise ValueError(f"prompt template {template!r} must have exactly one '{{}}' and no "
+                         "other braces")
+    return template
+
 # English MTT tag → (de, fr, es)
 MTT_TRANSLATIONS: dict[str, tuple[str, str, str]] = {
     "guitar": ("Gitarre", "guitare", "guitarra"),

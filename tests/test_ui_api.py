@@ -85,7 +85,7 @@ def test_playlist_endpoint(client):
     ("get", "/search?q=x&k=0", {}, 400, "k must be between 1 and 100"),
     ("get", "/search?q=x&k=ten", {}, 400, "k must be an integer"),
     ("get", "/similar/999", {}, 404, "No track with id 999"),
-    ("get", "/similar/abc", {}, 400, "track_id"),
+    ("get", "/similar/abc", {}, 404, "No track with id abc"),
     ("get", "/tracks/999", {}, 404, "No track with id 999"),
     ("get", "/playlist", {}, 400, "give q"),
     ("get", "/playlist?q=x&n=0", {}, 400, "n must be between"),

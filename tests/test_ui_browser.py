@@ -186,7 +186,7 @@ def test_tagging_defaults_bad_inputs_and_custom_tags(page, tmp_path):
     no_error_toast(page)
     page.fill("#lb-template textarea", "A track")
     page.click("#lb-tag")
-    status_has(page, "#lb-tag-bars", "needs a {}")
+    status_has(page, "#lb-tag-bars", "where the tag goes")
     page.fill("#lb-tags textarea", "tone at 220 Hz, tone at 440 Hz, tone at 1760 Hz")
     page.fill("#lb-template textarea", "a {}")
     page.click("#lb-tag")

@@ -100,39 +100,42 @@ class Api:
         if not self.service.model.has_text:
             raise ApiError(400, "this library's model has no text tower; use similar or seeds")
 
-    def _known(self, track_id: int) -> None:
+    def _known(self, track_id: int | str) -> int:
+        """``track_id`` of a track in the library; 404 for anything else (huge numbers too)."""
         try:
-            self.lib().track(track_id)
-        except LibraryError:
+            tid = self.service.track_id(track_id)
+            self.lib().track(tid)
+        except (LibraryError, UserError):
             raise ApiError(404, f"No track with id {track_id} in this library.") from None
+        return tid
 
     def search(self, q: str | None, k: str | None) -> dict:
         if not q or not q.strip():
             raise ApiError(400, "q is required: a text query, e.g. q=calm+piano")
-        k_ = _int(k, "k", 10, 1, 100)
+        k_ = _int(k, "k", 10, 1, self.service.limits.max_k)
         self._text()
-        return {"query": q, "k": k_, "hits": _hits(self.lib().search(q.strip(), k_))}
+        query = self.service.query_text(q)
+        return {"query": q, "k": k_, "hits": _hits(self.lib().search(query, k_))}
 
-    def similar_track(self, track_id: int, k: str | None) -> dict:
-        k_ = _int(k, "k", 10, 1, 100)
-        self._known(track_id)
-        return {"track_id": track_id, "k": k_, "hits": _hits(self.lib().similar(track_id, k_))}
+    def similar_track(self, track_id: int | str, k: str | None) -> dict:
+        k_ = _int(k, "k", 10, 1, self.service.limits.max_k)
+        tid = self._known(track_id)
+        return {"track_id": tid, "k": k_, "hits": _hits(self.lib().similar(tid, k_))}
 
-    def similar_upload(self, path: Path, k: str | None) -> dict:
-        k_ = _int(k, "k", 10, 1, 100)
-        p = self.service.check_upload(path)
+    def similar_upload(self, path: Path, k: str | None, name: str | None = None) -> dict:
+        k_ = _int(k, "k", 10, 1, self.service.limits.max_k)
+        p = self.service.check_upload(path, name)
         return {"k": k_, "hits": _hits(self.lib().similar(p, k_))}
 
-    def tag(self, path: Path, tags: str | None, template: str | None) -> dict:
-        from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
+    def tag(self, path: Path, tags: str | None, template: str | None,
+            name: str | None = None) -> dict:
+        from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE, check_template
 
-        wanted = [t.strip() for t in (tags or "").split(",") if t.strip()] or None
-        template = template or DEFAULT_TEMPLATE
-        if "{}" not in template:
-            raise ApiError(400, "template needs a {} where the tag goes, e.g. 'A {} track'")
+        wanted = self.service.tag_list((tags or "").split(","))
+        template = check_template(template or DEFAULT_TEMPLATE)
         self._text()
         lib = self.lib()
-        scores = lib.tag_vector(lib.audio_vector(self.service.check_upload(path)), wanted,
+        scores = lib.tag_vector(lib.audio_vector(self.service.check_upload(path, name)), wanted,
                                 template)
         return {"template": template, "tags": [{"tag": t, "score": s} for t, s in scores.items()]}
 
@@ -150,18 +153,18 @@ class Api:
             raise ApiError(400, f"order must be 'relevance' or 'smooth', got {order!r}")
         caps = {name: _int(params.get(name), name, 0, 0, 1000) or None
                 for name in ("max_per_artist", "max_per_album")}
-        for s in seeds:
-            self._known(int(s))
-        pl = self.lib().playlist(q, seeds=[int(s) for s in seeds] or None,
+        ids = [self._known(s) for s in seeds]
+        if q:
+            q = self.service.query_text(q)
+        pl = self.lib().playlist(q, seeds=ids or None,
                                  n=_int(params.get("n"), "n", 20, 1, 500),
                                  into=(params.get("into") or "").strip() or None,
                                  lam=_float(params.get("lam"), "lam", 0.7, 0.0, 1.0),
                                  order=order, **caps)
         return pl.to_dict()
 
-    def track(self, track_id: int) -> dict:
-        self._known(track_id)
-        r = self.lib().track(track_id)
+    def track(self, track_id: int | str) -> dict:
+        r = self.lib().track(self._known(track_id))
         return {"track_id": r.id, "path": r.path, "title": r.title, "artist": r.artist,
                 "genre": r.genre, "duration_s": r.duration_s, "tags": r.zs_tags,
                 "file_tags": r.file_tags, "added_at": r.added_at,
@@ -171,10 +174,10 @@ class Api:
         return {**self.lib().info(), "readonly": not self.service.allow_add}
 
 
-async def read_upload(request, limit: int) -> tuple[Path, dict[str, str]]:
-    """The uploaded file (raw body or multipart ``file``) in a temporary file, and the form's
-    text fields; 413 past ``limit`` bytes, counted as the body arrives (nothing larger is
-    held)."""
+async def read_upload(request, limit: int) -> tuple[Path, dict[str, str], str]:
+    """The uploaded file (raw body or multipart ``file``) in a temporary file, the form's
+    text fields, and the name to show in messages (the form's file name, else "the upload");
+    413 past ``limit`` bytes, counted as the body arrives (nothing larger is held)."""
     size = request.headers.get("content-length")
     if size and size.isdigit() and int(size) > limit + MULTIPART_SLACK:
         raise ApiError(413, f"upload is {int(size) / 2**20:.1f} MiB; the limit is "
@@ -185,14 +188,14 @@ async def read_upload(request, limit: int) -> tuple[Path, dict[str, str]]:
         if len(body) > limit + MULTIPART_SLACK:
             raise ApiError(413, f"upload exceeds the limit of {limit / 2**20:.0f} MiB")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    name, fields = "upload", {}
+    name, fields = "the upload", {}
     if ctype == "multipart/form-data":
         request._body = bytes(body)  # Starlette parses the form from the body read above
         form = await request.form(max_files=1, max_fields=10)
         f = form.get("file")
         if f is None or isinstance(f, str):
             raise ApiError(400, "multipart upload needs the audio in a field named 'file'")
-        data, name = await f.read(), Path(f.filename or "upload").name
+        data, name = await f.read(), Path(f.filename or "the upload").name
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
     else:
         data = bytes(body)
@@ -204,7 +207,7 @@ async def read_upload(request, limit: int) -> tuple[Path, dict[str, str]]:
     suffix = Path(name).suffix.lower() or SUFFIXES.get(ctype, "")
     with tempfile.NamedTemporaryFile(prefix="lyrebird-api-", suffix=suffix, delete=False) as tmp:
         tmp.write(data)
-    return Path(tmp.name), fields
+    return Path(tmp.name), fields, name
 
 
 def make_api(service: LibraryService):
@@ -250,14 +253,14 @@ def make_api(service: LibraryService):
         return call(core.search, q, k)
 
     @app.get("/similar/{track_id}")
-    def similar_track(track_id: int, k: str | None = None):
+    def similar_track(track_id: str, k: str | None = None):
         return call(core.similar_track, track_id, k)
 
     async def with_upload(request: Request, fn, *names: str):
-        path, fields = await read_upload(request, limit)
+        path, fields, shown = await read_upload(request, limit)
         args = [request.query_params.get(n, fields.get(n)) for n in names]
         try:
-            return await run_in_threadpool(call, fn, path, *args)
+            return await run_in_threadpool(call, fn, path, *args, shown)
         finally:
             path.unlink(missing_ok=True)
 
@@ -274,7 +277,7 @@ def make_api(service: LibraryService):
         return call(core.playlist, dict(request.query_params))
 
     @app.get("/tracks/{track_id}")
-    def track(track_id: int):
+    def track(track_id: str):
         return call(core.track, track_id)
 
     @app.get("/info")

@@ -60,7 +60,9 @@ def _similar(service: LibraryService, item, k: float, title: str,
 
 def build_blocks(service: LibraryService, examples: list[str] | None = None) -> gr.Blocks:
     """The app's tabs over ``service``; examples are offered as first queries."""
-    with gr.Blocks(title="Lyrebird", analytics_enabled=False) as blocks:
+    # delete_cache: Gradio's copies of uploads and outputs go after an hour (checked every
+    # 10 minutes) and all of them when the server stops.
+    with gr.Blocks(title="Lyrebird", analytics_enabled=False, delete_cache=(600, 3600)) as blocks:
         gr.Markdown("## Lyrebird — music search\nSearch your library by text in any language, "
                     "find similar tracks, tag audio zero-shot, explore the map of your music "
                     "and make playlists from a description.")

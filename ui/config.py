@@ -13,12 +13,21 @@ from lyrebird.mulan.runtimes import DEFAULT_RUNTIME, RUNTIMES
 MIB = 2**20
 
 
+MAX_TRACK_ID = 2**63 - 1  # SQLite's largest integer key
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Upload limits: file size in bytes and audio duration in seconds."""
+    """What one request may ask: upload size in bytes and audio duration in seconds, the
+    number of results ``k``, tags per tagging request and their length, a text query's
+    length (characters). Requests beyond them get a message (HTTP 400 from the API)."""
 
     max_upload_bytes: int = 50 * MIB
     max_upload_s: float = 600.0
+    max_k: int = 100
+    max_tags: int = 100
+    max_tag_chars: int = 100
+    max_query_chars: int = 500
 
 
 @dataclass(frozen=True)

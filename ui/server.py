@@ -2,18 +2,20 @@
 
 Safety by construction:
 - it binds to 127.0.0.1 unless told otherwise;
-- the only files it serves are library tracks, looked up by integer id in the library
-  (``/lyrebird/audio/<id>``; no path ever comes from the URL), plus Gradio's own uploads and
-  static assets (``allowed_paths`` is empty, so Gradio's file route refuses everything else);
-- ``auth`` protects every route, the audio route included, with HTTP Basic authentication;
+- the only files it reads or serves are library tracks, looked up by integer id in the library
+  (``/lyrebird/audio/<id>``; no path ever comes from the URL), and the request's own uploads:
+  a Gradio call naming any other file is refused before Gradio reads it, and Gradio's file
+  route serves only what this app uploaded or produced (:mod:`lyrebird.ui.guard`;
+  ``allowed_paths`` is empty); Gradio's copies are deleted after an hour and at shutdown;
+- ``auth`` protects every route, the audio route included, with HTTP Basic authentication,
+  and failed logins are slowed per client (429 with ``Retry-After``);
+- over-long URLs get 414 and over-large headers 431;
 - a queue with bounded concurrency absorbs bursts instead of dropping requests;
 - analytics are off and the theme uses system fonts, so a page load contacts nothing outside.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
 import mimetypes
 import os
@@ -27,34 +29,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 from lyrebird.index import LibraryModel
 
 from .config import Limits, ServeConfig, parse_auth
+from .guard import BasicAuth, RequestLimits, UploadGuard
 from .service import LibraryService
 from .views import AUDIO_ROUTE
 
+# h11 resets a connection whose request head exceeds its buffer (16 KiB by default); a larger
+# buffer lets RequestLimits answer an over-long URL (up to 2 MiB) with 414 instead.
+UVICORN_LIMITS = {"http": "h11", "h11_max_incomplete_event_size": 2 * 2**20}
+
 __all__ = ["BasicAuth", "Limits", "ServeConfig", "Server", "make_app", "parse_auth", "serve"]
 log = logging.getLogger("lyrebird.ui")
-
-
-class BasicAuth:
-    """ASGI middleware: every HTTP and websocket request needs ``user:password``."""
-
-    def __init__(self, app, user: str, password: str):
-        self.app = app
-        self._token = base64.b64encode(f"{user}:{password}".encode()).decode()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] in ("http", "websocket"):
-            auth = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
-            given = auth[6:] if auth.startswith("Basic ") else ""
-            if not hmac.compare_digest(given.encode(), self._token.encode()):
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1008})
-                    return
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"www-authenticate", b'Basic realm="Lyrebird"'),
-                                        (b"content-type", b"text/plain")]})
-                await send({"type": "http.response.body", "body": b"authentication required"})
-                return
-        await self.app(scope, receive, send)
 
 
 def make_app(service: LibraryService, config: ServeConfig = ServeConfig(),
@@ -90,9 +74,13 @@ def make_app(service: LibraryService, config: ServeConfig = ServeConfig(),
     app = gr.mount_gradio_app(api, blocks, path="/", allowed_paths=[],
                               max_file_size=service.limits.max_upload_bytes, ssr_mode=False,
                               footer_links=[], theme=theme(), css=CSS, show_error=True)
+    # Gradio checks that a call's files were uploaded only once launch() has run; a mounted app
+    # never launches, so switch its own check on (UploadGuard refuses such calls before it).
+    blocks.has_launched = True
+    app = UploadGuard(app, blocks)
     if config.auth:
-        return BasicAuth(app, *config.auth)
-    return app
+        app = BasicAuth(app, *config.auth)
+    return RequestLimits(app)
 
 
 class Server:
@@ -102,7 +90,8 @@ class Server:
         import uvicorn
 
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
-                                                     log_level="warning", lifespan="on"))
+                                                     log_level="warning", lifespan="on",
+                                                     **UVICORN_LIMITS))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self.host, self.port = host, port
 
@@ -163,7 +152,7 @@ def serve(library: str | os.PathLike | LibraryService, config: ServeConfig = Ser
         (announce or log.warning)(f"warning: bound to {config.host} without --auth; anyone who "
                                   "can reach this port can search and add folders")
     uvicorn.run(make_app(service, config, examples), host=config.host, port=port,
-                log_level="warning")
+                log_level="warning", **UVICORN_LIMITS)
 
 
 def _free_port(host: str) -> int:

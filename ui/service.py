@@ -20,9 +20,9 @@ from lyrebird.encoders import AudioError, audio_info
 from lyrebird.index import AddReport, Library, LibraryError, LibraryModel, load_model
 from lyrebird.index.ingest import discover
 from lyrebird.index.model import default_tag_vocabulary, query_only, text_key
-from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
+from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE, check_template
 
-from .config import Limits
+from .config import MAX_TRACK_ID, Limits
 from .snapshot import Snapshot, build_snapshot, library_key
 from .tag_chips import ChipRule, TagCalibration, uncalibrated
 
@@ -105,30 +105,70 @@ class LibraryService:
             lib = self._local.lib = Library.open(self.path, model=self.model, readonly=True)
         return lib
 
-    def check_upload(self, path: str | os.PathLike | None) -> Path:
-        """Validate an uploaded audio file against the limits; raises :class:`UserError`."""
+    def check_upload(self, path: str | os.PathLike | None, name: str | None = None) -> Path:
+        """Validate an uploaded audio file against the limits; raises :class:`UserError`.
+
+        Messages name the file as the user knows it (``name``, default: the file's own name),
+        never the server's temporary path."""
         if not path:
             raise UserError("Upload an audio file first.")
         p = Path(path)
+        shown = name or p.name
+        if not p.is_file():
+            raise UserError(f"'{shown}' was not received; upload it again.")
         size = p.stat().st_size
         if size > self.limits.max_upload_bytes:
-            raise UserError(f"'{p.name}' is {size / 2**20:.1f} MiB; the limit is "
+            raise UserError(f"'{shown}' is {size / 2**20:.1f} MiB; the limit is "
                             f"{self.limits.max_upload_bytes / 2**20:.0f} MiB.")
         try:
             dur = audio_info(p).duration_s
         except AudioError as e:
-            raise UserError(f"'{p.name}' is not audio this app can read: {e}") from e
+            why = str(e).replace(f"'{p}': ", "").replace(str(p), shown)
+            raise UserError(f"'{shown}' is not audio this app can read: {why}") from None
         if dur > self.limits.max_upload_s:
-            raise UserError(f"'{p.name}' lasts {dur:.0f} s; the limit is "
+            raise UserError(f"'{shown}' lasts {dur:.0f} s; the limit is "
                             f"{self.limits.max_upload_s:.0f} s.")
         return p
 
+    def _k(self, k: float | int | str) -> int:
+        """``k`` (the number of results) in ``[1, limits.max_k]``."""
+        return whole(k, "k", 1, self.limits.max_k)
+
     @staticmethod
-    def _k(k: float | int) -> int:
-        k = int(k)
-        if not 1 <= k <= 100:
-            raise UserError(f"k must be between 1 and 100, got {k}.")
-        return k
+    def track_id(value: float | int | str) -> int:
+        """A track id as an int; :class:`UserError` ("No track with id …") for anything that
+        cannot be one (negative, zero, fractional, beyond SQLite's integers)."""
+        try:
+            v = int(value) if not isinstance(value, float) or value.is_integer() else -1
+        except (TypeError, ValueError, OverflowError):
+            v = -1
+        if not 1 <= v <= MAX_TRACK_ID:
+            raise UserError(f"No track with id {value} in this library.")
+        return v
+
+    def tag_list(self, tags: list[str] | None) -> list[str] | None:
+        """Tags for one tagging request within ``limits`` (count, characters each); ``None``
+        for the model's own vocabulary."""
+        wanted = [t.strip() for t in (tags or []) if t and t.strip()]
+        if len(wanted) > self.limits.max_tags:
+            raise UserError(f"{len(wanted)} tags given; at most {self.limits.max_tags} per "
+                            "request.")
+        long = [t for t in wanted if len(t) > self.limits.max_tag_chars]
+        if long:
+            raise UserError(f"tag '{long[0][:40]}…' has {len(long[0])} characters; at most "
+                            f"{self.limits.max_tag_chars}.")
+        return wanted or None
+
+    def query_text(self, query: str | None, empty: str = "Type a query, e.g. 'calm piano'.") -> str:
+        """A text query, stripped, within ``limits.max_query_chars``; ``empty`` is the message
+        for a blank one."""
+        if not query or not query.strip():
+            raise UserError(empty)
+        q = query.strip()
+        if len(q) > self.limits.max_query_chars:
+            raise UserError(f"The query has {len(q):,} characters; at most "
+                            f"{self.limits.max_query_chars}.")
+        return q
 
     # ------------------------------------------------------------------ snapshot
     def _tag_prompts(self) -> tuple[list[str], np.ndarray] | None:
@@ -184,19 +224,19 @@ class LibraryService:
     def search(self, query: str, k: int = 10, group: bool = True) -> list[dict]:
         """Text → the ``k`` best tracks, as ``Hit.to_dict()`` rows (segment bounds in seconds)
         with ``chips`` and, with ``group``, one row per work (``more_of_work``: the others)."""
-        if not query or not query.strip():
-            raise UserError("Type a query, e.g. 'calm piano'.")
+        query = self.query_text(query)
         if not self.model.has_text:
             raise UserError("This library's model has no text tower; use similar-track search.")
         k = self._k(k)
-        hits = self._lib().search(query.strip(), min(4 * k, 200) if group else k)
+        hits = self._lib().search(query, min(4 * k, 200) if group else k)
         return self._results(hits, k, group)
 
     def similar(self, item: int | str | os.PathLike, k: int = 10,
                 group: bool = True) -> list[dict]:
         """A library track id or an uploaded file → the ``k`` nearest tracks (as :meth:`search`;
         with ``group``, the other parts of a library track's own work are left out too)."""
-        if isinstance(item, int):
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            item = self.track_id(item)
             self.track(item)
             skip = self.snapshot().work(item)
         else:
@@ -209,14 +249,12 @@ class LibraryService:
                  max_per_artist: int | None = 2):
         """A diverse ``n``-track playlist for a description ("calm piano into strings");
         :meth:`lyrebird.index.Library.playlist` (one track per work, MMR with ``lam``)."""
-        if not query or not query.strip():
-            raise UserError("Describe the playlist, e.g. 'calm piano into strings'.")
+        query = self.query_text(query, "Describe the playlist, e.g. 'calm piano into strings'.")
         if not self.model.has_text:
             raise UserError("This library's model has no text tower, so it cannot make playlists.")
-        if not 2 <= int(n) <= 100:
-            raise UserError(f"A playlist has 2 to 100 tracks, not {int(n)}.")
+        n = whole(n, "A playlist's number of tracks (2 to 100 tracks)", 2, 100)
         try:
-            return self._lib().playlist(query.strip(), n=int(n), lam=float(lam),
+            return self._lib().playlist(query, n=int(n), lam=float(lam),
                                         max_per_artist=max_per_artist or None)
         except (LibraryError, ValueError) as e:
             raise UserError(str(e)) from None
@@ -228,18 +266,21 @@ class LibraryService:
     def tag_audio(self, path: str | os.PathLike, tags: list[str] | None = None,
                   template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
         """Zero-shot tag scores (cosine, best first) of an uploaded file; MTT top-50 by default."""
-        if "{}" not in template:
-            raise UserError("The prompt template needs a {} where the tag goes, e.g. 'A {} track'.")
+        try:
+            template = check_template(template)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        tags = self.tag_list(tags)
         if not self.model.has_text:
             raise UserError("This library's model has no text tower, so it cannot tag.")
         lib = self._lib()
         vec = lib.audio_vector(self.check_upload(path))
-        return lib.tag_vector(vec, [t for t in (tags or []) if t] or None, template)
+        return lib.tag_vector(vec, tags, template)
 
     def track(self, track_id: int) -> dict:
         """One track's stored row (path, title, duration in seconds, tags)."""
         try:
-            row = self._lib().track(int(track_id))
+            row = self._lib().track(self.track_id(track_id))
         except LibraryError:
             raise UserError(f"No track with id {track_id} in this library.") from None
         return {"track_id": row.id, "path": row.path, "title": row.title, "artist": row.artist,
@@ -298,6 +339,19 @@ class LibraryService:
                     progress(min(1.0, (i + batch) / len(files)),
                              f"{min(i + batch, len(files))}/{len(files)} files")
         return total
+
+
+def whole(value: float | int | str, name: str, lo: int, hi: int) -> int:
+    """``value`` as an int in ``[lo, hi]``; :class:`UserError` naming ``name`` otherwise (NaN,
+    ∞, fractions, text and huge numbers included)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{name} must be between {lo} and {hi} (a whole number), "
+                        f"got {value!r}.") from None
+    if not (v == v and lo <= v <= hi and v == int(v)):
+        raise UserError(f"{name} must be between {lo} and {hi} (a whole number), got {value}.")
+    return int(v)
 
 
 def _label(path: str, title: str | None, artist: str | None) -> str:

@@ -27,13 +27,16 @@ def tag_cmd(file: Path, tags: str | None, template: str, ensemble: bool, model: 
     """Score FILE against tags by music–text similarity (cosine; higher = more likely)."""
     from lyrebird.encoders import AudioError
     from lyrebird.mulan.tagging import tag_file
+    from lyrebird.mulan.vocabulary import check_template
     from lyrebird.mulan.zeroshot import parse_tags
 
     tag_list = parse_tags(tags)
     if tags is not None and not tag_list:
         raise click.BadParameter("no tags given", param_hint="--tags")
-    if "{}" not in template:
-        raise click.BadParameter("must contain '{}' where the tag goes", param_hint="--template")
+    try:
+        check_template(template)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--template") from None
     try:
         scores = tag_file(file, model, tag_list, template, ensemble)
     except (AudioError, ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
