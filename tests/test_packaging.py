@@ -8,6 +8,7 @@ must hold exactly its modules and package data; installed into a fresh venv it r
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -119,3 +120,33 @@ def test_wheel_ships_the_source_tree_and_runs_from_a_fresh_venv(tmp_path):
     assert out.returncode == 0, out.stderr
     paths = [Path(p) for p in out.stdout.split()]
     assert all(p.is_relative_to(purelib) and p.is_file() for p in paths), paths
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)|<(https?://[^>]+)>")
+
+
+def test_readme_is_short_and_runs_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_cmd = next(line.strip() for line in ci.splitlines() if "pytest" in line
+                    and not line.lstrip().startswith("#"))
+    assert test_cmd in readme  # .ci/run calls exactly the README's test command
+    assert ".ci/setup && .venv/bin/lyrebird demo" in readme
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_doc_links_stay_inside_the_repository_and_resolve(doc):
+    text = doc.read_text()
+    outside = [u for u in re.findall(r"[a-z]+://[^\s)>`'\"]+", text)
+               if not re.match(r"https?://(localhost|127\.0\.0\.1)[:/]", u)]
+    assert outside == [], f"{doc.name} names addresses outside the repository"
+    for m in LINK.finditer(text):
+        target = m.group(1) or m.group(2)
+        assert not re.match(r"[a-z]+://", target) or re.match(
+            r"https?://(localhost|127\.0\.0\.1)[:/]", target), f"{doc.name} links out: {target}"
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = target.split("#")[0]
+        assert (doc.parent / path).exists(), f"{doc.name}: broken link {target}"
