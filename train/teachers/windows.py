@@ -145,6 +145,9 @@ def label_windows(manifest: str | Path, out: str | Path, cfg: WindowConfig = Win
     df = read_manifest(manifest)
     if cfg.split is not None:
         df = df[df["split"] == cfg.split]
+    # tracks in a seeded random order, so that a run stopped early has labelled a sample of
+    # every package rather than the first packages only (shard names do not depend on order)
+    df = df.iloc[np.random.default_rng(cfg.seed).permutation(len(df))]
     shards = out / "shards"
     shards.mkdir(parents=True, exist_ok=True)
     rep = WindowReport(out=str(out))
