@@ -83,8 +83,10 @@ def file_metadata(path: str | os.PathLike) -> dict:
     if mf is None or not mf.tags:
         return {}
     tags = {k: ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in mf.tags.items()}
-    return {"title": tags.get("title"), "artist": tags.get("artist"), "genre": tags.get("genre"),
-            "tags": tags}
+    from lyrebird.core.metadata import tidy_labels  # "Gargl by |Mordred|" → title and artist, and
+    # "biniax common00" → "Biniax Common 00"
+    title, artist = tidy_labels(tags.get("title"), tags.get("artist"))
+    return {"title": title, "artist": artist, "genre": tags.get("genre"), "tags": tags}
 
 
 @dataclass

@@ -97,19 +97,30 @@ def build_real_part(out: Path, specs: list[PackageSpec] | None = None,
 
 def real_tags(table: pd.DataFrame) -> dict[str, dict[str, str]]:
     """``{manifest path: {title, artist, album, genre, license, work, comment}}`` from the
-    corpus's labels: the title (else the file name), the artist or composer when known, the
-    album (else the package), the genre when known, the package's licence for the file."""
+    corpus's labels: the title (else the file name, made readable; a credit in it, "Gargl by
+    |Mordred|", taken as the artist), the artist or composer when known (one spelling per
+    person within a package, :func:`lyrebird.core.metadata.unify_names`), the album (else
+    the package), the genre when known, the package's licence for the file."""
 
     def text(v: Any) -> str | None:
         return v.strip() if isinstance(v, str) and v.strip() else None
 
+    from lyrebird.core.metadata import tidy_labels, unify_names
+
     out: dict[str, dict[str, str]] = {}
-    for r in table.itertuples():
-        tags = {"title": text(r.title) or Path(r.package_path).stem,
+    rows = list(table.itertuples())
+    labels = [tidy_labels(text(r.title), text(r.artist) or text(r.composer),
+                          Path(r.package_path).stem) for r in rows]
+    spelling: dict[str, dict[str, str]] = {}  # package → {name: one spelling per person}
+    for pkg in {r.package for r in rows}:
+        spelling[pkg] = unify_names(a for r, (_, a) in zip(rows, labels, strict=True)
+                                    if r.package == pkg)
+    for r, (title, artist) in zip(rows, labels, strict=True):
+        tags = {"title": title or Path(r.package_path).stem,
                 "album": text(r.album) or r.package, "work": r.track_id,
                 "comment": f"Debian package {r.package}: {r.package_path}"}
-        if artist := text(r.artist) or text(r.composer):
-            tags["artist"] = artist
+        if artist:
+            tags["artist"] = spelling[r.package].get(artist, artist)
         if genre := text(r.genre):
             tags["genre"] = genre
         if licence := text(r.licence):

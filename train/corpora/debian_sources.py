@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lyrebird.core.fingerprint import stable_hash
+from lyrebird.core.metadata import split_credit
 
 from .debian_packages import PackageSource, PackageSpec
 from .module_render import MODULE_EXTENSIONS, module_text, sniff_file
@@ -183,7 +184,8 @@ def _scan_archive(src: PackageSource, f: Path, ppath: str,
 def file_text(item: SourceItem, audio: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     """The text inside the track's own file: (labels, module fields).
 
-    Tags of the audio (of ``song.ogg`` for a mix); for a module its title (as ``title``) and
+    Tags of the audio (of ``song.ogg`` for a mix); for a module its title (as ``title``, and a
+    credit in it as ``artist``: ``"Gargl by |Mordred|"``, :func:`split_credit`) and
     ``module_text`` / ``module_names`` / ``module_message``. Unreadable text gives nothing.
     """
     if item.kind == "module":
@@ -191,7 +193,9 @@ def file_text(item: SourceItem, audio: str | Path) -> tuple[dict[str, str], dict
             text = module_text(Path(item.origin).read_bytes(), item.fmt)
         except (OSError, ValueError):
             return {}, {}
-        return ({"title": text.title} if text.title else {}), {
+        title, artist = split_credit(text.title)  # "Gargl by |Mordred|"
+        labels = {k: v for k, v in (("title", title), ("artist", artist)) if v}
+        return labels, {
             "module_text": text.joined() or None, "module_names": " / ".join(text.names),
             "module_message": text.message}
     try:
