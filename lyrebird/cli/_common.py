@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from lyrebird.ui.config import Limits as _Limits
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print machine-readable JSON on stdout.")
 
@@ -98,6 +100,28 @@ class RowId(click.ParamType):
 
 
 ROW_ID = RowId()
+
+MAX_RESULTS: int = _Limits.max_k  # the app's and the API's cap on k, stated once
+
+
+class ResultCount(click.ParamType):
+    """``-k``: how many results, a whole number from 1 to :data:`MAX_RESULTS`."""
+
+    name = "k"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> int:
+        try:
+            n = int(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a number of results (a whole number from 1 to "
+                      f"{MAX_RESULTS})", param, ctx)
+        if not 1 <= n <= MAX_RESULTS:
+            self.fail(f"{n} is out of range: ask for 1 to {MAX_RESULTS} results", param, ctx)
+        return n
+
+
+RESULT_COUNT = ResultCount()
 
 
 def resolve(ref: str) -> Any:

@@ -6,13 +6,25 @@ from pathlib import Path
 
 import click
 
-from lyrebird.cli._common import ROW_ID, UserError, emit, json_option, runtime_option, user_errors
+from lyrebird.cli._common import (
+    RESULT_COUNT,
+    ROW_ID,
+    UserError,
+    emit,
+    json_option,
+    runtime_option,
+    user_errors,
+)
 
 library_arg = click.argument("library", type=click.Path(path_type=Path))
 batch_option = click.option("--batch-size", default=16, show_default=True,
                             type=click.IntRange(1, 1_000_000), help="Tracks per commit.")
-k_option = click.option("-k", default=10, show_default=True, type=click.IntRange(1, 100_000),
-                        help="Number of results.")
+k_option = click.option("-k", default=10, show_default=True, type=RESULT_COUNT,
+                        help="Number of results (1 to 100).")
+format_option = click.option(
+    "--format", "template", default=None, metavar="TEMPLATE",
+    help="One line per result from a template, e.g. '{title} — {artist}'; fields: "
+         "{rank} {track_id} {title} {artist} {chips} {score} {start} {end} {path} {file}.")
 
 
 def _errors():
@@ -36,20 +48,25 @@ def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def _hits(hits) -> list[dict]:
-    return [h.to_dict() for h in hits]
+def _show_hits(lib, hits, template: str | None, as_json: bool) -> None:
+    """Print hits with title, artist and the app's chips: JSON records, ``--format`` lines or
+    the default line (:mod:`lyrebird.ui.results`)."""
+    from lyrebird.ui.results import chip_lookup, format_record, record_line, result_records
+
+    with _errors():
+        records = result_records(hits, chip_lookup(lib.path, lib.model) if hits else None)
+        if template is not None:
+            lines = [format_record(template, r) for r in records]
+        else:
+            lines = [record_line(r) for r in records] or ["no results"]
+    emit(records, as_json, "\n".join(lines))
 
 
-def _hits_text(hits) -> str:
-    if not hits:
-        return "no results"
-    lines = []
-    for n, h in enumerate(hits, 1):
-        name = h.title or Path(h.path).name
-        tags = ", ".join(list(h.tags)[:3])
-        lines.append(f"{n:2d}. [{h.track_id}] {name}  score {h.score:.3f}  "
-                     f"best {h.start_s:.0f}-{h.end_s:.0f} s" + (f"  ({tags})" if tags else ""))
-    return "\n".join(lines)
+def _template(template: str | None) -> str | None:
+    from lyrebird.ui.results import check_template
+
+    with _errors():
+        return None if template is None else check_template(template)
 
 
 @click.group("index")
@@ -217,28 +234,34 @@ def check_cmd(library: Path, repair: bool, as_json: bool) -> None:
 @click.argument("query")
 @k_option
 @click.option("--segments", is_flag=True, help="Return 10-second moments instead of tracks.")
+@format_option
 @runtime_option()
 @json_option
-def search_cmd(library: Path, query: str, k: int, segments: bool, runtime: str,
-               as_json: bool) -> None:
-    """Text → music: tracks (or moments) matching QUERY, in any language."""
+def search_cmd(library: Path, query: str, k: int, segments: bool, template: str | None,
+               runtime: str, as_json: bool) -> None:
+    """Text → music: tracks (or moments) matching QUERY, in any language, with title, artist
+    and the app's tag chips."""
+    template = _template(template)
     lib = _open(library, readonly=True, runtime=runtime)
     with _errors():
         hits = lib.search_segments(query, k) if segments else lib.search(query, k)
-    emit(_hits(hits), as_json, _hits_text(hits))
+    _show_hits(lib, hits, template, as_json)
 
 
 @click.command("similar")
 @library_arg
 @click.argument("item")
 @k_option
+@format_option
 @runtime_option()
 @json_option
-def similar_cmd(library: Path, item: str, k: int, runtime: str, as_json: bool) -> None:
+def similar_cmd(library: Path, item: str, k: int, template: str | None, runtime: str,
+                as_json: bool) -> None:
     """Music → music: tracks similar to an audio FILE or a library TRACK_ID."""
+    template = _template(template)
     lib = _open(library, readonly=True, runtime=runtime)
     with _errors():
         if item.isdigit() and not Path(item).exists():
             item = ROW_ID.convert(item, None, None)
         hits = lib.similar(item, k)
-    emit(_hits(hits), as_json, _hits_text(hits))
+    _show_hits(lib, hits, template, as_json)
