@@ -107,15 +107,23 @@ def test_export_loads_and_embeds(trained):
     assert (trained / "training_curve.png").is_file()
 
 
-def test_resume_continues_from_the_checkpoint(trained, manifest):
+@pytest.fixture
+def trained_copy(trained, tmp_path):
+    """A private copy of the trained run, for a test that trains it further."""
+    import shutil
+
+    return shutil.copytree(trained, tmp_path / "run")
+
+
+def test_resume_continues_from_the_checkpoint(trained_copy, manifest):
     from lyrebird.train.trainers.common import RunConfig
     from lyrebird.train.trainers.muq_module import train_muq
 
     cfg = muq_config("omar-tiny", codebook_size=64, num_codebooks=2, clip_s=4.0)
     run = RunConfig(max_steps=125, batch_size=8, lr=3e-3, warmup_steps=10, val_every=1000,
                     ckpt_every=1000, accelerator="cpu", devices=1, weight_decay=0.0)
-    train_muq(manifest, trained, cfg, run, preset="omar-tiny")
-    assert read_config(trained / "model")["steps"] == 125  # 120 restored + 5 new
+    train_muq(manifest, trained_copy, cfg, run, preset="omar-tiny")
+    assert read_config(trained_copy / "model")["steps"] == 125  # 120 restored + 5 new
 
 
 def test_train_melrvq_cli_reports_utilisation(corpus, manifest, tmp_path):
