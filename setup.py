@@ -26,7 +26,7 @@ def package_dirs() -> dict[str, str]:
     roots = tomllib.loads((HERE / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
     out = {}
     for name, folder in roots.items():
-        out[name] = folder
+        out[name] = folder  # a root without __init__.py (beetsplug) is a namespace: its modules
         for sub in find_packages(str(HERE / folder)):
             out[f"{name}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
     return out
