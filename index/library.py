@@ -251,6 +251,17 @@ class Library:
         """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector."""
         return self._reader.audio_vector(audio, sr)
 
+    def tag_probs(self, vectors: np.ndarray) -> dict[str, float] | None:
+        """Distilled tag probabilities (``{tag: p}``, best first) of audio vectors ``(S, DIM)``
+        — a query's or a track's segments, averaged — or ``None`` when the model has no tag
+        head (:mod:`lyrebird.mulan.tag_head`)."""
+        return self._reader.tag_probs(vectors)
+
+    def tag_space(self):
+        """The library in its model's tag space (track ids, tag probabilities: a
+        :class:`lyrebird.index.tagspace.TagSpace`), or ``None`` without a tag head."""
+        return self._reader.tag_space()
+
     def track(self, track_id: int) -> TrackRow:
         """The stored row of one track (path, title, duration_s, tags…)."""
         return self._reader.track(track_id)

@@ -110,6 +110,21 @@ class MuLanModel:
 
             self.DIM = int(read_config(resolve_checkpoint(spec))["config"]["dim"])
         self._fp: str | None = None
+        self._head: object = False  # False: not looked up yet
+
+    @property
+    def tag_head(self):
+        """The MuLan's distilled tag head (:mod:`lyrebird.mulan.tag_head`), or ``None``; read
+        from the checkpoint folder alone (no tower is loaded for it)."""
+        if self._head is False:
+            if self._full is not None:
+                self._head = self._full.tag_head
+            else:
+                from lyrebird.mulan.model import resolve_checkpoint
+                from lyrebird.mulan.tag_head import find_head
+
+                self._head = find_head(resolve_checkpoint(self._spec))
+        return self._head
 
     @property
     def mulan(self):
@@ -258,6 +273,12 @@ class ModelHandle:
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    @property
+    def tag_head(self):
+        """The model's distilled tag head (:mod:`lyrebird.mulan.tag_head`), or ``None`` (an
+        audio-only model, a MuLan without one, or a wrapper that does not forward it)."""
+        return getattr(self.model, "tag_head", None)
 
     def text_vectors(self, texts: list[str]) -> np.ndarray:
         """``N`` strings → ``(N, DIM)`` normalised vectors, each text embedded once."""

@@ -17,7 +17,7 @@ import numpy as np
 from lyrebird.encoders import load_audio, prepare_waveform
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
-from . import store
+from . import store, tagspace
 from .caches import SegmentCache
 from .indexes import LibraryIndexes
 from .ingest import Embedded, embed_file, embed_waveform
@@ -46,6 +46,38 @@ class LibraryReader:
     def __init__(self, con: sqlite3.Connection, indexes: LibraryIndexes, model: ModelHandle,
                  meta: Mapping[str, str], path: Path):
         self.con, self.indexes, self.model, self.meta, self.path = con, indexes, model, meta, path
+        self._tags: tuple[tuple, tagspace.TagSpace] | None = None
+
+    # -------------------------------------------------------------- tag space
+    def tag_space(self) -> tagspace.TagSpace | None:
+        """The library in the model's tag space (:mod:`lyrebird.index.tagspace`), or ``None``
+        when the model has no tag head. Rebuilt when the library's content changes."""
+        head = self.model.tag_head
+        if head is None or not self.model.model.has_text:
+            return None
+        key = (store.generation(self.con), store.max_track_id(self.con), head.fingerprint())
+        if self._tags is None or self._tags[0] != key:
+            from lyrebird.mulan.tag_head import tag_names_all_languages
+
+            langs = tag_names_all_languages(head.names)
+            flat = self.model.text_vectors([n for names in langs for n in names])
+            names = flat.reshape(len(langs), len(langs[0]), -1)
+            self._tags = (key, tagspace.build(self.con, (str(self.path), head.fingerprint()),
+                                              head, names))
+        return self._tags[1]
+
+    def tag_probs(self, vectors: np.ndarray) -> dict[str, float] | None:
+        """Distilled tag probabilities of audio vectors ``(S, DIM)`` (a track's or a query's
+        segments; averaged), best first, or ``None`` without a tag head. Repeated names (a
+        tag of both teachers) keep their higher probability."""
+        head = self.model.tag_head
+        if head is None:
+            return None
+        p = head.probs(np.atleast_2d(np.asarray(vectors, np.float32))).mean(0)
+        out: dict[str, float] = {}
+        for name, v in zip(head.names, p, strict=True):
+            out[name] = max(out.get(name, 0.0), float(v))
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     # -------------------------------------------------------------- query vectors
     def audio_embedded(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None
@@ -121,10 +153,70 @@ class LibraryReader:
         return v
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
-        """Text → tracks: the ``k`` best tracks for a query in any language."""
+        """Text → tracks: the ``k`` best tracks for a query in any language.
+
+        With a tag head, each track scores ``alpha · z(cosine) + (1 − alpha) · z(tag score)``
+        (:mod:`lyrebird.mulan.tag_space`; ``score`` is then that fused value, in standard
+        deviations); without one, the cosine."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("search query must be a non-empty string")
-        return self._search_tracks(self.model.text_vectors([query])[0], k)
+        q = self.model.text_vectors([query])[0]
+        space = self.tag_space()
+        if space is None or space.head.cfg.alpha >= 1.0:
+            return self._search_tracks(q, k)
+        return self._search_fused(q, k, space)
+
+    def _hits(self, ids: list[int], score: dict[int, float], q: np.ndarray) -> list[Hit]:
+        rows = store.get_tracks(self.con, ids)
+        ids = [i for i in ids if i in rows]  # not yet committed: invisible
+        moments = self._best_segments({i: rows[i] for i in ids}, q)
+        return [Hit(i, rows[i].path, float(score[i]), *moments.get(i, (0.0, 0.0)),
+                    rows[i].title, rows[i].artist, rows[i].zs_tags) for i in ids]
+
+    def _search_fused(self, q: np.ndarray, k: int, space: tagspace.TagSpace) -> list[Hit]:
+        """Fused text search over candidates: the nearest tracks by cosine and the best by
+        tag score (:data:`lyrebird.index.tagspace.CANDIDATES` each)."""
+        self.indexes.refresh()
+        n = self.indexes.index("tracks").ntotal
+        if n == 0 or len(space.ids) == 0:
+            return []
+        tag, mu_c, sd_c = space.text_scores(q)
+        _, near = self.indexes.knn("tracks", q, min(n, tagspace.CANDIDATES))
+        best_tag = space.ids[np.argsort(-tag)[: tagspace.CANDIDATES]]
+        cand = np.unique(np.concatenate([near[near >= 0], best_tag]).astype(np.int64))
+        cand = cand[np.isin(cand, space.ids)]
+        if len(cand) == 0:
+            return []
+        cos = store.vectors_by_id(self.con, "tracks", cand) @ q
+        t = tag[np.searchsorted(space.ids, cand)]
+        a = space.head.cfg.alpha
+        score = a * (cos - mu_c) / sd_c + (1 - a) * (t - tag.mean()) / (tag.std() + 1e-9)
+        keep = [int(cand[j]) for j in np.argsort(-score)[:k]]
+        return self._hits(keep, dict(zip(cand.tolist(), score.tolist(), strict=True)), q)
+
+    def _similar_fused(self, tid: int, k: int, space: tagspace.TagSpace) -> list[Hit]:
+        """Tracks like library track ``tid`` by fused vectors: candidates are its nearest
+        tracks by contrastive vector and by centred tag logits, ranked by the fused cosine
+        (:func:`lyrebird.mulan.tag_space.fused_vectors`)."""
+        v = self._stored_vector(tid)
+        pos = int(np.searchsorted(space.ids, tid))
+        if pos >= len(space.ids) or space.ids[pos] != tid:
+            return self._search_tracks(v, k, exclude=tid)
+        self.indexes.refresh()
+        n = self.indexes.index("tracks").ntotal
+        _, near = self.indexes.knn("tracks", v, min(n, tagspace.CANDIDATES))
+        c = tagspace.centred(space, space.probs)
+        c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+        by_tags = space.ids[np.argsort(-(c @ c[pos]))[: tagspace.CANDIDATES]]
+        cand = np.unique(np.concatenate([near[near >= 0], by_tags]).astype(np.int64))
+        cand = cand[np.isin(cand, space.ids) & (cand != tid)]
+        if len(cand) == 0:
+            return []
+        at = np.searchsorted(space.ids, cand)
+        fused = space.fused(store.vectors_by_id(self.con, "tracks", cand), space.probs[at])
+        score = fused @ space.fused(v[None], space.probs[pos][None])[0]
+        keep = [int(cand[j]) for j in np.argsort(-score)[:k]]
+        return self._hits(keep, dict(zip(cand.tolist(), score.tolist(), strict=True)), v)
 
     def similar(self, item: int | str | os.PathLike | np.ndarray, k: int = 10,
                 sr: int | None = None) -> list[Hit]:
@@ -133,6 +225,9 @@ class LibraryReader:
         if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.isdigit()
                                                    and not Path(item).exists()):
             tid = int(item)
+            space = self.tag_space()
+            if space is not None and space.head.cfg.beta < 1.0:
+                return self._similar_fused(tid, k, space)
             return self._search_tracks(self._stored_vector(tid), k, exclude=tid)
         return self.search_audio(self.audio_embedded(item, sr), k)
 

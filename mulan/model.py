@@ -46,6 +46,7 @@ from lyrebird.encoders.pooling import embed_windows, weighted_mean
 
 from .config import MuLanConfig
 from .hub import card_notes
+from .tag_head import TagHead, find_head
 from .text_backbones import TextBackbone
 from .towers import AudioTower, TextTower
 from .vocabulary import DEFAULT_TEMPLATE, check_template
@@ -309,7 +310,16 @@ class MuLan(nn.Module):
         model._meta = meta  # steps, data, metrics: kept by save_pretrained
         card = Path(directory) / "README.md"
         model._card_notes = card_notes(card.read_text()) if card.is_file() else None
+        # a plain attribute, not a submodule: the head reads the vectors, it does not make
+        # them, so it stays out of the state dict and the fingerprint
+        model.__dict__["_tag_head"] = find_head(directory)
         return model.to(device or "cpu").eval()
+
+    @property
+    def tag_head(self) -> TagHead | None:
+        """The distilled tag head the checkpoint carries (``tag_head/``:
+        :mod:`lyrebird.mulan.tag_head`), or ``None``."""
+        return self.__dict__.get("_tag_head")
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike = "default",

@@ -101,6 +101,63 @@ MTT_TRANSLATIONS: dict[str, tuple[str, str, str]] = {
 }
 LANGS: tuple[str, ...] = ("en", "de", "fr", "es")
 
+MSD_TOP50: tuple[str, ...] = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
+    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
+    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
+    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
+    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
+    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
+    "sad", "House", "happy",
+)
+"""The Million Song Dataset (Last.fm) top-50 tags in the musicnn ``MSD_*`` models' output order."""
+
+MSD_TRANSLATIONS: dict[str, tuple[str, str, str]] = {
+    "alternative": ("Alternative", "alternatif", "alternativo"),
+    "indie": ("Indie", "indé", "indie"),
+    "female vocalists": ("Sängerinnen", "chanteuses", "cantantes femeninas"),
+    "00s": ("2000er", "années 2000", "años 2000"),
+    "alternative rock": ("Alternative Rock", "rock alternatif", "rock alternativo"),
+    "jazz": ("Jazz", "jazz", "jazz"),
+    "beautiful": ("wunderschön", "magnifique", "hermosa"),
+    "chillout": ("Chillout", "chillout", "chillout"),
+    "male vocalists": ("Sänger", "chanteurs", "cantantes masculinos"),
+    "classic rock": ("Classic Rock", "rock classique", "rock clásico"),
+    "soul": ("Soul", "soul", "soul"),
+    "indie rock": ("Indie-Rock", "rock indé", "rock indie"),
+    "Mellow": ("sanft und ruhig", "doux et posé", "melosa"),
+    "electronica": ("Electronica", "electronica", "electrónica"),
+    "80s": ("80er", "années 80", "años 80"),
+    "folk": ("Folk", "folk", "folk"),
+    "90s": ("90er", "années 90", "años 90"),
+    "chill": ("entspannt", "détendu", "relajada"),
+    "instrumental": ("instrumental", "instrumental", "instrumental"),
+    "punk": ("Punk", "punk", "punk"),
+    "oldies": ("Oldies", "vieux tubes", "clásicos antiguos"),
+    "blues": ("Blues", "blues", "blues"),
+    "hard rock": ("Hardrock", "hard rock", "hard rock"),
+    "acoustic": ("akustisch", "acoustique", "acústica"),
+    "experimental": ("experimentell", "expérimental", "experimental"),
+    "female vocalist": ("Sängerin", "chanteuse", "cantante femenina"),
+    "Hip-Hop": ("Hip-Hop", "hip-hop", "hip-hop"),
+    "70s": ("70er", "années 70", "años 70"),
+    "party": ("Party", "fête", "fiesta"),
+    "easy listening": ("Easy Listening", "easy listening", "easy listening"),
+    "sexy": ("sexy", "sexy", "sexy"),
+    "catchy": ("eingängig", "accrocheur", "pegadiza"),
+    "funk": ("Funk", "funk", "funk"),
+    "electro": ("Electro", "électro", "electro"),
+    "heavy metal": ("Heavy Metal", "heavy metal", "heavy metal"),
+    "Progressive rock": ("Progressive Rock", "rock progressif", "rock progresivo"),
+    "60s": ("60er", "années 60", "años 60"),
+    "rnb": ("R&B", "R&B", "R&B"),
+    "indie pop": ("Indie-Pop", "pop indé", "pop indie"),
+    "sad": ("traurig", "triste", "triste"),
+    "House": ("House", "house", "house"),
+    "happy": ("fröhlich", "joyeux", "alegre"),
+}
+"""German, French and Spanish names of the MSD tags not already in :data:`MTT_TRANSLATIONS`."""
+
 
 def _vocab_bytes(name: str) -> bytes:
     return resources.files(__package__).joinpath("vocab", name).read_bytes()
@@ -126,7 +183,8 @@ def translate_tags(tags: Sequence[str], lang: str) -> list[str]:
     if lang not in LANGS:
         raise ValueError(f"no tag translations for language {lang!r}; have {LANGS}")
     i = LANGS.index(lang) - 1
-    return [MTT_TRANSLATIONS[t][i] if t in MTT_TRANSLATIONS else t for t in tags]
+    table = {**MSD_TRANSLATIONS, **MTT_TRANSLATIONS}
+    return [table[t][i] if t in table else t for t in tags]
 
 
 def templates_for(lang: str = "en", ensemble: bool = False) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lyrebird.cli._common import ConfigDefault, LazyChoice, emit, json_option
+from lyrebird.cli.train_tag_head import train_tag_head_cmd
 from lyrebird.mulan.config import AudioTowerConfig, MuLanConfig, TextTowerConfig
 from lyrebird.train.trainers.run_config import RunConfig
 
@@ -66,7 +67,10 @@ def run_config(kw: dict) -> RunConfig:
 
 @click.group()
 def train() -> None:
-    """Train models: self-supervised encoders, tokenizers and MuLan."""
+    """Train models: self-supervised encoders, tokenizers, MuLan and its tag head."""
+
+
+train.add_command(train_tag_head_cmd)
 
 
 @train.command("myna")

@@ -31,6 +31,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from lyrebird.encoders.audio import prepare_waveform
+from lyrebird.mulan.vocabulary import MSD_TOP50
 
 from .frontend import FrontendConfig, LogMelFrontend, num_frames
 
@@ -46,15 +47,7 @@ MTT_TAGS: tuple[str, ...] = (
 )
 """MagnaTagATune top-50 tags, in the output order of the ``MTT_*`` models."""
 
-MSD_TAGS: tuple[str, ...] = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
-    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
-    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
-    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
-    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
-    "sad", "House", "happy",
-)
+MSD_TAGS: tuple[str, ...] = MSD_TOP50
 """Million Song Dataset (Last.fm) top-50 tags, in the output order of the ``MSD_*`` models."""
 
 

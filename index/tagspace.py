@@ -1,0 +1,113 @@
+"""The library in tag space: each track's distilled tag probabilities, and fused search.
+
+When the library's model carries a tag head (:mod:`lyrebird.mulan.tag_head`), every stored
+10 s segment vector maps to the teachers' 100 tag probabilities, and a track's tag vector is
+the mean of its segments' (weighted by their length) — computed from the stored vectors, so
+no audio model is needed, and once per track and head: :data:`TAG_CACHE` keeps them for the
+process, shared by every reader of the library (a server's threads each hold one).
+
+Fused text search and similarity follow :mod:`lyrebird.mulan.tag_space` (the one home of the
+formulas); the z-scores of the contrastive score use a fixed sample of the library's tracks.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from lyrebird.mulan.tag_space import (
+    centred_logits,
+    fused_vectors,
+    keyword_weights,
+    unit,
+)
+
+from . import store
+
+STATS_SAMPLE = 4096
+"""Tracks whose scores estimate the library-wide mean and spread of a query's scores."""
+CANDIDATES = 2000
+"""Tracks taken from each space (contrastive nearest, best tag scores) before fusing."""
+
+
+class TagCache:
+    """Track tag probabilities per (library, head fingerprint): id → ``(T,)`` float32."""
+
+    def __init__(self):
+        self._data: dict[tuple[str, str], dict[int, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def probs(self, key: tuple[str, str], con: sqlite3.Connection, head,
+              ids: np.ndarray) -> np.ndarray:
+        """``(len(ids), T)`` tag probabilities of these tracks, computing the missing ones
+        from their stored segment vectors."""
+        with self._lock:
+            have = self._data.setdefault(key, {})
+            missing = [int(i) for i in ids if int(i) not in have]
+        if missing:
+            new = {}
+            for tid, (times, vecs) in store.track_segment_arrays(con, missing).items():
+                p = head.probs(np.asarray(vecs, np.float32))
+                w = np.maximum(times[:, 1] - times[:, 0], 1e-3)
+                new[tid] = (w[:, None] * p).sum(0) / w.sum() if len(p) else \
+                    np.zeros(len(head.names), np.float32)
+            with self._lock:
+                have.update(new)
+        with self._lock:
+            zero = np.zeros(len(head.names), np.float32)
+            return np.stack([have.get(int(i), zero) for i in ids]) if len(ids) else \
+                np.zeros((0, len(head.names)), np.float32)
+
+
+TAG_CACHE = TagCache()
+
+
+@dataclass
+class TagSpace:
+    """One library's tag state: all committed track ``ids (N,)``, their tag ``probs (N, T)``,
+    the tag names' text vectors ``names (T, L, D)`` (L languages) and a sample of track
+    vectors ``sample (S, D)`` for score statistics."""
+
+    ids: np.ndarray
+    probs: np.ndarray
+    names: np.ndarray
+    sample: np.ndarray
+    head: object
+
+    def text_scores(self, q: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """A unit query ``(D,)`` → tag scores ``(N,)`` of all tracks, and the mean and spread
+        of its contrastive cosine over the sample."""
+        w = keyword_weights(q[None], self.names)[0]
+        tag = self.probs.astype(np.float64) @ w
+        cos = self.sample @ q if len(self.sample) else np.zeros(1)
+        return tag, float(cos.mean()), float(cos.std() + 1e-9)
+
+    def fused(self, vectors: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """Fused similarity vectors ``(N, D + T)`` (:func:`lyrebird.mulan.tag_space.
+        fused_vectors`) with the head's weight and centre."""
+        return fused_vectors(vectors, probs, self.head.cfg.beta, self.head.mean_logit)
+
+
+def build(con: sqlite3.Connection, key: tuple[str, str], head, name_vectors: np.ndarray,
+          seed: int = 0) -> TagSpace:
+    """The :class:`TagSpace` of the library on ``con`` (``key``: library path and head
+    fingerprint, for :data:`TAG_CACHE`)."""
+    ids = np.array(sorted(store.row_ids(con, "tracks")), np.int64)
+    probs = TAG_CACHE.probs(key, con, head, ids)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(ids, min(len(ids), STATS_SAMPLE), replace=False)) if len(ids) \
+        else ids
+    sample = store.vectors_by_id(con, "tracks", pick) if len(pick) else np.zeros((0, 1))
+    return TagSpace(ids, probs.astype(np.float32), name_vectors, unit(sample), head)
+
+
+def centred(space: TagSpace, probs: np.ndarray) -> np.ndarray:
+    """Centred tag logits of ``probs (N, T)`` with the head's centre."""
+    return centred_logits(probs, space.head.mean_logit)
+
+
+__all__ = ["CANDIDATES", "STATS_SAMPLE", "TAG_CACHE", "TagCache", "TagSpace", "build",
+           "centred"]

@@ -1,0 +1,147 @@
+"""The distilled tag head: a MuLan audio vector → the musicnn teachers' tag probabilities.
+
+The head reads the **stored** 512-d audio vector of a window (what a library keeps for every
+10 s segment), so tag probabilities of any library track or moment come from its vectors with
+no audio model, and a library built before the head existed gains them without re-embedding.
+It is trained by :mod:`lyrebird.train.trainers.tag_head` to predict, window by window, the
+probabilities of the MTT and MSD musicnn teachers (100 outputs, :data:`HEAD_TAGS`) and their
+penultimate features (an auxiliary target only).
+
+A MuLan checkpoint carries it in a ``tag_head/`` subfolder (``config.json`` with the tag names
+and per-tag thresholds calibrated on the valid split, ``model.safetensors``). It is not part
+of :meth:`MuLan.fingerprint` — the vectors do not change — and has a fingerprint of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lyrebird.core.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from lyrebird.core.configs import config_from_dict, config_to_dict
+from lyrebird.core.fingerprint import module_fingerprint, stable_hash
+
+from .vocabulary import LANGS, MSD_TOP50, mtt_top50, translate_tags
+
+HEAD_DIR = "tag_head"
+KIND = "tag_head"
+
+
+def head_tags() -> tuple[str, ...]:
+    """The head's outputs in order: the MTT top-50 then the MSD top-50 (names may repeat:
+    "rock" is in both)."""
+    return tuple(mtt_top50()) + MSD_TOP50
+
+
+@dataclass(frozen=True)
+class TagHeadConfig:
+    """The head: ``dim`` → ``hidden`` (GELU) → one logit per tag, plus a feature branch.
+
+    Attributes:
+        tags: output names (default :func:`head_tags`).
+        dim: input width (the MuLan vector).
+        hidden: hidden width (0: a linear head).
+        feat_dim: width of the auxiliary feature output (0: none).
+        thresholds: per-tag probability from which the tag counts as present (calibrated on
+            the valid split; empty: 0.5 for every tag).
+        mean_logit: the training segments' mean logit per tag (the centre of the centred tag
+            logits used for similarity; empty: zeros).
+        alpha, beta: fusion weights chosen on valid (:class:`lyrebird.mulan.tag_space.
+            FusionWeights`: contrastive share of text search and of similarity).
+    """
+
+    tags: tuple[str, ...] = ()
+    dim: int = 512
+    hidden: int = 512
+    feat_dim: int = 0
+    thresholds: tuple[float, ...] = ()
+    mean_logit: tuple[float, ...] = ()
+    alpha: float = 0.5
+    beta: float = 0.5
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.tags or head_tags()
+
+
+class TagHead(nn.Module):
+    """``(N, dim)`` unit vectors → ``(N, n_tags)`` logits (and ``(N, feat_dim)`` features)."""
+
+    def __init__(self, cfg: TagHeadConfig = TagHeadConfig()):
+        super().__init__()
+        self.cfg = cfg
+        n = len(cfg.names)
+        width = cfg.hidden or cfg.dim
+        self.trunk = (nn.Sequential(nn.Linear(cfg.dim, cfg.hidden), nn.GELU())
+                      if cfg.hidden else nn.Identity())
+        self.tags = nn.Linear(width, n)
+        self.feats = nn.Linear(width, cfg.feat_dim) if cfg.feat_dim else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x (N, dim)`` → ``(logits (N, n_tags), features (N, feat_dim) or None)``."""
+        h = self.trunk(x)
+        return self.tags(h), (self.feats(h) if self.feats is not None else None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.cfg.names
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``(n_tags,)`` probabilities from which each tag is present."""
+        t = self.cfg.thresholds
+        return np.asarray(t if t else [0.5] * len(self.names), np.float32)
+
+    @torch.no_grad()
+    def probs(self, vectors: np.ndarray, batch: int = 8192) -> np.ndarray:
+        """``(N, dim)`` vectors → ``(N, n_tags)`` float32 probabilities."""
+        x = np.asarray(vectors, np.float32).reshape(-1, self.cfg.dim)
+        out = [torch.sigmoid(self(torch.from_numpy(x[i:i + batch]))[0]).numpy()
+               for i in range(0, len(x), batch)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.names)), np.float32)
+
+    @property
+    def mean_logit(self) -> np.ndarray:
+        """``(n_tags,)`` centre of the centred tag logits."""
+        m = self.cfg.mean_logit
+        return np.asarray(m if m else [0.0] * len(self.names), np.float32)
+
+    def fingerprint(self) -> str:
+        """Identity of the weights and config (hex)."""
+        return f"{stable_hash(module_fingerprint(self), config_to_dict(self.cfg)):016x}"
+
+    def save(self, directory: str | os.PathLike, extra: dict | None = None,
+             card: str | None = None) -> Path:
+        """Write the head as a checkpoint folder (``config.json`` + ``model.safetensors``)."""
+        return save_checkpoint(directory, self.state_dict(), kind=KIND, preset=None,
+                               config=config_to_dict(self.cfg), extra=extra, card=card)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> TagHead:
+        """Read a head saved by :meth:`save`."""
+        meta, sd = load_checkpoint(directory)
+        cfg = config_from_dict(TagHeadConfig, meta["config"])
+        head = cls(cfg)
+        load_state_strict(head, sd, str(directory))
+        return head.eval()
+
+
+def find_head(checkpoint_dir: str | os.PathLike) -> TagHead | None:
+    """The tag head a MuLan checkpoint folder carries (``tag_head/``), or ``None``."""
+    d = Path(checkpoint_dir) / HEAD_DIR
+    return TagHead.load(d) if (d / "config.json").is_file() else None
+
+
+def tag_names_all_languages(names: tuple[str, ...]) -> list[list[str]]:
+    """For each tag, its name in every language of :data:`LANGS` (English first)."""
+    per_lang = [translate_tags(names, lang) for lang in LANGS]
+    return [[per_lang[j][i] for j in range(len(LANGS))] for i in range(len(names))]
+
+
+__all__ = ["HEAD_DIR", "TagHead", "TagHeadConfig", "find_head", "head_tags",
+           "tag_names_all_languages"]

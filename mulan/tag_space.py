@@ -1,0 +1,106 @@
+"""Search in tag space, and its fusion with the contrastive space (the one home of both).
+
+- **Text → tags**: a query is matched to the tag names through the text tower; its weights
+  over the tags are ``softmax(cos(query, name) / TEMPERATURE)``, with each tag's name taken
+  in all four languages (the best-matching language counts). A track scores the weighted sum
+  of its tag probabilities (:func:`keyword_scores`). This is how musicnn-based library tools
+  search, and the ``teacher-keyword`` peer of ``lyrebird eval real``.
+- **Fused text search**: each score is z-scored over the library's tracks for the query, then
+  ``alpha · z(contrastive cosine) + (1 − alpha) · z(tag score)`` (:func:`fuse`).
+- **Fused similarity**: a track is ``[√beta · v̂, √(1 − beta) · ĉ]`` with ``v̂`` its unit
+  contrastive vector and ``ĉ`` its unit *centred tag logits* (logits minus the library's
+  mean logit), so the cosine of two fused vectors is ``beta · cos(v) + (1 − beta) · cos(c)``
+  (:func:`fused_vectors`).
+
+Weights ``alpha`` and ``beta`` are chosen on the real corpus's valid split and stored with the
+tag head (:class:`FusionWeights`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TEMPERATURE = 0.05
+"""Softmax temperature of the query's weights over the tag names (cosine units)."""
+
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """``alpha``: weight of the contrastive score in text search; ``beta``: weight of the
+    contrastive vector in similarity (1: contrastive only, 0: tags only)."""
+
+    alpha: float = 0.5
+    beta: float = 0.5
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def logits(p: np.ndarray) -> np.ndarray:
+    """Probabilities → logits (clipped away from 0 and 1)."""
+    p = np.clip(np.asarray(p, np.float64), EPS, 1 - EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def keyword_weights(queries: np.ndarray, names: np.ndarray,
+                    temperature: float = TEMPERATURE) -> np.ndarray:
+    """Unit query vectors ``(Q, D)`` and unit tag-name vectors ``(T, D)`` or ``(T, L, D)`` (a
+    name per language; the best match counts) → ``(Q, T)`` softmax weights over the tags."""
+    q = unit(queries).astype(np.float64)
+    n = np.asarray(names, np.float64)
+    cos = np.einsum("qd,tld->qtl", q, n).max(-1) if n.ndim == 3 else q @ n.T
+    return softmax(cos / temperature, axis=1)
+
+
+def keyword_scores(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Tag probabilities ``(N, T)`` and query weights ``(Q, T)`` → ``(N, Q)`` scores."""
+    return np.asarray(probs, np.float64) @ np.asarray(weights, np.float64).T
+
+
+def zscore(s: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Scores standardised along ``axis`` (the tracks), so two kinds of score can be added."""
+    s = np.asarray(s, np.float64)
+    return (s - s.mean(axis=axis, keepdims=True)) / (s.std(axis=axis, keepdims=True) + 1e-9)
+
+
+def fuse(contrastive: np.ndarray, tags: np.ndarray, alpha: float) -> np.ndarray:
+    """``(N, Q)`` contrastive cosines and ``(N, Q)`` tag scores → fused ``(N, Q)`` scores
+    (each z-scored over the N tracks; ``alpha`` weighs the contrastive one)."""
+    if alpha >= 1.0:
+        return np.asarray(contrastive, np.float64)
+    if alpha <= 0.0:
+        return np.asarray(tags, np.float64)
+    return alpha * zscore(contrastive) + (1.0 - alpha) * zscore(tags)
+
+
+def centred_logits(probs: np.ndarray, mean_logit: np.ndarray | None = None) -> np.ndarray:
+    """``(N, T)`` probabilities → logits minus ``mean_logit`` (default: their own mean)."""
+    lg = logits(probs)
+    mu = lg.mean(axis=0) if mean_logit is None else np.asarray(mean_logit, np.float64)
+    return (lg - mu).astype(np.float32)
+
+
+def fused_vectors(vectors: np.ndarray, probs: np.ndarray, beta: float,
+                  mean_logit: np.ndarray) -> np.ndarray:
+    """``(N, D)`` contrastive vectors and their ``(N, T)`` tag probabilities → ``(N, D + T)``
+    unit vectors whose cosine is ``beta · cos(v) + (1 − beta) · cos(centred logits)``."""
+    v = unit(vectors) * np.sqrt(max(beta, 0.0))
+    c = unit(centred_logits(probs, mean_logit)) * np.sqrt(max(1.0 - beta, 0.0))
+    return np.concatenate([v, c], axis=1).astype(np.float32)
+
+
+__all__ = ["TEMPERATURE", "FusionWeights", "centred_logits", "fuse", "fused_vectors",
+           "keyword_scores", "keyword_weights", "logits", "softmax", "unit", "zscore"]

@@ -1,0 +1,163 @@
+"""Search in tag space (#25): a model with a distilled tag head gets fused text search and fused
+similarity, checked against a numpy oracle of the formulas on the transparent tone model; the
+head's save/load round trip; its fidelity and calibration helpers.
+
+The tone model's vectors are band energies; the test head is linear and deliberately *permuted*
+(it calls the 880 Hz track "tone at 220 Hz"), so the contrastive and the tag space disagree
+and the fusion weight decides.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from tone_model import ToneModel
+from ui_library import tone
+
+from lyrebird.index import Library
+from lyrebird.mulan.tag_head import TagHead, TagHeadConfig, find_head
+from lyrebird.mulan.tag_space import TEMPERATURE, fused_vectors, softmax
+
+FREQS = (220, 440, 880, 1760)
+NAMES = tuple(f"tone at {f} Hz" for f in FREQS)
+SWAP = {220: 880, 440: 1760, 880: 220, 1760: 440}  # the head's (wrong) name for each tone
+
+
+def permuted_head(alpha: float, beta: float, swap: dict[int, int] = SWAP) -> TagHead:
+    """Linear head: tag "tone at swap[f] Hz" fires on the band of f."""
+    m = ToneModel()
+    head = TagHead(TagHeadConfig(tags=NAMES, dim=m.DIM, hidden=0, alpha=alpha, beta=beta))
+    with torch.no_grad():
+        head.tags.weight.zero_()
+        head.tags.bias.fill_(-4.0)
+        for f in FREQS:
+            head.tags.weight[NAMES.index(f"tone at {swap[f]} Hz"), m._band(f)] = 10.0
+    return head.eval()
+
+
+class HeadToneModel(ToneModel):
+    def __init__(self, head: TagHead):
+        super().__init__()
+        self.tag_head = head
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tones")
+    return [tone(d / f"tone{f}.wav", f, 12.0) for f in FREQS]
+
+
+def make_library(tmp_path, music, head: TagHead):
+    lib = Library.create(tmp_path / "lib", HeadToneModel(head))
+    assert len(lib.add(music).added) == len(FREQS)
+    return lib
+
+
+def oracle_text(lib, head: TagHead, query: str) -> dict[int, float]:
+    """Fused scores of every track from first principles (all tracks: the stats sample), with
+    the stored vectors read from the database file directly."""
+    con = sqlite3.connect(lib.path / "library.sqlite")
+    m = ToneModel()
+    q = m.embed_text([query])[0]
+    names = m.embed_text(list(NAMES))
+    w = softmax((names @ q) / TEMPERATURE)
+    ids = [r.id for r in lib.tracks()]
+    cos, tag = [], []
+    for tid in ids:
+        segs = con.execute("SELECT start_s, end_s, vector FROM segments WHERE "
+                                      "track_id = ? ORDER BY start_s", (tid,)).fetchall()
+        v = np.stack([np.frombuffer(s[2], np.float16).astype(np.float32) for s in segs])
+        dur = np.array([s[1] - s[0] for s in segs])
+        p = (dur[:, None] * head.probs(v)).sum(0) / dur.sum()
+        tag.append(float(p @ w))
+        tv = con.execute("SELECT vector FROM tracks WHERE id = ?", (tid,)).fetchone()
+        cos.append(float(np.frombuffer(tv[0], np.float32) @ q))
+    cos, tag = np.array(cos), np.array(tag)
+    a = head.cfg.alpha
+    z = a * (cos - cos.mean()) / (cos.std() + 1e-9) + (1 - a) * (tag - tag.mean()) / (tag.std() + 1e-9)
+    return dict(zip(ids, z.tolist(), strict=True))
+
+
+def _name(hit) -> str:
+    return hit.path.rsplit("/", 1)[-1]
+
+
+@pytest.mark.parametrize(("alpha", "top"), [(1.0, "tone220.wav"), (0.0, "tone880.wav"),
+                                            (0.3, None)])
+def test_fused_text_search_matches_the_oracle(tmp_path, music, alpha, top):
+    head = permuted_head(alpha, 1.0)
+    with make_library(tmp_path, music, head) as lib:
+        hits = lib.search("tone at 220 Hz", k=4)
+        if top is not None:
+            assert _name(hits[0]) == top
+        if alpha < 1.0:
+            want = oracle_text(lib, head, "tone at 220 Hz")
+            assert [h.track_id for h in hits] == sorted(want, key=lambda i: -want[i])
+            for h in hits:
+                assert h.score == pytest.approx(want[h.track_id], abs=1e-3)
+
+
+def test_fused_similarity_matches_the_oracle(tmp_path, music):
+    head = permuted_head(0.5, 0.4)
+    with make_library(tmp_path, music, head) as lib:
+        rows = {_name(r): r.id for r in lib.tracks()}
+        tid = rows["tone220.wav"]
+        hits = lib.similar(tid, k=3)
+        space = lib.tag_space()
+        con = sqlite3.connect(lib.path / "library.sqlite")
+        vecs = np.stack([np.frombuffer(con.execute(
+            "SELECT vector FROM tracks WHERE id = ?", (int(i),)).fetchone()[0], np.float32)
+            for i in space.ids])
+        f = fused_vectors(vecs, space.probs, 0.4, head.mean_logit)
+        me = f[list(space.ids).index(tid)]
+        want = sorted((i for i in space.ids if i != tid), key=lambda i: -(f[list(space.ids)
+                                                                              .index(i)] @ me))
+        assert [h.track_id for h in hits] == [int(i) for i in want]
+
+
+def test_similarity_in_tag_space_alone_follows_the_tags(tmp_path, music):
+    # the head gives 220 Hz and 1760 Hz the same tag: in tag space alone they are neighbours
+    head = permuted_head(0.5, 0.0, {220: 220, 440: 440, 880: 880, 1760: 220})
+    with make_library(tmp_path, music, head) as lib:
+        rows = {_name(r): r.id for r in lib.tracks()}
+        assert _name(lib.similar(rows["tone220.wav"], k=1)[0]) == "tone1760.wav"
+
+
+def test_tag_space_follows_library_changes(tmp_path, music):
+    head = permuted_head(0.0, 1.0)
+    with make_library(tmp_path, music, head) as lib:
+        assert len(lib.tag_space().ids) == 4
+        lib.remove(lib.tracks()[0].id)
+        assert len(lib.tag_space().ids) == 3
+        assert len(lib.search("tone at 440 Hz", k=10)) == 3
+
+
+def test_tag_probs_of_vectors_merge_repeated_names():
+    head = TagHead(TagHeadConfig(tags=("rock", "metal", "rock"), dim=4, hidden=0))
+    with torch.no_grad():
+        head.tags.weight.zero_()
+        head.tags.bias.copy_(torch.tensor([-2.0, 0.0, 1.0]))
+    from lyrebird.index.reader import LibraryReader
+
+    class H:
+        tag_head = head
+
+    probs = LibraryReader.tag_probs(type("R", (), {"model": H()})(), np.zeros((2, 4)))
+    assert list(probs) == ["rock", "metal"]
+    assert probs["rock"] == pytest.approx(1 / (1 + np.exp(-1.0)), abs=1e-6)
+
+
+def test_head_round_trip_and_lookup(tmp_path):
+    head = permuted_head(0.25, 0.75)
+    head = TagHead(replace(head.cfg, thresholds=(0.1, 0.2, 0.3, 0.4),
+                           mean_logit=(1.0, 2.0, 3.0, 4.0)))
+    head.save(tmp_path / "ckpt" / "tag_head")
+    back = find_head(tmp_path / "ckpt")
+    assert back is not None and back.cfg == head.cfg and back.fingerprint() == head.fingerprint()
+    x = np.random.default_rng(0).standard_normal((5, head.cfg.dim)).astype(np.float32)
+    assert np.allclose(back.probs(x), head.probs(x), atol=1e-6)
+    assert find_head(tmp_path / "elsewhere") is None
