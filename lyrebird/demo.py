@@ -235,6 +235,7 @@ def build_demo(settings: DemoSettings = DemoSettings()) -> DemoResult:
     ``LibraryError`` (the library)."""
     import pandas as pd
 
+    from lyrebird.index.notes import write_note
     from lyrebird.train.corpora.demo_corpus import build_demo_corpus
 
     data_dir, library = Path(settings.data_dir), settings.library_dir
@@ -254,6 +255,7 @@ def build_demo(settings: DemoSettings = DemoSettings()) -> DemoResult:
     with lib:
         rep, removed = sync_library(lib, files, data_dir / "audio", data_dir / "real")
         cal = calibrate_tags(lib, table, data_dir)
+        write_note(lib, "examples", _queries({} if real is None else real.report))
         info = lib.info()
         first = min((r.id for r in lib.tracks()), default=None)
     return DemoResult(
@@ -286,10 +288,15 @@ def _real_part(out: Path) -> RealPart:
 
 def demo_queries(result: DemoResult) -> list[str]:
     """The example searches: :data:`DEMO_QUERIES`, and the real-music ones
-    (:data:`lyrebird.demo_real.REAL_QUERIES`) when the library has real recordings."""
+    (:data:`lyrebird.demo_real.REAL_QUERIES`) when the library has real recordings. Stored
+    with the library (its ``examples`` note), so ``lyrebird serve`` offers the same ones."""
+    return _queries(result.real)
+
+
+def _queries(real: dict[str, Any]) -> list[str]:
     from lyrebird.demo_real import REAL_QUERIES
 
-    return [*REAL_QUERIES, *DEMO_QUERIES] if result.real.get("tracks") else list(DEMO_QUERIES)
+    return [*REAL_QUERIES, *DEMO_QUERIES] if real.get("tracks") else list(DEMO_QUERIES)
 
 
 def _cli() -> str:
@@ -344,14 +351,16 @@ def run_demo(settings: DemoSettings = DemoSettings(), serve: ServeConfig | None 
     """The whole demo: :func:`build_demo`, then ``on_built(result)`` (e.g. print it), then,
     unless ``serve`` is ``None``, the app over the library (blocking until interrupted; see
     :func:`lyrebird.ui.serve` for ``limits``, ``allow_add`` and ``announce``) with
-    :func:`demo_queries` as examples."""
+    the library's example searches (:func:`lyrebird.ui.app.library_examples`: the
+    :func:`demo_queries` stored with it, the same ``lyrebird serve`` shows)."""
     result = build_demo(settings)
     if on_built is not None:
         on_built(result)
     if serve is not None:
         from lyrebird.ui import serve as serve_app
+        from lyrebird.ui.app import library_examples
         from lyrebird.ui.config import Limits
 
         serve_app(settings.library_dir, serve, limits=limits or Limits(), allow_add=allow_add,
-                  examples=demo_queries(result), announce=announce)
+                  examples=library_examples(settings.library_dir), announce=announce)
     return result

@@ -2,7 +2,7 @@
 imported with ``beet import -A``, every ``beet lyrebird`` command run by the ``beet`` program
 and its output checked; moved, retagged and removed items followed by ``add``.
 
-The tone model (``tests/tone_model.py``, with a tag vocabulary) stands in for MuLan through
+The tagged tone model (``tests/ui_library.py``: tone vectors, a tag vocabulary) stands in for MuLan through
 the plugin's ``model:`` config key, so the test needs no real model.
 """
 
@@ -54,7 +54,7 @@ import:
 paths:
   default: $album/$title
 lyrebird:
-  model: py:tone_model:TaggedToneModel
+  model: py:ui_library:TaggedToneModel
 """)
     (root / "beetsdir").mkdir()
     out = beet(root, "import", "-A", "-q", src)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from lyrebird.cli import main
 
 SR = 16000
-MODEL = "py:tone_model:TaggedToneModel"
+MODEL = "py:ui_library:TaggedToneModel"
 FREQS = (220, 440, 880, 1760)
 
 
@@ -46,7 +46,7 @@ def tagged_library(tmp_path_factory):
 
 
 def test_search_shows_title_artist_and_the_apps_chips(tagged_library):
-    from tone_model import TaggedToneModel
+    from ui_library import TaggedToneModel
 
     from lyrebird.ui import LibraryService
 

@@ -183,3 +183,6 @@ def test_no_real_part_when_switched_off(fake_debian, tmp_path):
                                   real=False))
     assert res.real == {} and not fake_debian["builds"] and res.library["tracks"] == 2
     assert demo_queries(res) == DEMO_QUERIES
+    from lyrebird.ui.app import library_examples  # stored: `lyrebird serve` shows the same
+
+    assert library_examples(res.library["path"]) == DEMO_QUERIES

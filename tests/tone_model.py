@@ -61,9 +61,3 @@ def write_chords(path, parts, seconds: float = 10.0, sr: int = 16000):
     sf.write(path, x.astype(np.float32), sr)
     return path
 
-
-class TaggedToneModel(ToneModel):
-    """The tone model with a tag vocabulary ("tone at 220 Hz" …), so tracks get zero-shot tags
-    and result cards get chips (``py:tone_model:TaggedToneModel``)."""
-
-    default_tags = tuple(f"tone at {f} Hz" for f in (220, 440, 880, 1760))

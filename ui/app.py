@@ -22,9 +22,35 @@ EXAMPLE_QUERIES = ["calm solo piano", "a fast drum groove", "string quartet in a
                    "guitarra acústica tranquila"]
 
 
+EXAMPLES_NOTE = "examples"
+"""The library note (:mod:`lyrebird.index.notes`) holding its example searches."""
+
+
+def library_examples(library: str | Path) -> list[str]:
+    """The example searches the app offers for ``library``: the ones stored with it (``lyrebird
+    demo`` stores its own), else :data:`EXAMPLE_QUERIES`. ``lyrebird serve`` and ``lyrebird
+    demo`` both ask this, so one library shows one set."""
+    from lyrebird.index.notes import read_note
+
+    stored = read_note(library, EXAMPLES_NOTE)
+    if isinstance(stored, list) and stored and all(isinstance(q, str) for q in stored):
+        return list(stored)
+    return list(EXAMPLE_QUERIES)
+
+
+FONT_STACK = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "Helvetica Neue",
+              "Arial", "Noto Sans CJK JP", "Noto Sans JP", "sans-serif", "Apple Color Emoji",
+              "Segoe UI Emoji", "Noto Color Emoji")
+"""The app's typeface: the system's own fonts, complete for every script they cover (Gradio's
+bundled Source Sans Pro SemiBold holds 55 glyphs, so bold titles mixed two typefaces), then
+CJK and colour-emoji fonts for titles in Japanese or with emoji."""
+
+
 def theme() -> gr.themes.Base:
-    """Gradio's default look with locally served fonts only (no font CDN)."""
-    return gr.themes.Default()
+    """Gradio's default look with the system font stack (:data:`FONT_STACK`; no font CDN, no
+    partial webfont)."""
+    return gr.themes.Default(font=list(FONT_STACK),
+                             font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"])
 
 
 def _results(service: LibraryService, hits_state: gr.State, status: gr.HTML, elem_id: str) -> None:
@@ -59,7 +85,8 @@ def _similar(service: LibraryService, item, k: float, title: str,
 
 
 def build_blocks(service: LibraryService, examples: list[str] | None = None) -> gr.Blocks:
-    """The app's tabs over ``service``; examples are offered as first queries."""
+    """The app's tabs over ``service``; ``examples`` (default: :func:`library_examples`) are
+    offered as first queries."""
     # delete_cache: Gradio's copies of uploads and outputs go after an hour (checked every
     # 10 minutes) and all of them when the server stops.
     with gr.Blocks(title="Lyrebird", analytics_enabled=False, delete_cache=(600, 3600)) as blocks:
@@ -67,7 +94,7 @@ def build_blocks(service: LibraryService, examples: list[str] | None = None) -> 
                     "find similar tracks, tag audio zero-shot, explore the map of your music "
                     "and make playlists from a description.")
         with gr.Tabs():
-            _search_tab(service, examples or EXAMPLE_QUERIES)
+            _search_tab(service, examples or library_examples(service.path))
             _similar_tab(service)
             _tag_tab(service)
             _map_tab()
@@ -81,7 +108,8 @@ def _search_tab(service: LibraryService, examples: list[str]) -> None:
         with gr.Row():
             query = gr.Textbox(label="Describe the music (any language)", scale=6,
                                elem_id="lb-query", placeholder="e.g. calm solo piano")
-            k = gr.Slider(1, 50, value=10, step=1, label="k", scale=2)
+            k = gr.Slider(1, 50, value=10, step=1, label="Results (k)", scale=2,
+                          info="How many tracks to show, best first.", elem_id="lb-k")
             go = gr.Button("Search", variant="primary", scale=1, elem_id="lb-search")
         tries = gr.Dataset(components=[query], samples=[[q] for q in examples], label="Try",
                            elem_id="lb-examples")
@@ -116,7 +144,8 @@ def _similar_tab(service: LibraryService) -> None:
             with gr.Column():
                 pick = gr.Dropdown(service.tracks(), value=None, label="…or pick a library track",
                                    elem_id="lb-similar-pick")
-                k = gr.Slider(1, 50, value=10, step=1, label="k")
+                k = gr.Slider(1, 50, value=10, step=1, label="Results (k)",
+                              info="How many similar tracks to show, best first.")
                 group_box = gr.Checkbox(True, label="One result per work")
                 go = gr.Button("Find similar tracks", variant="primary", elem_id="lb-similar")
         group = gr.State(True)  # the "similar" API keeps its (clip, track, k) inputs

@@ -145,7 +145,7 @@ async function select(i) {
     const pos = new Map(D.ids.map((t, k) => [t, k]));
     hl = new Set(s.hits.map((h) => pos.get(h.track_id)).filter((k) => k !== undefined));
     $("sim").innerHTML = s.hits.map((h) => `<li data-i="${pos.get(h.track_id)}">`
-      + `${esc(h.title)}${h.artist ? " — " + esc(h.artist) : ""} <small>${h.score.toFixed(2)}`
+      + `${esc(h.title)}${h.artist ? " — " + esc(h.artist) : ""} <small>match ${h.score.toFixed(2)}`
       + `</small></li>`).join("");
     say(`${s.hits.length} tracks like “${s.title}” highlighted`);
     draw();

@@ -20,7 +20,9 @@ CSS = """
          border-radius:10px; background:var(--background-fill-secondary)}
 .lb-card audio {width:100%; height:36px}
 .lb-bars {display:flex; flex-direction:column; gap:3px}
-.lb-bar-row {display:grid; grid-template-columns:12em 1fr 4em; align-items:center; gap:8px}
+.lb-bar-row, .lb-bar-head {display:grid; grid-template-columns:12em 1fr 7em; align-items:center;
+                           gap:8px}
+.lb-bar-head {font-size:0.8em; opacity:0.7}
 .lb-bar-track {background:var(--background-fill-secondary); border-radius:4px; height:14px}
 .lb-bar {background:var(--color-accent); border-radius:4px; height:14px}
 .lb-error {color:var(--error-text-color, #b91c1c)}
@@ -32,6 +34,18 @@ CSS = """
 def _fmt_time(s: float) -> str:
     m, sec = divmod(max(0.0, float(s)), 60.0)
     return f"{int(m)}:{sec:04.1f}"
+
+
+def _clock(s: float) -> str:
+    """A length in whole seconds: ``30.0`` → ``"0:30"``."""
+    m, sec = divmod(max(0, round(float(s))), 60)
+    return f"{m}:{sec:02d}"
+
+
+def number(v: float, digits: int = 3) -> str:
+    """``v`` rounded to ``digits`` decimals, never a negative zero (``-0.0001`` → ``"0.000"``)."""
+    text = f"{float(v):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def hit_card(hit: dict, rank: int) -> str:
@@ -74,8 +88,8 @@ def playlist_list(items: list[dict]) -> str:
         artist = f" — {escape(it['artist'])}" if it.get("artist") else ""
         tid = int(it["track_id"])
         rows.append(f'<li class="lb-pl-item" data-track-id="{tid}"><span>{escape(str(name))}'
-                    f'{artist} <small>{_fmt_time(it.get("duration_s", 0.0))} · '
-                    f'{float(it["score"]):.2f}</small></span>'
+                    f'{artist} <small>length {_clock(it.get("duration_s", 0.0))} · '
+                    f'match {number(it["score"], 2)}</small></span>'
                     f'<audio controls preload="none" src="{AUDIO_ROUTE}/{tid}"></audio></li>')
     return f'<ol class="lb-playlist">{"".join(rows)}</ol>'
 
@@ -88,20 +102,23 @@ def map_frame(height_px: int = 640) -> str:
 
 
 def tag_bars(scores: dict[str, float], top: int = 50) -> str:
-    """Horizontal bars of zero-shot scores (cosine similarity), best first, scaled to the range."""
+    """Horizontal bars of zero-shot scores (cosine similarity), best first, scaled to the
+    range, under a header naming the columns; each number labelled ``match`` (no ``-0.000``)."""
     items = list(scores.items())[:top]
     if not items:
         return "<p>No tags.</p>"
     vals = [v for _, v in items]
     lo, hi = min(vals), max(vals)
     span = hi - lo if hi > lo else 1.0
-    rows = []
+    rows = ['<div class="lb-bar-head"><span>tag</span><span>relative to the best tag</span>'
+            '<span>match (cosine)</span></div>']
     for tag, v in items:
         width = 5 + 95 * (v - lo) / span
         rows.append(f'<div class="lb-bar-row" data-tag="{escape(tag)}" data-score="{v:.4f}">'
                     f'<span>{escape(tag)}</span><div class="lb-bar-track">'
                     f'<div class="lb-bar" style="width:{width:.1f}%"></div></div>'
-                    f'<span>{v:.3f}</span></div>')
+                    f'<span title="cosine similarity of the clip and the tag\'s prompt">'
+                    f'match {number(v)}</span></div>')
     return f'<div class="lb-bars">{"".join(rows)}</div>'
 
 
