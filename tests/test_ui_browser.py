@@ -270,3 +270,51 @@ def test_library_tab_adds_a_folder_with_a_per_file_report(own_page, tmp_path):
     shot(page, "library")
     no_error_toast(page)
     assert page.outside == []
+
+
+GLYPHS_JS = """(sel) => {
+  // Each character drawn in the element's own font on a canvas, compared with a character no
+  // font has (drawn as the missing-glyph box): a character drawn like the box is tofu.
+  const el = document.querySelector(sel);
+  const font = getComputedStyle(el).font;
+  const draw = (ch) => {
+    const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+    const g = c.getContext('2d'); g.font = font; g.textBaseline = 'top';
+    g.fillStyle = '#000'; g.fillText(ch, 4, 4);
+    return Array.from(g.getImageData(0, 0, 64, 64).data).join(',');
+  };
+  const tofu = draw('\\u{10FFFD}');
+  const text = el.innerText;
+  const chars = [...text].filter(ch => ch.trim() && ch.charCodeAt(0) > 0x2000);
+  return {font, family: getComputedStyle(el).fontFamily,
+          tofu: chars.filter(ch => draw(ch) === tofu || draw(ch) === draw('')), chars};
+}"""
+
+
+def test_japanese_titles_and_emoji_render_in_one_system_font(browser, tmp_path):
+    """Bold titles use the system font stack (not a 55-glyph webfont), and a Japanese title
+    with an emoji draws real glyphs, not empty boxes (Debian: fonts-noto-cjk and
+    fonts-noto-color-emoji, installed by .ci/setup)."""
+    from ui_library import tag_file
+
+    from lyrebird.index import Library
+
+    music = tmp_path / "music"
+    music.mkdir()
+    tag_file(tone(music / "yoru.flac", 440), title="夜の散歩 🎹", artist="Ōkami")
+    Library.create(tmp_path / "lib", TaggedToneModel()).add([music])
+    srv = _serve(tmp_path / "lib")
+    pg = _open(browser, srv)
+    try:
+        pg.fill("#lb-query textarea", "tone at 440 Hz")
+        pg.click("#lb-search")
+        pg.wait_for_selector("#lb-search-results .lb-card .lb-title")
+        pg.evaluate("document.fonts.ready")
+        res = pg.evaluate(GLYPHS_JS, "#lb-search-results .lb-card .lb-title")
+        shot(pg, "fonts")
+    finally:
+        pg.close()
+        srv.stop()
+    assert "夜の散歩" in "".join(res["chars"]) and "🎹" in res["chars"], res
+    assert "Source Sans" not in res["family"] and "system-ui" in res["family"], res
+    assert res["tofu"] == [], f"drawn as empty boxes: {res['tofu']} in {res['font']}"
