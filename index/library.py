@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from .check import check as _check
 from .indexes import LibraryIndexes
 from .ingest import MAX_DURATION_S, Embedded, discover, embed_file, file_metadata
 from .model import LibraryModel, ModelHandle, load_model, query_only
+from .pipeline import default_workers, ordered_map, torch_threads
 from .playlist import Order, Playlist, make_playlist
 from .reader import SEGMENT_WEIGHT, LibraryReader
 from .reembed import reembed as _reembed
@@ -323,28 +324,43 @@ class Library:
             raise LibraryError(f"'{self.path}': call this inside `with library.writing():`")
 
     def add(self, paths: Iterable[str | os.PathLike], batch_size: int = 16,
-            max_duration_s: float = MAX_DURATION_S) -> AddReport:
+            max_duration_s: float = MAX_DURATION_S, workers: int | None = None) -> AddReport:
         """Embed and add audio files or folders; skips duplicates, reports bad files, goes on.
 
         Commits every ``batch_size`` tracks; an interruption loses at most that batch. The
-        folders among ``paths`` are remembered for :meth:`sync` (files are not).
+        folders among ``paths`` are remembered for :meth:`sync` (files are not). ``workers``
+        threads decode and embed files while this one hashes and commits (default: one per
+        core; 0: the serial path, in this thread with PyTorch's own threading; see
+        :mod:`lyrebird.index.pipeline`).
         """
         paths = list(paths)
         files, missing = discover(paths)
         seg, hop = float(self.meta["segment_s"]), float(self.meta["hop_s"])
+        workers = default_workers() if workers is None else workers
 
-        def items():
+        def embed(f: Path):
+            return ({**file_metadata(f), "_stat": writer.file_stat(f)},
+                    embed_file(self.model, f, seg, hop, max_duration_s=max_duration_s))
+
+        def hashed():  # (path, hash or None, reason), wanted: new content, first in this call
+            seen: set[str] = set()
             for f in progress(files, desc="index add"):
                 try:
                     h = content_hash(f)
                 except OSError as e:
-                    yield str(f), None, f"unreadable: {e}"
+                    yield (f, None, f"unreadable: {e}"), False
                     continue
-                yield str(f), h, lambda f=f: ({**file_metadata(f), "_stat": writer.file_stat(f)},
-                                              embed_file(self.model, f, seg, hop,
-                                                         max_duration_s=max_duration_s))
+                new = h not in seen and not store.has_hash(self.con, h)
+                seen.add(h)
+                yield (f, h, None), new
 
-        with self.writing():
+        def items():
+            for (f, h, why), result in ordered_map(lambda job: embed(job[0]), hashed(), workers):
+                yield (str(f), None, why) if h is None else (str(f), h, result)
+
+        with self.writing(), (torch_threads(1) if workers else nullcontext()):
+            if workers:
+                _ = self.model.SAMPLE_RATE  # load the model once, before threads share it
             remember(self, [p for p in paths if Path(p).is_dir()])
             rep = writer.ingest(self, items(), batch_size)
         rep.failed = missing + rep.failed

@@ -143,7 +143,8 @@ class MuLanModel:
         if self._text_only is None:
             from lyrebird.mulan import MuLan
 
-            self._text_only = MuLan.load(self._spec, self._device, audio=False).eval()
+            self._text_only = MuLan.load(self._spec, self._device, audio=False,
+                                         lean_text=True).eval()
         return self._text_only
 
     @property

@@ -62,6 +62,41 @@ class LeanEncoder:
         self.emb_norm = (e.LayerNorm.weight.detach(), e.LayerNorm.bias.detach(), e.LayerNorm.eps)
         self.layers = [self._snapshot(layer, dtype) for layer in model.encoder.layer]
 
+    @classmethod
+    def from_state(cls, cfg: dict, sd: dict[str, torch.Tensor],
+                   dtype: torch.dtype = torch.float32) -> LeanEncoder:
+        """The same snapshot from a BERT-layout ``config.json`` dict and a Hugging Face state
+        dict (``embeddings.*``, ``encoder.layer.{i}.*`` names; tensors may be memory-mapped:
+        the embedding tables are used in place, so a query reads only its tokens' rows).
+        Raises ``KeyError`` when a weight is missing."""
+        self = cls.__new__(cls)
+        self.dtype = dtype
+        self.heads, self.hidden = int(cfg["num_attention_heads"]), int(cfg["hidden_size"])
+        self.positions = SUPPORTED[cfg["model_type"]]
+        self.pad_id = int(cfg.get("pad_token_id", 1) or 0)
+        eps = float(cfg.get("layer_norm_eps", 1e-12))
+        self.word = sd["embeddings.word_embeddings.weight"]
+        self.pos = sd["embeddings.position_embeddings.weight"]
+        self.type0 = sd["embeddings.token_type_embeddings.weight"][0]
+        self.emb_norm = (sd["embeddings.LayerNorm.weight"], sd["embeddings.LayerNorm.bias"], eps)
+
+        def w(name: str) -> torch.Tensor:
+            return sd[name].detach().to(dtype).contiguous()
+
+        self.layers = []
+        for i in range(int(cfg["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+            qkv = [f"{p}attention.self.{x}" for x in ("query", "key", "value")]
+            self.layers.append((
+                torch.cat([sd[q + ".weight"] for q in qkv]).to(dtype).contiguous(),
+                torch.cat([sd[q + ".bias"] for q in qkv]).to(dtype).contiguous(),
+                w(p + "attention.output.dense.weight"), w(p + "attention.output.dense.bias"),
+                w(p + "attention.output.LayerNorm.weight"), w(p + "attention.output.LayerNorm.bias"),
+                eps, w(p + "intermediate.dense.weight"), w(p + "intermediate.dense.bias"),
+                w(p + "output.dense.weight"), w(p + "output.dense.bias"),
+                w(p + "output.LayerNorm.weight"), w(p + "output.LayerNorm.bias"), eps))
+        return self
+
     @staticmethod
     def _snapshot(layer: nn.Module, dtype: torch.dtype) -> tuple:
         att, out = layer.attention, layer.output

@@ -275,14 +275,23 @@ class MuLan(nn.Module):
     @classmethod
     def from_dir(cls, directory: str | os.PathLike, device: str | torch.device | None = None,
                  encoder: AudioEncoder | None = None, backbone: TextBackbone | None = None,
-                 check_fingerprint: bool = True, audio: bool = True) -> MuLan:
+                 check_fingerprint: bool = True, audio: bool = True,
+                 lean_text: bool = False) -> MuLan:
         """Load a MuLan checkpoint directory (see :meth:`load`); ``audio=False`` builds and
-        loads the text side only (for text queries: no audio encoder is constructed)."""
+        loads the text side only (for text queries: no audio encoder is constructed).
+        ``lean_text``: a frozen local text backbone loads for inference only (memory-mapped,
+        no ``transformers`` import; same vectors and fingerprint): for query processes, not
+        for training or export."""
         meta, sd = load_checkpoint(directory)
         if meta.get("kind") != KIND:
             raise CheckpointError(f"'{directory}': kind is {meta.get('kind')!r}, not a MuLan "
                                   "checkpoint")
         cfg = config_from_dict(MuLanConfig, meta["config"], where=f"{directory}/config.json")
+        if lean_text and backbone is None and not cfg.text.train_backbone:
+            from .text_backbones import load_text_backbone
+
+            backbone = load_text_backbone(cfg.text.backbone, cfg.text.prefix,
+                                          cfg.text.max_length, frozen=True)
         model = cls(cfg, encoder=encoder, backbone=backbone, audio=audio)
         trained_fp = tensors_fingerprint(sd)
         if not audio:

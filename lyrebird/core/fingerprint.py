@@ -43,5 +43,10 @@ def tensors_fingerprint(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def module_fingerprint(module: nn.Module) -> str:
-    """:func:`tensors_fingerprint` of a module's state dict."""
+    """:func:`tensors_fingerprint` of a module's state dict, or the module's own
+    ``weights_fingerprint()`` when it defines one (a frozen backbone whose weights are not
+    materialised: it returns what this function computed on the full module)."""
+    own = getattr(module, "weights_fingerprint", None)
+    if callable(own):
+        return str(own())
     return tensors_fingerprint(module.state_dict())
