@@ -330,13 +330,14 @@ class Library:
         Commits every ``batch_size`` tracks; an interruption loses at most that batch. The
         folders among ``paths`` are remembered for :meth:`sync` (files are not). ``workers``
         threads decode and embed files while this one hashes and commits (default: one per
-        core; 0: the serial path, in this thread with PyTorch's own threading; see
-        :mod:`lyrebird.index.pipeline`).
+        core, or 0 for a model whose ``thread_safe`` attribute is false; 0: the serial path,
+        in this thread with PyTorch's own threading; see :mod:`lyrebird.index.pipeline`).
         """
         paths = list(paths)
         files, missing = discover(paths)
         seg, hop = float(self.meta["segment_s"]), float(self.meta["hop_s"])
-        workers = default_workers() if workers is None else workers
+        if workers is None:  # a plug-in model may say it cannot be called from two threads
+            workers = default_workers() if getattr(self.model, "thread_safe", True) else 0
 
         def embed(f: Path):
             return ({**file_metadata(f), "_stat": writer.file_stat(f)},

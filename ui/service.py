@@ -72,6 +72,31 @@ class LockedModel:
             return self._m.embed_text(texts)
 
 
+class WriterModel(LockedModel):
+    """The model as "add folder" uses it: the same weights as the service's
+    :class:`LockedModel`, but audio windows run without its lock. The audio tower only reads
+    its weights (no tokenizer, no state), so the ingest's worker threads embed side by side
+    and a search never waits behind a batch of windows; text (zero-shot tags at each commit,
+    mostly cached) still takes turns with the searches."""
+
+    def __init__(self, locked: LockedModel):
+        self._m, self._lock = locked._m, locked._lock
+        self.name, self.SAMPLE_RATE, self.DIM = locked.name, locked.SAMPLE_RATE, locked.DIM
+
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """``(N, L)`` windows at ``SAMPLE_RATE`` Hz → ``(N, DIM)`` unit vectors (no lock,
+        unless the model says it is not thread-safe)."""
+        if not self.thread_safe:
+            with self._lock:
+                return self._m.embed_windows(audio, valid)
+        return self._m.embed_windows(audio, valid)
+
+    @property
+    def thread_safe(self) -> bool:
+        """The wrapped model's ``thread_safe`` (default true; a plug-in may say false)."""
+        return bool(getattr(self._m, "thread_safe", True))
+
+
 class LibraryService:
     """Everything the app asks of a library, safe to call from many threads."""
 
@@ -312,7 +337,7 @@ class LibraryService:
         if not self._write_lock.acquire(blocking=False):
             raise UserError("Another folder is being added; try again when it has finished.")
         try:
-            with Library.open(self.path, model=self.model) as lib:
+            with Library.open(self.path, model=WriterModel(self.model)) as lib:
                 yield lib
         finally:
             self._write_lock.release()
