@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from tone_model import ToneModel
+from tone_model import HeadToneModel, ToneModel, linear_head
 from ui_library import tone
 
 from lyrebird.index import Library
@@ -29,20 +29,10 @@ SWAP = {220: 880, 440: 1760, 880: 220, 1760: 440}  # the head's (wrong) name for
 
 def permuted_head(alpha: float, beta: float, swap: dict[int, int] = SWAP) -> TagHead:
     """Linear head: tag "tone at swap[f] Hz" fires on the band of f."""
-    m = ToneModel()
-    head = TagHead(TagHeadConfig(tags=NAMES, dim=m.DIM, hidden=0, alpha=alpha, beta=beta))
-    with torch.no_grad():
-        head.tags.weight.zero_()
-        head.tags.bias.fill_(-4.0)
-        for f in FREQS:
-            head.tags.weight[NAMES.index(f"tone at {swap[f]} Hz"), m._band(f)] = 10.0
-    return head.eval()
-
-
-class HeadToneModel(ToneModel):
-    def __init__(self, head: TagHead):
-        super().__init__()
-        self.tag_head = head
+    fires: dict[str, list[float]] = {}
+    for f in FREQS:
+        fires.setdefault(f"tone at {swap[f]} Hz", []).append(f)
+    return linear_head(NAMES, fires, alpha=alpha, beta=beta)
 
 
 @pytest.fixture(scope="module")

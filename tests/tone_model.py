@@ -61,3 +61,30 @@ def write_chords(path, parts, seconds: float = 10.0, sr: int = 16000):
     sf.write(path, x.astype(np.float32), sr)
     return path
 
+
+
+def linear_head(names: tuple[str, ...], fires_on: dict[str, list[float]], **cfg):
+    """A transparent distilled tag head for the tone model: tag ``name`` fires (p ≈ 1) on the
+    bands of the tones ``fires_on[name]`` (Hz) and nowhere else (p ≈ 0.02); ``cfg`` goes to
+    :class:`lyrebird.mulan.tag_head.TagHeadConfig` (alpha, beta, thresholds, …)."""
+    import torch
+
+    from lyrebird.mulan.tag_head import TagHead, TagHeadConfig
+
+    m = ToneModel()
+    head = TagHead(TagHeadConfig(tags=names, dim=m.DIM, hidden=0, **cfg))
+    with torch.no_grad():
+        head.tags.weight.zero_()
+        head.tags.bias.fill_(-4.0)
+        for i, name in enumerate(names):
+            for hz in fires_on.get(name, []):
+                head.tags.weight[i, m._band(hz)] = 10.0
+    return head.eval()
+
+
+class HeadToneModel(ToneModel):
+    """The tone model carrying a distilled tag head (as the default MuLan does)."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.tag_head = head

@@ -24,7 +24,7 @@ from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE, check_template
 
 from .config import MAX_TRACK_ID, Limits
 from .snapshot import Snapshot, build_snapshot, library_key
-from .tag_chips import ChipRule, TagCalibration, uncalibrated
+from .tag_chips import ChipRule, TagCalibration, head_calibration, uncalibrated
 
 
 class UserError(ValueError):
@@ -49,6 +49,11 @@ class LockedModel:
     def query_only(self) -> bool:
         """Whether the wrapped model only searches (an int8 text tower)."""
         return query_only(self._m)
+
+    @property
+    def tag_head(self):
+        """The wrapped model's distilled tag head, or ``None`` (it only reads vectors: no lock)."""
+        return getattr(self._m, "tag_head", None)
 
     @property
     def has_text(self) -> bool:
@@ -206,7 +211,24 @@ class LibraryService:
                 tags, self.model.embed_text([DEFAULT_TEMPLATE.format(t) for t in tags]))
         return self._prompts
 
+    def _tag_scores(self, lib: Library, ids: np.ndarray, vecs: np.ndarray
+                    ) -> tuple[list[str], np.ndarray] | None:
+        """``(tags, (N, T) scores)`` of the tracks ``ids``: the distilled tag probabilities
+        when the model has a tag head, else the zero-shot cosines of the default vocabulary."""
+        space = lib.tag_space() if self.model.tag_head is not None else None
+        if space is not None:
+            at = np.searchsorted(space.ids, ids)
+            return list(space.head.names), space.probs[np.minimum(at, len(space.ids) - 1)]
+        prompts = self._tag_prompts()
+        if prompts is None:
+            return None
+        tags, pvecs = prompts
+        return tags, (vecs @ pvecs.T if len(ids) else np.zeros((0, len(tags)), np.float32))
+
     def _chip_rule(self, tags: list[str], scores: np.ndarray) -> ChipRule:
+        head = self.model.tag_head
+        if head is not None and tags == list(head.names):
+            return ChipRule(tags, head_calibration(head))
         fp = self.model.fingerprint()
         cal = TagCalibration.load(self.path, fp, DEFAULT_TEMPLATE)
         return ChipRule(tags, cal or uncalibrated(tags, scores, fp, DEFAULT_TEMPLATE))
@@ -220,7 +242,7 @@ class LibraryService:
             return snap
         with self._snap_lock:
             if self._snap is None or self._snap.key != key:
-                self._snap = build_snapshot(lib, key, self._tag_prompts, self._chip_rule)
+                self._snap = build_snapshot(lib, key, self._tag_scores, self._chip_rule)
             return self._snap
 
     def _results(self, hits: list, k: int, group: bool, skip: tuple | None = None) -> list[dict]:
@@ -290,7 +312,9 @@ class LibraryService:
 
     def tag_audio(self, path: str | os.PathLike, tags: list[str] | None = None,
                   template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
-        """Zero-shot tag scores (cosine, best first) of an uploaded file; MTT top-50 by default."""
+        """Tag scores of an uploaded file, best first: with no ``tags``, the distilled tag
+        probabilities when the model has a tag head (else zero-shot cosines of the MTT top-50);
+        with ``tags``, zero-shot cosines against ``template``."""
         try:
             template = check_template(template)
         except ValueError as e:
@@ -299,8 +323,10 @@ class LibraryService:
         if not self.model.has_text:
             raise UserError("This library's model has no text tower, so it cannot tag.")
         lib = self._lib()
-        vec = lib.audio_vector(self.check_upload(path))
-        return lib.tag_vector(vec, tags, template)
+        emb = lib.audio_embedded(self.check_upload(path))
+        if tags is None and self.model.tag_head is not None:
+            return lib.tag_probs(emb.seg_vectors)
+        return lib.tag_vector(emb.vector, tags, template)
 
     def track(self, track_id: int) -> dict:
         """One track's stored row (path, title, duration in seconds, tags)."""

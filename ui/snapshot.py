@@ -126,10 +126,11 @@ class Snapshot:
 
 
 def build_snapshot(lib: Library, key: tuple,
-                   tag_prompts: Callable[[], tuple[list[str], np.ndarray] | None],
+                   tag_scores: Callable[[Library, np.ndarray, np.ndarray],
+                                        tuple[list[str], np.ndarray] | None],
                    make_rule: Callable[[list[str], np.ndarray], ChipRule]) -> Snapshot:
-    """Read every track row and vector of ``lib``; score the default tags when
-    ``tag_prompts()`` gives ``(tags, (T, D) prompt vectors)``."""
+    """Read every track row and vector of ``lib``; chips from ``tag_scores(lib, ids (N,),
+    vectors (N, D))`` when it gives ``(tags, (N, T) scores)``."""
     ids, vecs = _store.all_vectors(lib.con, "tracks")
     rows = _store.all_tracks(lib.con)
     byid = {r.id: r for r in rows}
@@ -137,9 +138,8 @@ def build_snapshot(lib: Library, key: tuple,
     ids, vecs = ids[keep], vecs[keep] if len(keep) else np.zeros((0, int(lib.meta["dim"])),
                                                                  np.float32)
     snap = Snapshot(key, ids, vecs, [byid[int(i)] for i in ids])
-    prompts = tag_prompts()
-    if prompts is not None:
-        tags, pvecs = prompts
-        snap.scores = vecs @ pvecs.T if len(ids) else np.zeros((0, len(tags)), np.float32)
+    scored = tag_scores(lib, ids, vecs)
+    if scored is not None:
+        tags, snap.scores = scored
         snap.rule = make_rule(tags, snap.scores)
     return snap

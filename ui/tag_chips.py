@@ -38,12 +38,17 @@ MIN_SUPPORT = 3  # labelled tracks with and without a chip for it to get its own
 SYNONYMS: dict[str, tuple[str, ...]] = {  # chip label → MTT tags that say the same
     "no vocals": ("no vocals", "no vocal", "no voice"),
     "vocals": ("vocal", "vocals", "voice", "singing"),
-    "male vocals": ("male vocal", "male voice", "male", "man"),
-    "female vocals": ("female vocal", "female voice", "female", "woman"),
+    "male vocals": ("male vocal", "male voice", "male", "man", "male vocalists"),
+    "female vocals": ("female vocal", "female voice", "female", "woman", "female vocalists",
+                      "female vocalist"),
     "choir": ("choir", "choral"),
     "classical": ("classical", "classic"),
     "beat": ("beat", "beats"),
     "quiet": ("quiet", "soft"),
+    # the MSD tags of the distilled tag head (lyrebird.mulan.tag_head)
+    "electronic": ("electronic", "electronica", "electro"),
+    "metal": ("metal", "heavy metal"),
+    "chill": ("chill", "chillout", "Mellow"),
 }
 CONTRADICTIONS: tuple[tuple[str, str], ...] = (
     ("no vocals", "vocals"), ("no vocals", "male vocals"), ("no vocals", "female vocals"),
@@ -84,6 +89,17 @@ class TagCalibration:
         except (OSError, ValueError, TypeError):
             return None
         return cal if (cal.fingerprint, cal.template) == (fingerprint, template) else None
+
+
+def head_calibration(head) -> TagCalibration:
+    """The thresholds a distilled tag head carries (probabilities, calibrated on the real
+    corpus's valid split against the teachers' own top tags); a name given twice (a tag of
+    both teachers) keeps the lower one."""
+    thr: dict[str, float] = {}
+    for name, t in zip(head.names, head.thresholds, strict=True):
+        thr[name] = min(thr.get(name, 1.0), float(t))
+    return TagCalibration(head.fingerprint(), "distilled tag head", thr,
+                          method="tag head thresholds calibrated on the real valid split")
 
 
 def uncalibrated(tags: Sequence[str], scores: np.ndarray, fingerprint: str,

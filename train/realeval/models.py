@@ -10,6 +10,9 @@ A spec string names what to embed with (:func:`parse_model`):
   trained head and text tower. This is *not* the same-recipe baseline (that one retrains the
   head on the twin); it is reported as "random-init audio tower (default head)";
 - ``logmel``: mean and standard deviation of the Myna log-mel bands over time (audio only);
+- a MuLan that carries a tag head is evaluated fused, as a library serves it
+  (:mod:`lyrebird.train.realeval.fused`); ``fused:ALPHA,BETA:<spec>`` sets the fusion weights
+  and ``contrastive:<spec>`` leaves the head out;
 - ``encoder:<encoder spec>`` (``encoder:default``, ``encoder:myna:small-hybrid``, a folder):
   a self-supervised encoder's own pooled embedding (audio only) — the real-music probe of an
   encoder on the similar-track and excerpt tasks, without any MuLan head.
@@ -157,8 +160,31 @@ def parse_model(spec: str, device: str = "cpu", name: str | None = None) -> Mode
                          f"pooled embedding of encoder {e._spec!r}, standardised on the split")
     if spec == "random-tower" or spec.startswith("random-tower:"):
         return random_tower(spec.split(":", 1)[1] if ":" in spec else "default", device)
+    weights, fused = None, True
+    if spec.startswith("contrastive:"):
+        spec, fused = spec.split(":", 1)[1], False
+    elif spec.startswith("fused:"):
+        _, w, spec = spec.split(":", 2)
+        try:
+            weights = tuple(float(x) for x in w.split(","))
+        except ValueError:
+            weights = ()
+        if len(weights) != 2 or not all(0.0 <= x <= 1.0 for x in weights):
+            raise ValueError(f"fused:ALPHA,BETA:SPEC expects two weights in [0, 1], got {w!r}")
     m = load_model(spec, device=device)
-    return ModelSpec(name or spec, m, str(m.fingerprint()))
+    head = getattr(m, "tag_head", None) if fused else None
+    if head is None:
+        if weights is not None:
+            raise ValueError(f"{spec!r} carries no tag head to fuse with")
+        return ModelSpec(name or spec, m, str(m.fingerprint()),
+                         "contrastive space only" if not fused else "")
+    from .fused import FusedEval
+
+    alpha, beta = weights or (head.cfg.alpha, head.cfg.beta)
+    label = name or (spec if weights is None else f"{spec} fused {alpha:g}/{beta:g}")
+    return ModelSpec(label, FusedEval(m, head, alpha, beta), str(m.fingerprint()),
+                     f"contrastive space fused with the distilled tag head (alpha {alpha:g} "
+                     f"text, beta {beta:g} similarity)")
 
 
 __all__ = ["AudioOnly", "EncoderEmbedding", "LogMelStats", "ModelSpec", "parse_model", "random_tower", "twin_name"]

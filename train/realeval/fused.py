@@ -1,0 +1,86 @@
+"""The model under test as a library serves it: contrastive space fused with its tag head.
+
+A MuLan that carries a distilled tag head (:mod:`lyrebird.mulan.tag_head`) searches with fused
+scores in a library (:mod:`lyrebird.index.tagspace`). :class:`FusedEval` gives the evaluation
+the same behaviour, with the same formulas (:mod:`lyrebird.mulan.tag_space`):
+
+- text tasks: ``alpha · z(cosine) + (1 − alpha) · z(tag score)``, z over the split's tracks;
+- similar tracks and excerpts: cosine of fused vectors (``beta`` contrastive share).
+
+A track's tag probabilities are the mean of its segments' (as a library computes them).
+Spec forms (:func:`lyrebird.train.realeval.models.parse_model`): a MuLan spec with a head is
+fused with the head's stored weights; ``fused:<alpha>,<beta>:<spec>`` sets the weights (the
+selection grid on valid); ``contrastive:<spec>`` switches the head off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lyrebird.mulan.tag_head import TagHead, tag_names_all_languages
+from lyrebird.mulan.tag_space import fuse, fused_vectors, keyword_scores, keyword_weights, unit
+
+from .embed import Vectors
+
+
+class FusedEval:
+    """Wraps a MuLan library model (``embed_windows``, ``embed_text``) and its ``head``."""
+
+    def __init__(self, model, head: TagHead, alpha: float, beta: float):
+        self.model, self.head = model, head
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.SAMPLE_RATE, self.DIM = model.SAMPLE_RATE, model.DIM
+        self.name = f"{model.name}+tags"
+        self._probs: np.ndarray | None = None
+        self._names: np.ndarray | None = None
+
+    @property
+    def has_text(self) -> bool:
+        return True
+
+    def fingerprint(self) -> str:
+        """The vectors are the wrapped model's: its fingerprint keys the embedding cache."""
+        return self.model.fingerprint()
+
+    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return self.model.embed_windows(audio, valid)
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        return self.model.embed_text(texts)
+
+    def track_probs(self, v: Vectors) -> np.ndarray:
+        """``(N, T)``: each track's mean segment tag probabilities."""
+        p = self.head.probs(v.seg)
+        out = np.zeros((len(v.track), p.shape[1]), np.float64)
+        np.add.at(out, v.seg_track, p)
+        n = np.bincount(v.seg_track, minlength=len(v.track))[:, None]
+        return (out / np.maximum(n, 1)).astype(np.float32)
+
+    def prepare_vectors(self, v: Vectors) -> Vectors:
+        """Fused vectors for the audio tasks; remembers the tracks' contrastive vectors and
+        tag probabilities for :meth:`text_scores`."""
+        probs = self.track_probs(v)
+        self._probs, self._vecs = probs, unit(v.track)
+        mu = self.head.mean_logit
+        return Vectors(fused_vectors(v.seg, self.head.probs(v.seg), self.beta, mu), v.seg_track,
+                       fused_vectors(v.track, probs, self.beta, mu),
+                       fused_vectors(v.query, self.head.probs(v.query), self.beta, mu))
+
+    def _name_vectors(self) -> np.ndarray:
+        if self._names is None:
+            langs = tag_names_all_languages(self.head.names)
+            flat = unit(self.model.embed_text([n for names in langs for n in names]))
+            self._names = flat.reshape(len(langs), len(langs[0]), -1)
+        return self._names
+
+    def text_scores(self, tracks: np.ndarray, texts: list[str]) -> np.ndarray:
+        """``(N, Q)`` fused scores of the prepared tracks for each text."""
+        if self._probs is None or len(self._probs) != len(tracks):
+            raise RuntimeError("FusedEval.text_scores needs prepare_vectors on the same split")
+        q = unit(np.asarray(self.model.embed_text(list(texts)), np.float32))
+        cos = self._vecs.astype(np.float64) @ q.T.astype(np.float64)
+        tag = keyword_scores(self._probs, keyword_weights(q, self._name_vectors()))
+        return fuse(cos, tag, self.alpha)
+
+
+__all__ = ["FusedEval"]
