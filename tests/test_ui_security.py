@@ -253,3 +253,40 @@ def test_security_doc_lists_what_the_server_exposes():
     for route in ("/api/search", "/lyrebird/audio", "/gradio_api/upload", "/lyrebird/map",
                   "--auth", "--host"):
         assert route in doc
+
+
+def test_serve_checks_the_library_before_announcing(tmp_path, ui_library):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from lyrebird.cli import main
+
+    lib = tmp_path / "lib"
+    shutil.copytree(ui_library, lib)
+    for extra in ("library.sqlite-wal", "library.sqlite-shm"):
+        (lib / extra).unlink(missing_ok=True)
+    (lib / "library.sqlite").write_bytes(b"\x00garbage" * 512)
+    r = CliRunner().invoke(main, ["serve", str(lib), "--port", "0"])
+    assert r.exit_code != 0
+    assert "serving" not in r.output and "library.sqlite" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_serving_beyond_this_machine_without_auth_warns(ui_library):
+    from lyrebird.ui.server import serve
+
+    said: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def announce(line: str) -> None:
+        said.append(line)
+        if "warning" in line:
+            raise Stop
+
+    svc = LibraryService(ui_library, model=ToneModel(), allow_add=False)
+    with pytest.raises(Stop):
+        serve(svc, ServeConfig(host="0.0.0.0", port=0), announce=announce)
+    assert any("without --auth" in s for s in said)
