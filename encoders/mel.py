@@ -166,7 +166,8 @@ class MelFrontend(nn.Module):
             spec = torch.stft(wav, cfg.n_fft, cfg.hop_length, cfg.win_length or cfg.n_fft,
                               self.window, center=cfg.center, pad_mode=cfg.pad_mode,
                               return_complex=True)
-            mag2 = spec.real.square() + spec.imag.square()  # 8x faster than view_as_real.pow.sum
+            # re² + im² in one temporary (8x faster than view_as_real.pow.sum)
+            mag2 = spec.real.square().addcmul_(spec.imag, spec.imag)
         return mag2 if cfg.power == 2.0 else mag2.pow(cfg.power / 2.0)
 
     def mel_power(self, wav: torch.Tensor) -> torch.Tensor:
