@@ -15,12 +15,13 @@ selection grid on valid); ``contrastive:<spec>`` switches the head off.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 
 from lyrebird.mulan.tag_head import TagHead, tag_names_all_languages
 from lyrebird.mulan.tag_space import fuse, fused_vectors, keyword_scores, keyword_weights, unit
-
-from .embed import Vectors
 
 
 class FusedEval:
@@ -48,7 +49,7 @@ class FusedEval:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         return self.model.embed_text(texts)
 
-    def track_probs(self, v: Vectors) -> np.ndarray:
+    def track_probs(self, v: Any) -> np.ndarray:
         """``(N, T)``: each track's mean segment tag probabilities."""
         p = self.head.probs(v.seg)
         out = np.zeros((len(v.track), p.shape[1]), np.float64)
@@ -56,15 +57,16 @@ class FusedEval:
         n = np.bincount(v.seg_track, minlength=len(v.track))[:, None]
         return (out / np.maximum(n, 1)).astype(np.float32)
 
-    def prepare_vectors(self, v: Vectors) -> Vectors:
-        """Fused vectors for the audio tasks; remembers the tracks' contrastive vectors and
-        tag probabilities for :meth:`text_scores`."""
+    def prepare_vectors(self, v: Any) -> Any:
+        """Fused vectors for the audio tasks (a :class:`lyrebird.train.realeval.embed.Vectors`
+        in, one out); remembers the tracks' contrastive vectors and tag probabilities for
+        :meth:`text_scores`."""
         probs = self.track_probs(v)
         self._probs, self._vecs = probs, unit(v.track)
         mu = self.head.mean_logit
-        return Vectors(fused_vectors(v.seg, self.head.probs(v.seg), self.beta, mu), v.seg_track,
-                       fused_vectors(v.track, probs, self.beta, mu),
-                       fused_vectors(v.query, self.head.probs(v.query), self.beta, mu))
+        return replace(v, seg=fused_vectors(v.seg, self.head.probs(v.seg), self.beta, mu),
+                       track=fused_vectors(v.track, probs, self.beta, mu),
+                       query=fused_vectors(v.query, self.head.probs(v.query), self.beta, mu))
 
     def _name_vectors(self) -> np.ndarray:
         if self._names is None:
