@@ -126,6 +126,49 @@ def get_mel_config(preset: str | MelConfig) -> MelConfig:
 StftBackend = Literal["auto", "torch", "nnaudio"]
 
 
+def _hz_to_mel(f: np.ndarray, htk: bool) -> np.ndarray:
+    f = np.asanyarray(f, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    mels = np.array(f / f_sp)
+    log_t = f >= min_log_hz
+    mels[log_t] = min_log_hz / f_sp + np.log(f[log_t] / min_log_hz) / logstep
+    return mels
+
+
+def _mel_to_hz(m: np.ndarray, htk: bool) -> np.ndarray:
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    freqs = f_sp * m
+    log_t = m >= min_log_hz / f_sp
+    freqs[log_t] = min_log_hz * np.exp(logstep * (m[log_t] - min_log_hz / f_sp))
+    return freqs
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0,
+                   fmax: float | None = None, htk: bool = False,
+                   slaney_norm: bool = True) -> np.ndarray:
+    """Triangular mel filters ``(n_mels, n_fft // 2 + 1)`` float32 over the bins of an
+    ``n_fft``-point FFT at ``sr`` Hz, between ``fmin`` and ``fmax`` Hz (default ``sr / 2``);
+    Slaney or HTK mel scale, optionally area-normalised (Slaney). The same operations as
+    librosa's ``filters.mel`` (and nnAudio's copy of it), so the same numbers bit for bit,
+    without importing either (nnAudio pulls in ``scipy.signal``: seconds at start-up)."""
+    fmax = float(sr) / 2 if fmax is None else fmax
+    weights = np.zeros((int(n_mels), int(1 + n_fft // 2)), dtype=np.float32)
+    fftfreqs = np.linspace(0, float(sr) / 2, int(1 + n_fft // 2), endpoint=True)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(fmin, htk), _hz_to_mel(fmax, htk), n_mels + 2),
+                       htk)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / fdiff[i], ramps[i + 2] / fdiff[i + 1]))
+    if slaney_norm:
+        weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
+    return weights
+
+
 class MelFrontend(nn.Module):
     """Waveform ``(B, T)`` or ``(T,)`` at ``cfg.sample_rate`` Hz → features ``(B, F, frames)``.
 
@@ -140,11 +183,9 @@ class MelFrontend(nn.Module):
         if stft not in ("auto", "torch", "nnaudio"):
             raise ValueError(f"stft must be auto|torch|nnaudio, got {stft!r}")
         self.backend = "torch" if stft == "auto" else stft
-        from nnAudio.utils import get_mel  # imports scipy.signal: keep it off the import path
-
         win = cfg.win_length or cfg.n_fft
-        fb = get_mel(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax,
-                     htk=cfg.htk, norm=1 if cfg.slaney_norm else None, dtype=np.float32)
+        fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax,
+                            htk=cfg.htk, slaney_norm=cfg.slaney_norm)
         self.register_buffer("mel_fb", torch.from_numpy(fb), persistent=False)  # (n_mels, F)
         self.register_buffer("window", torch.hann_window(win, periodic=True), persistent=False)
         self._conv_stft = None
