@@ -36,7 +36,14 @@ class LockedModel:
 
     def __init__(self, model: LibraryModel):
         self._m, self._lock = model, threading.Lock()
-        self.name, self.SAMPLE_RATE, self.DIM = model.name, model.SAMPLE_RATE, model.DIM
+        self.name, self.DIM = model.name, model.DIM
+
+    @property
+    def SAMPLE_RATE(self) -> int:
+        """Hz of the audio ``embed_windows`` takes. Read on first use, under the lock: for a
+        MuLan it loads the audio tower, which a text-only caller (a CLI search) never needs."""
+        with self._lock:
+            return self._m.SAMPLE_RATE
 
     def fingerprint(self) -> str:
         return self._m.fingerprint()
