@@ -79,13 +79,12 @@ def test_a_learnable_teacher_is_distilled(tmp_path):
     m = tmp_path / "m.parquet"
     pd.DataFrame(rows).to_parquet(m)
     taggers = {"T1": LowHighTeacher(), "T2": LowHighTeacher()}
-    for split in ("train", "valid"):
-        label_windows(m, tmp_path / f"w-{split}", WindowConfig(teachers=tuple(taggers),
-                                                              split=split), taggers=taggers)
+    label_windows(m, tmp_path / "w", WindowConfig(teachers=tuple(taggers), split=None),
+                  taggers=taggers)
     cfg = TagHeadTrainConfig(teachers=("T1", "T2"), epochs=60, hidden=32, top=1, lr=1e-2)
     model = ToneModel()
-    tr = segment_set(m, tmp_path / "w-train", model, tmp_path / "cache", cfg)
-    va = segment_set(m, tmp_path / "w-valid", model, tmp_path / "cache", cfg)
+    tr = segment_set(m, tmp_path / "w", model, tmp_path / "cache", cfg, split="train")
+    va = segment_set(m, tmp_path / "w", model, tmp_path / "cache", cfg, split="valid")
     assert tr.x.shape[1] == ToneModel.DIM and tr.probs.shape[1] == 4 and len(tr) >= 8 * 3
     assert set(va.group) <= {"pkg0", "pkg1", "pkg2"}
     names = ("low", "high", "low", "high")
@@ -96,7 +95,7 @@ def test_a_learnable_teacher_is_distilled(tmp_path):
         assert fid[t]["n_tags"] == 2 and fid[t]["macro_roc_auc"] > 0.95
         assert fid[t]["mean_pearson"] > 0.6
     # cached: a second pass embeds nothing new and gives the same vectors
-    again = segment_set(m, tmp_path / "w-valid", model, tmp_path / "cache", cfg)
+    again = segment_set(m, tmp_path / "w", model, tmp_path / "cache", cfg, split="valid")
     assert np.array_equal(again.x, va.x)
 
 

@@ -16,12 +16,10 @@ _CFG = "lyrebird.train.trainers.tag_head:TagHeadTrainConfig"
 @click.option("--manifest", required=True, type=click.Path(exists=True, dir_okay=False,
                                                            path_type=Path),
               help="The corpus manifest the window labels were made from.")
-@click.option("--train-windows", required=True, type=click.Path(exists=True, file_okay=False,
-                                                                path_type=Path),
-              help="'lyrebird teach --windows' output of the train split.")
-@click.option("--valid-windows", required=True, type=click.Path(exists=True, file_okay=False,
-                                                                path_type=Path),
-              help="'lyrebird teach --windows' output of the valid split.")
+@click.option("--windows", required=True, type=click.Path(exists=True, file_okay=False,
+                                                          path_type=Path),
+              help="'lyrebird teach --windows' output: its train tracks train the head, its "
+                   "valid tracks select and calibrate it (splits as in the manifest).")
 @click.option("--model", default="default", show_default=True, help="MuLan whose vectors it reads.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Head folder (default: the model's checkpoint folder / tag_head).")
@@ -32,7 +30,7 @@ _CFG = "lyrebird.train.trainers.tag_head:TagHeadTrainConfig"
 @click.option("--hop-s", type=click.FloatRange(0.5), default=ConfigDefault(_CFG, "hop_s"),
               show_default=True, help="Segment hop in seconds (the library's).")
 @json_option
-def train_tag_head_cmd(manifest: Path, train_windows: Path, valid_windows: Path, model: str,
+def train_tag_head_cmd(manifest: Path, windows: Path, model: str,
                        out: Path | None, epochs: int, hidden: int, hop_s: float,
                        as_json: bool) -> None:
     """Fit the distilled tag head on window labels and report its fidelity to the teachers."""
@@ -40,7 +38,7 @@ def train_tag_head_cmd(manifest: Path, train_windows: Path, valid_windows: Path,
 
     cfg = TagHeadTrainConfig(epochs=epochs, hidden=hidden, hop_s=hop_s)
     try:
-        rep = train_tag_head(manifest, train_windows, valid_windows, model, out, cfg)
+        rep = train_tag_head(manifest, windows, model, out, cfg)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     lines = [f"tag head: {rep['fit']['train_segments']} train / {rep['fit']['valid_segments']} "

@@ -103,20 +103,25 @@ def _targets(starts: np.ndarray, win_s: float, spans: Sequence[tuple[float, floa
 
 
 def segment_set(manifest: str | Path, windows: str | Path, model: Any, cache: str | Path,
-                cfg: TagHeadTrainConfig = TagHeadTrainConfig(), copies: bool = True
-                ) -> SegmentSet:
-    """Embed every labelled shard of ``windows`` (``copies``: augmented ones too) with
-    ``model`` (a :class:`lyrebird.index.LibraryModel`) and pair each segment with its
-    teacher targets. Vectors are cached in ``cache`` per shard and model fingerprint."""
+                cfg: TagHeadTrainConfig = TagHeadTrainConfig(), copies: bool = True,
+                split: str | None = None) -> SegmentSet:
+    """Embed every labelled shard of ``windows`` whose track is in the manifest's ``split``
+    (``None``: any; ``copies``: augmented copies too) with ``model`` (a
+    :class:`lyrebird.index.LibraryModel`) and pair each segment with its teacher targets.
+    The split is the manifest's, not the labelling run's, so one shard pool serves every
+    split. Vectors are cached in ``cache`` per shard and model fingerprint."""
     manifest, windows, cache = Path(manifest), Path(windows), Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     shards = sorted((windows / "shards").glob("*.npz"))
     fp = model.fingerprint()[:12]
     rows = pd.read_parquet(manifest) if manifest.suffix == ".parquet" else pd.read_csv(manifest)
+    by_track = {(str(r["path"]), float(r.get("start_s") or 0.0)): r for _, r in rows.iterrows()}
     xs, ps, fs, tr, groups = [], [], [], [], []
     for i, shard in enumerate(shards):
         meta, arrays = read_shard(shard)
-        if meta["copy"] > 0 and not copies:
+        row = by_track.get((str(meta["path"]), float(meta["start_s"] or 0.0)))
+        if (meta["copy"] > 0 and not copies) or row is None or (
+                split is not None and row.get("split") != split):
             continue
         c = cache / f"{shard.stem}-{fp}-{cfg.segment_s:g}-{cfg.hop_s:g}.npz"
         if c.is_file():
@@ -149,11 +154,11 @@ def segment_set(manifest: str | Path, windows: str | Path, model: Any, cache: st
         ps.append(p[keep])
         fs.append(f[keep])
         tr.append(np.full(int(keep.sum()), i))
-        row = rows.loc[meta["row"]] if meta["row"] in rows.index else None
-        pkg = str(row.get("package", row.get("collection", ""))) if row is not None else ""
+        pkg = str(row.get("package", row.get("collection", "")))
         groups += [pkg] * int(keep.sum())
     if not xs:
-        raise ValueError(f"no labelled windows under '{windows}'")
+        raise ValueError(f"no labelled windows under '{windows}'"
+                         + (f" for the {split} split" if split else ""))
     return SegmentSet(np.concatenate(xs), np.concatenate(ps), np.concatenate(fs),
                       np.concatenate(tr), groups)
 
@@ -252,13 +257,13 @@ def calibrate(student: np.ndarray, teacher: np.ndarray, top: int = 5) -> np.ndar
     return out
 
 
-def train_tag_head(manifest: str | Path, train_windows: str | Path, valid_windows: str | Path,
-                   model: str = "default", out: str | Path | None = None,
-                   cfg: TagHeadTrainConfig = TagHeadTrainConfig(),
+def train_tag_head(manifest: str | Path, windows: str | Path, model: str = "default",
+                   out: str | Path | None = None, cfg: TagHeadTrainConfig = TagHeadTrainConfig(),
                    cache: str | Path | None = None) -> dict[str, Any]:
-    """The whole job: embed the labelled segments with MuLan ``model`` (a spec), fit the head,
-    measure fidelity on valid, calibrate per-tag thresholds, and save the head to ``out``
-    (default: the model's checkpoint folder, ``tag_head/``) with ``report.json`` beside it."""
+    """The whole job: embed the labelled segments of ``windows`` (a ``lyrebird teach
+    --windows`` folder; the manifest's train and valid tracks) with MuLan ``model`` (a spec),
+    fit the head, measure fidelity on valid, calibrate per-tag thresholds, and save the head to
+    ``out`` (default: the model's checkpoint folder, ``tag_head/``) with ``report.json``."""
     from lyrebird.index.model import load_model
     from lyrebird.mulan.model import resolve_checkpoint
     from lyrebird.mulan.tag_head import HEAD_DIR, head_tags
@@ -270,9 +275,9 @@ def train_tag_head(manifest: str | Path, train_windows: str | Path, valid_window
     names = tuple(t for name in cfg.teachers for t in REGISTRY[name]["tags"])
     if cfg.teachers == TEACHERS and names != head_tags():
         raise ValueError("teacher tag order differs from lyrebird.mulan.tag_head.head_tags()")
-    cache = Path(cache or Path(train_windows).parent / "tag-head-cache")
-    tr = segment_set(manifest, train_windows, lib_model, cache, cfg, copies=True)
-    va = segment_set(manifest, valid_windows, lib_model, cache, cfg, copies=False)
+    cache = Path(cache or Path(windows) / "tag-head-cache")
+    tr = segment_set(manifest, windows, lib_model, cache, cfg, copies=True, split="train")
+    va = segment_set(manifest, windows, lib_model, cache, cfg, copies=False, split="valid")
     head, rep = fit(tr, va, names, cfg)
     student = head.probs(va.x)
     fid = fidelity(student, va.probs, names, cfg.teachers, cfg.top)
