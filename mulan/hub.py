@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from torch import nn  # annotations: a lyrebird.mulan.MuLan (no import of it: no cycle)
 
 from lyrebird.core import hub as core_hub
-
-if TYPE_CHECKING:
-    from .model import MuLan
 
 META_SKIP = ("format_version", "kind", "preset", "config", "mel", "command", "dtype")
 """``config.json`` fields the checkpoint writer fills in itself (the rest are carried over)."""
@@ -33,7 +32,7 @@ def card_notes(text: str | None) -> str | None:
     return text.strip()
 
 
-def mulan_card(model: MuLan, meta: dict[str, Any], results: dict[str, Any] | None = None,
+def mulan_card(model: nn.Module, meta: dict[str, Any], results: dict[str, Any] | None = None,
                notes: str | None = None) -> str:
     """The model card of a MuLan checkpoint (see :func:`lyrebird.core.hub.model_card`)."""
     c = model.cfg
@@ -55,7 +54,7 @@ def mulan_card(model: MuLan, meta: dict[str, Any], results: dict[str, Any] | Non
                                                   "zero-shot-classification"))
 
 
-def save_pretrained(model: MuLan, directory: str | os.PathLike,
+def save_pretrained(model: nn.Module, directory: str | os.PathLike,
                     results: dict[str, Any] | None = None, fp16: bool | None = None) -> Path:
     """Write ``model`` as a checkpoint folder with a generated model card. Metadata recorded
     when it was loaded (steps, data, metrics) is kept; ``results`` are stored as ``eval`` in
@@ -74,13 +73,13 @@ def save_pretrained(model: MuLan, directory: str | os.PathLike,
     return out
 
 
-def _config_dict(model: MuLan) -> dict:
+def _config_dict(model: nn.Module) -> dict:
     from lyrebird.core.configs import config_to_dict
 
     return config_to_dict(model.cfg)
 
 
-def push_to_hub(model: MuLan, repo_id: str, *, results: dict[str, Any] | None = None,
+def push_to_hub(model: nn.Module, repo_id: str, *, results: dict[str, Any] | None = None,
                 private: bool | None = None, token: str | None = None,
                 commit_message: str = "Upload Lyrebird MuLan") -> str:
     """``save_pretrained`` into a temporary folder, then upload it; returns the commit URL."""

@@ -25,12 +25,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from safetensors.torch import save_file
-
-if TYPE_CHECKING:
-    from .model import MuLan
+from torch import nn  # annotations: a lyrebird.mulan.MuLan (no import of it: no cycle)
 
 
 class STExportError(ValueError):
@@ -46,14 +43,14 @@ def _write_json(path: Path, obj: dict | list) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n")
 
 
-def _fingerprint(model: MuLan) -> str:
+def _fingerprint(model: nn.Module) -> str:
     try:
         return model.fingerprint()
     except RuntimeError:  # a text-only model without a recorded encoder fingerprint
         return "unknown (text-only model)"
 
 
-def _st_card(model: MuLan, prefix: str) -> str:
+def _st_card(model: nn.Module, prefix: str) -> str:
     c = model.cfg
     return f"""---
 library_name: sentence-transformers
@@ -105,7 +102,7 @@ def _add_pooler(hf_model, out: Path) -> None:
     save_file(sd, str(weights), metadata={"format": "pt"})
 
 
-def export_sentence_transformer(model: MuLan, directory: str | os.PathLike) -> Path:
+def export_sentence_transformer(model: nn.Module, directory: str | os.PathLike) -> Path:
     """Write ``model``'s text tower as a sentence-transformers folder (see the module
     docstring); returns the folder. Raises :class:`STExportError` for a tower with extra
     transformer layers."""

@@ -65,6 +65,8 @@ def _imports(name: str, path: str, modules: dict[str, str], top_only: bool) -> s
     def visit(nodes, top: bool) -> None:
         for node in nodes:
             if isinstance(node, ast.If) and _is_type_checking(node):
+                if not top_only:  # type-checking imports count for cycles, not at import time
+                    visit(node.body, False)
                 visit(node.orelse, top)
                 continue
             if isinstance(node, ast.Import):
