@@ -19,6 +19,16 @@ from .model import LibraryModel
 MAX_DURATION_S = 4 * 3600.0
 """Files longer than this (seconds) are refused as 'very long' (configurable per call)."""
 
+SEGMENT_S = 10.0
+"""Seconds per segment window of a new library (a moment; the model's own window)."""
+
+HOP_S = 10.0
+"""Seconds between segment starts of a new library. 10 s (windows side by side) instead of the
+earlier 5 s halves the encoder's work, the biggest stage of ingestion; measured on 70 real
+recordings (``lyrebird bench identify``), excerpt → track top-1 stays 0.988 (0.989 at 5 s)
+while the moment's start is found less exactly (median error 4.2 s instead of 1.6 s). A
+library created with ``hop_s=5`` keeps its hop (it is stored in the library's meta)."""
+
 
 def skip_reason(path: Path) -> str | None:
     """Why ``path`` cannot be read as a file (``None`` for a regular file, or a symlink to

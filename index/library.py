@@ -38,7 +38,15 @@ from lyrebird.mulan import DEFAULT_TEMPLATE
 from . import locking, store, writer
 from .check import check as _check
 from .indexes import LibraryIndexes
-from .ingest import MAX_DURATION_S, Embedded, discover, embed_file, file_metadata
+from .ingest import (
+    HOP_S,
+    MAX_DURATION_S,
+    SEGMENT_S,
+    Embedded,
+    discover,
+    embed_file,
+    file_metadata,
+)
 from .model import LibraryModel, ModelHandle, load_model, query_only
 from .pipeline import default_workers, ordered_map, torch_threads
 from .playlist import Order, Playlist, make_playlist
@@ -78,8 +86,8 @@ class Library:
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def create(cls, path: str | os.PathLike, model: str | LibraryModel = "default", *,
-               policy: IndexPolicy = IndexPolicy(), segment_s: float = 10.0,
-               hop_s: float = 5.0) -> Library:
+               policy: IndexPolicy = IndexPolicy(), segment_s: float = SEGMENT_S,
+               hop_s: float = HOP_S) -> Library:
         """Create an empty library at ``path`` embedding with ``model`` (a spec or object)."""
         p = Path(path)
         if (p / DB).exists():

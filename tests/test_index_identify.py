@@ -28,7 +28,7 @@ def lib(tmp_path_factory):
     write_chords(music / "low.flac", [(300,)] * 4)
     write_chords(music / "high.flac", [(2400,)] * 4)
     write_chords(music / "other.flac", [(800,), (1600,), (3200,), (150,)])
-    lib = Library.create(root / "lib", ToneModel())
+    lib = Library.create(root / "lib", ToneModel(), hop_s=5.0)  # moments every 5 s
     lib.add([music])
     yield lib
     lib.close()

@@ -81,3 +81,11 @@ def test_parallel_add_equals_serial_add(tmp_path):
     assert t0 == t2
     assert [h.track_id for h in s0] == [h.track_id for h in s2]
     assert np.allclose([h.score for h in s0], [h.score for h in s2])
+
+
+def test_cli_create_defaults_are_the_library_defaults():
+    from lyrebird.cli.index import create_cmd
+    from lyrebird.index.ingest import HOP_S, SEGMENT_S
+
+    defaults = {p.name: p.default for p in create_cmd.params}
+    assert (defaults["segment_s"], defaults["hop_s"]) == (SEGMENT_S, HOP_S)

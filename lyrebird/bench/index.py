@@ -30,8 +30,8 @@ from lyrebird.index.vectors import (
     single_thread,
 )
 
-SEGMENTS_PER_TRACK = (240 - 10) / 5 + 1
-"""Segment vectors of a 4-minute track at 10 s windows / 5 s hop (memory per track)."""
+SEGMENTS_PER_TRACK = (240 - 10) / 10 + 1
+"""Segment vectors of a 4-minute track at 10 s windows / 10 s hop (memory per track)."""
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -193,5 +193,5 @@ def format_report(ingest: dict | None, rows: list[dict],
         lines.append(f"({rows[0]['queries']} queries per run, {rows[0]['runs']} runs after a "
                      "warm-up; p99 = median over runs, then each run's p99)")
     lines.append(f"(bytes/track = one track vector + {segments_per_track:.0f} segment vectors, "
-                 "a 4-minute track at 10 s windows / 5 s hop)")
+                 "a 4-minute track at 10 s windows / 10 s hop)")
     return "\n".join(lines)

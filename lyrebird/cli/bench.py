@@ -20,13 +20,24 @@ def bench() -> None:
 @click.option("--seconds", default=30.0, show_default=True, help="Seconds of audio per clip.")
 @click.option("--batch", default=4, show_default=True, help="Clips per call.")
 @click.option("--repeats", default=5, show_default=True, help="Timed rounds (median reported).")
+@click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(0, 256),
+              default=(0,), show_default=True,
+              help="torch threads, repeatable (0 = torch's default; librosa uses one; an "
+                   "ingest worker uses one).")
 @json_option
 def bench_frontend_cmd(presets: tuple[str, ...], seconds: float, batch: int, repeats: int,
-                       as_json: bool) -> None:
+                       thread_counts: tuple[int, ...], as_json: bool) -> None:
     """Mel front-end speed against nnAudio's MelSpectrogram and librosa."""
+    import torch
+
     from lyrebird.bench.frontend import bench_frontend, format_report
 
-    reps = [bench_frontend(p, seconds=seconds, batch=batch, repeats=repeats) for p in presets]
+    default, reps = torch.get_num_threads(), []
+    for n in thread_counts:
+        torch.set_num_threads(n or default)
+        reps += [bench_frontend(p, seconds=seconds, batch=batch, repeats=repeats)
+                 for p in presets]
+    torch.set_num_threads(default)
     emit(reps, as_json, "\n\n".join(format_report(r) for r in reps))
 
 
@@ -53,17 +64,37 @@ def bench_myna_cmd(preset: str, batch: int, repeats: int, embed_model: str, embe
 @click.option("--model", default="default", show_default=True,
               help="Model for ingestion and the text tower ('none' to skip both).")
 @click.option("--sizes", default="10000,100000,1000000", show_default=True,
-              help="Library sizes (tracks) for the query benchmark.")
+              help="Library sizes (tracks) for the query benchmark ('' to skip it).")
 @click.option("--queries", default=1000, show_default=True, help="Queries per run.")
 @click.option("--runs", default=3, show_default=True, help="Timed runs (p99 of each printed).")
+@click.option("--files", "file_set", type=click.Choice(["installed", "generated"]),
+              default="installed", show_default=True,
+              help="Ingestion of the recordings Debian game packages install (a stage table and "
+                   "the previous path side by side with the new one), or of generated tones.")
+@click.option("--workers", default=None, type=click.IntRange(0, 64),
+              help="Ingest threads of the new path (default: one per core).")
+@click.option("--ingest-repeats", default=2, show_default=True,
+              help="Alternated rounds of the side-by-side ingestion (median reported).")
 @json_option
-def bench_index_cmd(model: str, sizes: str, queries: int, runs: int, as_json: bool) -> None:
-    """Library: ingestion speed, query latency p50/p99 (spread over runs), recall@10, memory."""
-    from lyrebird.bench.index import bench_index, format_report
+def bench_index_cmd(model: str, sizes: str, queries: int, runs: int, file_set: str,
+                    workers: int | None, ingest_repeats: int, as_json: bool) -> None:
+    """Library: ingestion per stage and side by side, query latency p50/p99 (spread over runs),
+    recall@10, memory."""
+    from lyrebird.bench.index import bench_ingest, bench_queries, format_report
 
-    rep = bench_index(None if model == "none" else model,
-                      tuple(int(s) for s in sizes.split(",")), queries, runs)
-    emit(rep, as_json, format_report(rep["ingest"], rep["queries"]))
+    m = None if model == "none" else model
+    size_list = tuple(int(s) for s in sizes.split(",") if s.strip())
+    ingest = bench_ingest(m) if m and file_set == "generated" else None
+    rows = bench_queries(size_list, queries=queries, text_model=m, runs=runs) if size_list else []
+    rep, text = {"ingest": ingest, "queries": rows}, []
+    if m and file_set == "installed":
+        from lyrebird.bench.ingest import ingest_report
+
+        rep["ingest"], lines = ingest_report(m, workers, ingest_repeats)
+        text.append(lines)
+    if rows or ingest:
+        text.append(format_report(ingest, rows))
+    emit(rep, as_json, "\n\n".join(text))
 
 
 @bench.command("identify")

@@ -81,8 +81,10 @@ def index_group() -> None:
                    "for an audio-only library.")
 @click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]),
               default="auto", show_default=True, help="FAISS index kind.")
-@click.option("--segment-s", default=10.0, show_default=True, help="Segment window, seconds.")
-@click.option("--hop-s", default=5.0, show_default=True, help="Segment hop, seconds.")
+@click.option("--segment-s", default=10.0, show_default=True,  # index.ingest.SEGMENT_S
+              help="Segment window, seconds.")
+@click.option("--hop-s", default=10.0, show_default=True,  # index.ingest.HOP_S (tested)
+              help="Segment hop, seconds (5 finds moments more exactly, at twice the work).")
 @json_option
 def create_cmd(library: Path, model: str, kind: str, segment_s: float, hop_s: float,
                as_json: bool) -> None:
