@@ -82,6 +82,29 @@ class FrozenTextBackbone(nn.Module):
         return self(**enc), enc["attention_mask"].bool()
 
 
+def fast_tokenizer(path: str):
+    """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` padding to the longest
+    text with its pad token (right side, as Hugging Face pads), or None when the folder has
+    no such file or pad token."""
+    folder = Path(path)
+    if not (folder / "tokenizer.json").is_file() or not (folder / "tokenizer_config.json").is_file():
+        return None
+
+    from tokenizers import Tokenizer
+
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    pad = cfg.get("pad_token")
+    pad = pad.get("content") if isinstance(pad, dict) else pad
+    if cfg.get("padding_side", "right") != "right" or not isinstance(pad, str):
+        return None
+    tk = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    pad_id = tk.token_to_id(pad)
+    if pad_id is None:
+        return None
+    tk.enable_padding(pad_id=pad_id, pad_token=pad)
+    return tk
+
+
 def mmap_safetensors(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file as read-only-in-practice views of one copy-on-write
     memory map (nothing is read until used). Only F32 and F16 tensors."""
@@ -130,8 +153,6 @@ def frozen_from_dir(folder: Path, name: str, prefix: str, max_length: int
                     ) -> FrozenTextBackbone | None:
     """:class:`FrozenTextBackbone` for a Hugging Face BERT folder, or ``None`` when it does
     not qualify (no safetensors or fast tokenizer, another layout, no valid sidecar)."""
-    from .text_backbones import _fast_tokenizer
-
     if os.environ.get("LYREBIRD_FROZEN_TEXT", "1") == "0":
         return None
     try:
@@ -141,7 +162,7 @@ def frozen_from_dir(folder: Path, name: str, prefix: str, max_length: int
                 != "absolute" or not (folder / "model.safetensors").is_file()):
             return None
         fp = read_sidecar(folder)
-        fast = _fast_tokenizer(str(folder)) if fp is not None else None
+        fast = fast_tokenizer(str(folder)) if fp is not None else None
         if fast is None:
             return None
         dtype = torch.bfloat16 if cpu_bf16_native() else torch.float32

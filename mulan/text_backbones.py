@@ -30,6 +30,7 @@ from torch import nn
 
 from lyrebird.core.device import cpu_bf16_native
 
+from .frozen_backbone import fast_tokenizer as _fast_tokenizer
 from .lean_encoder import LeanEncoder, lean_supported
 
 log = logging.getLogger("lyrebird.mulan")
@@ -228,30 +229,6 @@ def _load_local(folder: Path, name: str, prefix: str, max_length: int, frozen: b
 
         write_sidecar(folder, module_fingerprint(bb))
     return bb
-
-
-def _fast_tokenizer(path: str):
-    """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` padding to the longest
-    text with its pad token (right side, as Hugging Face pads), or None when the folder has
-    no such file or pad token."""
-    folder = Path(path)
-    if not (folder / "tokenizer.json").is_file() or not (folder / "tokenizer_config.json").is_file():
-        return None
-    import json
-
-    from tokenizers import Tokenizer
-
-    cfg = json.loads((folder / "tokenizer_config.json").read_text())
-    pad = cfg.get("pad_token")
-    pad = pad.get("content") if isinstance(pad, dict) else pad
-    if cfg.get("padding_side", "right") != "right" or not isinstance(pad, str):
-        return None
-    tk = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    pad_id = tk.token_to_id(pad)
-    if pad_id is None:
-        return None
-    tk.enable_padding(pad_id=pad_id, pad_token=pad)
-    return tk
 
 
 def default_prefix(name: str) -> str:
