@@ -38,7 +38,10 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 7860  # 0: any free port
     auth: tuple[str, str] | None = None
-    concurrency: int = 2        # handlers running at once; the rest wait in the queue
+    # handlers running at once; the rest wait in the queue. 8: concurrent searches share one
+    # text-tower batch (index.caches.TextBatcher), so 20 clients on 2 busy cores got 1.6x the
+    # requests/s of 2 and a 25% lower p99 (16: no better); measured in docs/scaling.md
+    concurrency: int = 8
     queue_size: int = 512       # waiting requests beyond this are refused with a message
     runtime: str = DEFAULT_RUNTIME  # PyTorch; why: lyrebird.mulan.runtimes
 
