@@ -93,7 +93,13 @@ class WriterModel(LockedModel):
 
     def __init__(self, locked: LockedModel):
         self._m, self._lock = locked._m, locked._lock
-        self.name, self.SAMPLE_RATE, self.DIM = locked.name, locked.SAMPLE_RATE, locked.DIM
+        self.name, self.DIM = locked.name, locked.DIM
+        self._rate = locked.SAMPLE_RATE  # loads the audio tower once, under the lock
+
+    @property
+    def SAMPLE_RATE(self) -> int:
+        """Hz of the audio ``embed_windows`` takes (read once, before the ingest's threads)."""
+        return self._rate
 
     def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """``(N, L)`` windows at ``SAMPLE_RATE`` Hz → ``(N, DIM)`` unit vectors (no lock,
