@@ -110,16 +110,20 @@ def create_cmd(library: Path, model: str, kind: str, segment_s: float, hop_s: fl
 @click.option("--accelerator", default="auto", show_default=True)
 @click.option("--shard-dir", type=click.Path(path_type=Path), default=None,
               help="Where the predict job writes its shards (default LIBRARY/shards).")
+@click.option("--workers", default=None, type=click.IntRange(0, 256),
+              help="Threads decoding and embedding files [default: one per core]; 0: the "
+                   "serial path (one file at a time, PyTorch's own threads).")
 @runtime_option()
 @json_option
 def add_cmd(library: Path, paths: tuple[Path, ...], batch_size: int, devices: str | None,
             num_nodes: int, strategy: str, accelerator: str, shard_dir: Path | None,
-            runtime: str, as_json: bool) -> None:
+            workers: int | None, runtime: str, as_json: bool) -> None:
     """Add audio files and folders (recursive); duplicates and bad files are reported. The
     folders are remembered: a later `index sync LIBRARY` without PATHS follows them."""
     if devices is None and num_nodes == 1:
         with _errors():
-            rep = _open(library, runtime=runtime).add(paths, batch_size=batch_size)
+            rep = _open(library, runtime=runtime).add(paths, batch_size=batch_size,
+                                                      workers=workers)
     elif runtime != "torch":
         raise click.UsageError("--runtime works without --devices/--num-nodes (the "
                                "distributed job embeds with PyTorch)")
