@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lyrebird.core.fingerprint import content_hash
 from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
 from lyrebird.mulan import DEFAULT_TEMPLATE
@@ -38,17 +37,9 @@ from lyrebird.mulan import DEFAULT_TEMPLATE
 from . import locking, store, writer
 from .check import check as _check
 from .indexes import LibraryIndexes
-from .ingest import (
-    HOP_S,
-    MAX_DURATION_S,
-    SEGMENT_S,
-    Embedded,
-    discover,
-    embed_file,
-    file_metadata,
-)
+from .ingest import HOP_S, MAX_DURATION_S, SEGMENT_S, Embedded, discover, embed_file, file_metadata
 from .model import LibraryModel, ModelHandle, load_model, query_only
-from .pipeline import default_workers, ordered_map, torch_threads
+from .pipeline import default_workers, hashed_files, ordered_map, torch_threads
 from .playlist import Order, Playlist, make_playlist
 from .reader import SEGMENT_WEIGHT, LibraryReader
 from .reembed import reembed as _reembed
@@ -351,20 +342,9 @@ class Library:
             return ({**file_metadata(f), "_stat": writer.file_stat(f)},
                     embed_file(self.model, f, seg, hop, max_duration_s=max_duration_s))
 
-        def hashed():  # (path, hash or None, reason), wanted: new content, first in this call
-            seen: set[str] = set()
-            for f in progress(files, desc="index add"):
-                try:
-                    h = content_hash(f)
-                except OSError as e:
-                    yield (f, None, f"unreadable: {e}"), False
-                    continue
-                new = h not in seen and not store.has_hash(self.con, h)
-                seen.add(h)
-                yield (f, h, None), new
-
         def items():
-            for (f, h, why), result in ordered_map(lambda job: embed(job[0]), hashed(), workers):
+            jobs = hashed_files(self.con, progress(files, desc="index add"))
+            for (f, h, why), result in ordered_map(lambda job: embed(job[0]), jobs, workers):
                 yield (str(f), None, why) if h is None else (str(f), h, result)
 
         with self.writing(), (torch_threads(1) if workers else nullcontext()):

@@ -18,12 +18,18 @@ worker threads, not from the intra-op pool, so an "add folder" in the app uses b
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
+
+from lyrebird.core.fingerprint import content_hash
+
+from . import store
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,6 +97,23 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[tuple[T, bool]], workers: 
             yield _pop(window, fn)
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+def hashed_files(con: sqlite3.Connection, files: Iterable[Path]
+                 ) -> Iterator[tuple[tuple[Path, str | None, str | None], bool]]:
+    """``((path, content hash, None), wanted)`` per file, ``wanted`` when its content is neither
+    in the library (``con``) nor earlier in ``files``; ``((path, None, reason), False)`` for a
+    file that cannot be read. The items :func:`ordered_map` takes in ``Library.add``."""
+    seen: set[str] = set()
+    for f in files:
+        try:
+            h = content_hash(f)
+        except OSError as e:
+            yield (f, None, f"unreadable: {e}"), False
+            continue
+        new = h not in seen and not store.has_hash(con, h)
+        seen.add(h)
+        yield (f, h, None), new
 
 
 def _pop(window: deque, fn: Callable) -> tuple:
