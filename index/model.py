@@ -160,7 +160,12 @@ class MuLanModel:
     def legacy_fingerprint(self) -> str:
         """The fingerprint libraries stored before 0.2 (a hash of every weight, the frozen
         encoder's included); loads the full model. Used once to upgrade such a library."""
-        return state_fingerprint(self.mulan, ["MuLan", self.DIM])
+        m = self.mulan
+        if self._spec is not None and not m.text.backbone.state_dict():
+            from lyrebird.mulan import MuLan  # a frozen query backbone holds no weights:
+
+            m = MuLan.load(self._spec, self._device)  # hash the ordinary one's
+        return state_fingerprint(m, ["MuLan", self.DIM])
 
     def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
         m = self.mulan
