@@ -195,16 +195,18 @@ class Library:
         return True
 
     # ------------------------------------------------------------------ reading
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        """Text → tracks: the ``k`` best tracks for a query in any language (``list[Hit]``)."""
-        return self._reader.search(query, k)
+    def search(self, query: str, k: int = 10, group: bool = True) -> list[Hit]:
+        """Text → tracks: the ``k`` best tracks for a query in any language (``list[Hit]``);
+        ``group``: one per work, the others counted in ``Hit.more_of_work``."""
+        return self._reader.search(query, k, group)
 
     def similar(self, item: int | str | os.PathLike | np.ndarray, k: int = 10,
-                sr: int | None = None) -> list[Hit]:
+                sr: int | None = None, group: bool = True) -> list[Hit]:
         """Tracks most similar to a library track id (itself excluded) or to audio (a file or a
         ``(T,)`` array at ``sr`` Hz): segment and track scores fused, so an excerpt finds its
-        source track and the hit's ``start_s``/``end_s`` is the matching moment."""
-        return self._reader.similar(item, k, sr)
+        source track and the hit's ``start_s``/``end_s`` is the matching moment; ``group``:
+        one per work (a library track's own work left out)."""
+        return self._reader.similar(item, k, sr, group)
 
     def search_audio(self, emb: Embedded, k: int = 10, *, weight: float | None = None,
                      exclude: int | None = None) -> list[Hit]:

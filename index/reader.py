@@ -17,7 +17,7 @@ import numpy as np
 from lyrebird.encoders import load_audio, prepare_waveform
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
-from . import store, tagspace
+from . import store, tagspace, works
 from .caches import SegmentCache
 from .indexes import LibraryIndexes
 from .ingest import Embedded, embed_file, embed_waveform
@@ -32,6 +32,14 @@ SEGMENT_CANDIDATES = 50
 """Segments fetched per query segment."""
 MAX_QUERY_SEGMENTS = 16
 """Query segments searched at most (evenly spread over a long query)."""
+GROUP_FETCH = 4
+"""With grouping by work, ``GROUP_FETCH × k`` hits (at most 200) are ranked before grouping."""
+
+
+def _fetch(k: int, group: bool) -> int:
+    return min(max(GROUP_FETCH * k, k), 200) if group else k
+
+
 SEGMENT_CACHE = SegmentCache()
 """Segment vectors of recently shown tracks, shared by every reader of the process (a server's
 threads each hold one), keyed by library, model fingerprint, track id and content hash."""
@@ -152,8 +160,9 @@ class LibraryReader:
             raise LibraryError(f"'{self.path}': no track with id {track_id}")
         return v
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        """Text → tracks: the ``k`` best tracks for a query in any language.
+    def search(self, query: str, k: int = 10, group: bool = True) -> list[Hit]:
+        """Text → tracks: the ``k`` best tracks for a query in any language; with ``group``,
+        one per work (:mod:`lyrebird.index.works`).
 
         With a tag head, each track scores ``alpha · z(cosine) + (1 − alpha) · z(tag score)``
         (:mod:`lyrebird.mulan.tag_space`; ``score`` is then that fused value, in standard
@@ -162,9 +171,19 @@ class LibraryReader:
             raise ValueError("search query must be a non-empty string")
         q = self.model.text_vectors([query])[0]
         space = self.tag_space()
-        if space is None or space.head.cfg.alpha >= 1.0:
-            return self._search_tracks(q, k)
-        return self._search_fused(q, k, space)
+        n = _fetch(k, group)
+        hits = (self._search_tracks(q, n) if space is None or space.head.cfg.alpha >= 1.0
+                else self._search_fused(q, n, space))
+        return self._grouped(hits, k, group)
+
+    def _grouped(self, hits: list[Hit], k: int, group: bool, skip_track: int | None = None
+                 ) -> list[Hit]:
+        if not group:
+            return hits[:k]
+        ids = [h.track_id for h in hits] + ([skip_track] if skip_track is not None else [])
+        rows = store.get_tracks(self.con, ids)
+        skip = works.work_key(rows[skip_track]) if skip_track in rows else None
+        return works.group_by_work(hits, rows, k, skip)
 
     def _hits(self, ids: list[int], score: dict[int, float], q: np.ndarray) -> list[Hit]:
         rows = store.get_tracks(self.con, ids)
@@ -219,17 +238,20 @@ class LibraryReader:
         return self._hits(keep, dict(zip(cand.tolist(), score.tolist(), strict=True)), v)
 
     def similar(self, item: int | str | os.PathLike | np.ndarray, k: int = 10,
-                sr: int | None = None) -> list[Hit]:
-        """Tracks most similar to a library track id (itself excluded; by track vector) or to
-        audio — a file or a ``(T,)`` array at ``sr`` Hz — by :meth:`search_audio`."""
+                sr: int | None = None, group: bool = True) -> list[Hit]:
+        """Tracks most similar to a library track id (itself and, with ``group``, the rest of
+        its work excluded; by track vector) or to audio — a file or a ``(T,)`` array at ``sr``
+        Hz — by :meth:`search_audio`; with ``group``, one per work."""
+        n = _fetch(k, group)
         if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.isdigit()
                                                    and not Path(item).exists()):
             tid = int(item)
             space = self.tag_space()
-            if space is not None and space.head.cfg.beta < 1.0:
-                return self._similar_fused(tid, k, space)
-            return self._search_tracks(self._stored_vector(tid), k, exclude=tid)
-        return self.search_audio(self.audio_embedded(item, sr), k)
+            hits = (self._similar_fused(tid, n, space)
+                    if space is not None and space.head.cfg.beta < 1.0
+                    else self._search_tracks(self._stored_vector(tid), n, exclude=tid))
+            return self._grouped(hits, k, group, skip_track=tid)
+        return self._grouped(self.search_audio(self.audio_embedded(item, sr), n), k, group)
 
     def search_audio(self, emb: Embedded, k: int = 10, *, weight: float = SEGMENT_WEIGHT,
                      exclude: int | None = None) -> list[Hit]:

@@ -25,12 +25,14 @@ class Hit:
     title: str | None = None
     artist: str | None = None
     tags: dict = field(default_factory=dict)
+    more_of_work: int = 0  # other hits of the same work left out (:mod:`lyrebird.index.works`)
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (JSON-ready; the API's stable field names)."""
         return {"track_id": self.track_id, "path": self.path, "score": self.score,
                 "start_s": self.start_s, "end_s": self.end_s, "title": self.title,
-                "artist": self.artist, "tags": dict(self.tags)}
+                "artist": self.artist, "tags": dict(self.tags),
+                "more_of_work": self.more_of_work}
 
 
 @dataclass

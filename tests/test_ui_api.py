@@ -21,6 +21,7 @@ from lyrebird.ui import LibraryService, Limits, ServeConfig, Server, make_app
 from lyrebird.ui.api import make_api
 
 HIT_FIELDS = {"track_id", "path", "score", "start_s", "end_s", "title", "artist", "tags",
+              "more_of_work",
               "audio_url"}
 
 

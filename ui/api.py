@@ -1,8 +1,9 @@
 """The JSON API beside the app, mounted at ``/api`` on the same server (:func:`make_api`).
 
 =====================================  =================================================
-``GET  /api/search?q=&k=``             text → tracks: ``{"query", "k", "hits": [Hit]}``
+``GET  /api/search?q=&k=&group=``     text → tracks: ``{"query", "k", "hits": [Hit]}``
 ``GET  /api/similar/{track_id}?k=``    tracks like a library track: ``{"track_id", "k", "hits"}``
+                                       (``group=0``: every version of a work, not one)
 ``POST /api/similar?k=``               tracks like uploaded audio (excerpt → source, with the
                                        matching moment): ``{"k", "hits"}``
 ``POST /api/tag?tags=&template=``      zero-shot tags of uploaded audio:
@@ -13,7 +14,7 @@
 =====================================  =================================================
 
 A Hit is ``{"track_id", "path", "score", "start_s", "end_s", "title", "artist", "tags",
-"audio_url"}``. Uploads are the request body, raw (``Content-Type: audio/...``) or as the
+"more_of_work", "audio_url"}``; results are one per work unless ``group=0``, as in the app. Uploads are the request body, raw (``Content-Type: audio/...``) or as the
 ``file`` field of a multipart form, at most ``Limits.max_upload_bytes`` (HTTP 413 beyond).
 Bad input gets HTTP 400/404/413 with ``{"error": message}``, never a traceback; an unexpected
 failure gets 500 with a generic message (logged on the server). The API only reads, so
@@ -76,6 +77,18 @@ def _float(value: str | None, name: str, default: float, lo: float, hi: float) -
     return _number(value, name, default, lo, hi, float)
 
 
+def _flag(value: str | None, name: str, default: bool = True) -> bool:
+    """A boolean query parameter (``1/0``, ``true/false``, ``yes/no``); 400 otherwise."""
+    if value is None or value == "":
+        return default
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(400, f"{name} must be 1 or 0 (true or false), got {value!r}")
+
+
 def _hits(hits) -> list[dict]:
     return [{**h.to_dict(), "audio_url": f"{AUDIO_ROUTE}/{h.track_id}"} for h in hits]
 
@@ -109,18 +122,20 @@ class Api:
             raise ApiError(404, f"No track with id {track_id} in this library.") from None
         return tid
 
-    def search(self, q: str | None, k: str | None) -> dict:
+    def search(self, q: str | None, k: str | None, group: str | None = None) -> dict:
         if not q or not q.strip():
             raise ApiError(400, "q is required: a text query, e.g. q=calm+piano")
         k_ = _int(k, "k", 10, 1, self.service.limits.max_k)
         self._text()
         query = self.service.query_text(q)
-        return {"query": q, "k": k_, "hits": _hits(self.lib().search(query, k_))}
+        return {"query": q, "k": k_,
+                "hits": _hits(self.lib().search(query, k_, group=_flag(group, "group")))}
 
-    def similar_track(self, track_id: int | str, k: str | None) -> dict:
+    def similar_track(self, track_id: int | str, k: str | None, group: str | None = None) -> dict:
         k_ = _int(k, "k", 10, 1, self.service.limits.max_k)
         tid = self._known(track_id)
-        return {"track_id": tid, "k": k_, "hits": _hits(self.lib().similar(tid, k_))}
+        return {"track_id": tid, "k": k_,
+                "hits": _hits(self.lib().similar(tid, k_, group=_flag(group, "group")))}
 
     def similar_upload(self, path: Path, k: str | None, name: str | None = None) -> dict:
         k_ = _int(k, "k", 10, 1, self.service.limits.max_k)
@@ -249,12 +264,12 @@ def make_api(service: LibraryService):
             raise ApiError(400, str(e)) from None
 
     @app.get("/search")
-    def search(q: str | None = None, k: str | None = None):
-        return call(core.search, q, k)
+    def search(q: str | None = None, k: str | None = None, group: str | None = None):
+        return call(core.search, q, k, group)
 
     @app.get("/similar/{track_id}")
-    def similar_track(track_id: str, k: str | None = None):
-        return call(core.similar_track, track_id, k)
+    def similar_track(track_id: str, k: str | None = None, group: str | None = None):
+        return call(core.similar_track, track_id, k, group)
 
     async def with_upload(request: Request, fn, *names: str):
         path, fields, shown = await read_upload(request, limit)

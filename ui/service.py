@@ -258,27 +258,16 @@ class LibraryService:
                 self._snap = build_snapshot(lib, key, self._tag_scores, self._chip_rule)
             return self._snap
 
-    def _results(self, hits: list, k: int, group: bool, skip: tuple | None = None) -> list[dict]:
-        """Hits as dicts with their chips and ``licence`` (a file tag, or None); with
-        ``group``, one hit per work (the best), counting the others in ``more_of_work`` and
-        leaving out the work ``skip``."""
+    def _results(self, hits: list) -> list[dict]:
+        """Hits (already one per work when asked: the library groups them) as dicts with
+        their chips and ``licence`` (a file tag, or None)."""
         snap = self.snapshot()
-        out: list[dict] = []
-        seen: dict[tuple, dict] = {}
+        out = []
         for h in hits:
             d = h.to_dict()
-            d["chips"], d["more_of_work"] = snap.chips_of(d["track_id"]), 0
-            d["licence"] = snap.licence(d["track_id"])
-            work = snap.work(d["track_id"])
-            if group and work is not None:
-                if work == skip:
-                    continue
-                if work in seen:
-                    seen[work]["more_of_work"] += 1
-                    continue
-                seen[work] = d
+            d["chips"], d["licence"] = snap.chips_of(h.track_id), snap.licence(h.track_id)
             out.append(d)
-        return out[:k]
+        return out
 
     # ------------------------------------------------------------------ queries
     def search(self, query: str, k: int = 10, group: bool = True) -> list[dict]:
@@ -288,8 +277,7 @@ class LibraryService:
         if not self.model.has_text:
             raise UserError("This library's model has no text tower; use similar-track search.")
         k = self._k(k)
-        hits = self._lib().search(query, min(4 * k, 200) if group else k)
-        return self._results(hits, k, group)
+        return self._results(self._lib().search(query, k, group=group))
 
     def similar(self, item: int | str | os.PathLike, k: int = 10,
                 group: bool = True) -> list[dict]:
@@ -298,12 +286,10 @@ class LibraryService:
         if isinstance(item, (int, float)) and not isinstance(item, bool):
             item = self.track_id(item)
             self.track(item)
-            skip = self.snapshot().work(item)
         else:
-            item, skip = self.check_upload(item), None
+            item = self.check_upload(item)
         k = self._k(k)
-        hits = self._lib().similar(item, min(4 * k, 200) if group else k)
-        return self._results(hits, k, group, skip)
+        return self._results(self._lib().similar(item, k, group=group))
 
     def playlist(self, query: str, n: int = 20, lam: float = 0.7,
                  max_per_artist: int | None = 2):

@@ -93,21 +93,6 @@ class Snapshot:
             self._xy = project(self.vectors)
         return self._xy
 
-    def work(self, track_id: int) -> tuple | None:
-        """What makes two tracks one work: a ``work`` file tag, else the same title and artist;
-        None for a track without a title (every untitled file is its own work)."""
-        k = self.position(track_id)
-        if k is None:
-            return None
-        r = self.rows[k]
-        tagged = next((r.file_tags.get(t) for t in ("work", "musicbrainz_workid", "work_id")
-                       if r.file_tags.get(t)), None)
-        if tagged:
-            return ("work", str(tagged))
-        if not r.title:
-            return None
-        return ("title", r.title.strip().lower(), (r.artist or "").strip().lower())
-
     def licence(self, track_id: int) -> str | None:
         """The track's licence from its file tags (``license``, else ``copyright``), if any."""
         k = self.position(track_id)

@@ -240,17 +240,19 @@ def check_cmd(library: Path, repair: bool, as_json: bool) -> None:
 @click.argument("query")
 @k_option
 @click.option("--segments", is_flag=True, help="Return 10-second moments instead of tracks.")
+@click.option("--group/--no-group", default=True, show_default=True,
+              help="One result per work, as the app and the API show them.")
 @format_option
 @runtime_option()
 @json_option
-def search_cmd(library: Path, query: str, k: int, segments: bool, template: str | None,
-               runtime: str, as_json: bool) -> None:
+def search_cmd(library: Path, query: str, k: int, segments: bool, group: bool,
+               template: str | None, runtime: str, as_json: bool) -> None:
     """Text → music: tracks (or moments) matching QUERY, in any language, with title, artist
     and the app's tag chips."""
     template = _template(template)
     lib = _open(library, readonly=True, runtime=runtime)
     with _errors():
-        hits = lib.search_segments(query, k) if segments else lib.search(query, k)
+        hits = lib.search_segments(query, k) if segments else lib.search(query, k, group=group)
     _show_hits(lib, hits, template, as_json)
 
 
@@ -258,16 +260,18 @@ def search_cmd(library: Path, query: str, k: int, segments: bool, template: str 
 @library_arg
 @click.argument("item")
 @k_option
+@click.option("--group/--no-group", default=True, show_default=True,
+              help="One result per work, as the app and the API show them.")
 @format_option
 @runtime_option()
 @json_option
-def similar_cmd(library: Path, item: str, k: int, template: str | None, runtime: str,
-                as_json: bool) -> None:
+def similar_cmd(library: Path, item: str, k: int, group: bool, template: str | None,
+                runtime: str, as_json: bool) -> None:
     """Music → music: tracks similar to an audio FILE or a library TRACK_ID."""
     template = _template(template)
     lib = _open(library, readonly=True, runtime=runtime)
     with _errors():
         if item.isdigit() and not Path(item).exists():
             item = ROW_ID.convert(item, None, None)
-        hits = lib.similar(item, k)
+        hits = lib.similar(item, k, group=group)
     _show_hits(lib, hits, template, as_json)
