@@ -65,13 +65,13 @@ class LibraryReader:
             return None
         key = (store.generation(self.con), store.max_track_id(self.con), head.fingerprint())
         if self._tags is None or self._tags[0] != key:
-            from lyrebird.mulan.tag_head import tag_names_all_languages
+            from lyrebird.mulan.tag_head import tag_groups
+            from lyrebird.mulan.tag_space import group_vectors
 
-            langs = tag_names_all_languages(head.names)
-            flat = self.model.text_vectors([n for names in langs for n in names])
-            names = flat.reshape(len(langs), len(langs[0]), -1)
+            names, col_group = tag_groups(head.names)
+            groups = group_vectors([self.model.text_vectors(g) for g in names])
             self._tags = (key, tagspace.build(self.con, (str(self.path), head.fingerprint()),
-                                              head, names))
+                                              head, groups, col_group))
         return self._tags[1]
 
     def tag_probs(self, vectors: np.ndarray) -> dict[str, float] | None:

@@ -18,12 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lyrebird.mulan.tag_space import (
-    centred_logits,
-    fused_vectors,
-    keyword_weights,
-    unit,
-)
+from lyrebird.mulan.tag_space import centred_logits, column_weights, fused_vectors, unit
 
 from . import store
 
@@ -68,19 +63,21 @@ TAG_CACHE = TagCache()
 @dataclass
 class TagSpace:
     """One library's tag state: all committed track ``ids (N,)``, their tag ``probs (N, T)``,
-    the tag names' text vectors ``names (T, L, D)`` (L languages) and a sample of track
-    vectors ``sample (S, D)`` for score statistics."""
+    the text vectors of the tag groups' names ``groups (G, K, D)`` (every language and
+    synonym; :func:`lyrebird.mulan.tag_head.tag_groups`), the group of each output
+    ``col_group (T,)`` and a sample of track vectors ``sample (S, D)`` for score statistics."""
 
     ids: np.ndarray
     probs: np.ndarray
-    names: np.ndarray
+    groups: np.ndarray
+    col_group: np.ndarray
     sample: np.ndarray
     head: object
 
     def text_scores(self, q: np.ndarray) -> tuple[np.ndarray, float, float]:
         """A unit query ``(D,)`` → tag scores ``(N,)`` of all tracks, and the mean and spread
         of its contrastive cosine over the sample."""
-        w = keyword_weights(q[None], self.names)[0]
+        w = column_weights(q[None], self.groups, self.col_group)[0]
         tag = self.probs.astype(np.float64) @ w
         cos = self.sample @ q if len(self.sample) else np.zeros(1)
         return tag, float(cos.mean()), float(cos.std() + 1e-9)
@@ -91,8 +88,8 @@ class TagSpace:
         return fused_vectors(vectors, probs, self.head.cfg.beta, self.head.mean_logit)
 
 
-def build(con: sqlite3.Connection, key: tuple[str, str], head, name_vectors: np.ndarray,
-          seed: int = 0) -> TagSpace:
+def build(con: sqlite3.Connection, key: tuple[str, str], head, groups: np.ndarray,
+          col_group: np.ndarray, seed: int = 0) -> TagSpace:
     """The :class:`TagSpace` of the library on ``con`` (``key``: library path and head
     fingerprint, for :data:`TAG_CACHE`)."""
     ids = np.array(sorted(store.row_ids(con, "tracks")), np.int64)
@@ -101,7 +98,7 @@ def build(con: sqlite3.Connection, key: tuple[str, str], head, name_vectors: np.
     pick = np.sort(rng.choice(ids, min(len(ids), STATS_SAMPLE), replace=False)) if len(ids) \
         else ids
     sample = store.vectors_by_id(con, "tracks", pick) if len(pick) else np.zeros((0, 1))
-    return TagSpace(ids, probs.astype(np.float32), name_vectors, unit(sample), head)
+    return TagSpace(ids, probs.astype(np.float32), groups, col_group, unit(sample), head)
 
 
 def centred(space: TagSpace, probs: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from lyrebird.core.checkpoint import load_checkpoint, load_state_strict, save_ch
 from lyrebird.core.configs import config_from_dict, config_to_dict
 from lyrebird.core.fingerprint import module_fingerprint, stable_hash
 
-from .vocabulary import LANGS, MSD_TOP50, mtt_top50, translate_tags
+from .vocabulary import LANGS, MSD_TOP50, TAG_SYNONYMS, mtt_top50, translate_tags
 
 HEAD_DIR = "tag_head"
 KIND = "tag_head"
@@ -137,11 +137,27 @@ def find_head(checkpoint_dir: str | os.PathLike) -> TagHead | None:
     return TagHead.load(d) if (d / "config.json").is_file() else None
 
 
+def tag_groups(names: tuple[str, ...]) -> tuple[list[list[str]], np.ndarray]:
+    """The head's outputs as concepts: a name given twice (a tag of both teachers) and the
+    synonyms of :data:`lyrebird.mulan.vocabulary.TAG_SYNONYMS` are one group. Returns each
+    group's names in every language (its members' names, English first) and ``(T,)`` the
+    group of each output."""
+    label = {m: g for g, members in TAG_SYNONYMS.items() for m in members}
+    order: dict[str, int] = {}
+    col = np.array([order.setdefault(label.get(n, n), len(order)) for n in names], np.int64)
+    langs = tag_names_all_languages(tuple(dict.fromkeys(names)))
+    by_name = dict(zip(dict.fromkeys(names), langs, strict=True))
+    groups: list[list[str]] = [[] for _ in order]
+    for n in dict.fromkeys(names):
+        groups[order[label.get(n, n)]] += [x for x in by_name[n] if x not in groups[order[label.get(n, n)]]]
+    return groups, col
+
+
 def tag_names_all_languages(names: tuple[str, ...]) -> list[list[str]]:
     """For each tag, its name in every language of :data:`LANGS` (English first)."""
     per_lang = [translate_tags(names, lang) for lang in LANGS]
     return [[per_lang[j][i] for j in range(len(LANGS))] for i in range(len(names))]
 
 
-__all__ = ["HEAD_DIR", "TagHead", "TagHeadConfig", "find_head", "head_tags",
+__all__ = ["HEAD_DIR", "TagHead", "TagHeadConfig", "find_head", "head_tags", "tag_groups",
            "tag_names_all_languages"]

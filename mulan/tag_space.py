@@ -65,6 +65,23 @@ def keyword_weights(queries: np.ndarray, names: np.ndarray,
     return softmax(cos / temperature, axis=1)
 
 
+def group_vectors(vectors: list[np.ndarray]) -> np.ndarray:
+    """Ragged ``[(K_g, D)]`` name vectors per group → ``(G, K, D)``, padded by repeating each
+    group's first name (the best match is unchanged)."""
+    k = max(len(v) for v in vectors)
+    return np.stack([np.concatenate([v, np.repeat(v[:1], k - len(v), 0)]) for v in vectors])
+
+
+def column_weights(queries: np.ndarray, groups: np.ndarray, col_group: np.ndarray,
+                   temperature: float = TEMPERATURE) -> np.ndarray:
+    """:func:`keyword_weights` over tag *groups* ``(G, K, D)`` (a concept's names in every
+    language and synonym), spread evenly over each group's outputs: ``(Q, T)`` weights for
+    outputs whose group is ``col_group (T,)``. A tag given twice is not weighted twice."""
+    w = keyword_weights(queries, groups, temperature)
+    counts = np.bincount(col_group, minlength=w.shape[1])
+    return w[:, col_group] / counts[col_group]
+
+
 def keyword_scores(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Tag probabilities ``(N, T)`` and query weights ``(Q, T)`` → ``(N, Q)`` scores."""
     return np.asarray(probs, np.float64) @ np.asarray(weights, np.float64).T
@@ -102,5 +119,6 @@ def fused_vectors(vectors: np.ndarray, probs: np.ndarray, beta: float,
     return np.concatenate([v, c], axis=1).astype(np.float32)
 
 
-__all__ = ["TEMPERATURE", "FusionWeights", "centred_logits", "fuse", "fused_vectors",
+__all__ = ["TEMPERATURE", "FusionWeights", "centred_logits", "column_weights", "fuse",
+           "fused_vectors", "group_vectors",
            "keyword_scores", "keyword_weights", "logits", "softmax", "unit", "zscore"]

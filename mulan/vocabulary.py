@@ -101,6 +101,23 @@ MTT_TRANSLATIONS: dict[str, tuple[str, str, str]] = {
 }
 LANGS: tuple[str, ...] = ("en", "de", "fr", "es")
 
+TAG_SYNONYMS: dict[str, tuple[str, ...]] = {  # one label → the MTT/MSD tags that say the same
+    "no vocals": ("no vocals", "no vocal", "no voice"),
+    "vocals": ("vocal", "vocals", "voice", "singing"),
+    "male vocals": ("male vocal", "male voice", "male", "man", "male vocalists"),
+    "female vocals": ("female vocal", "female voice", "female", "woman", "female vocalists",
+                      "female vocalist"),
+    "choir": ("choir", "choral"),
+    "classical": ("classical", "classic"),
+    "beat": ("beat", "beats"),
+    "quiet": ("quiet", "soft"),
+    # the MSD tags of the distilled tag head (lyrebird.mulan.tag_head)
+    "electronic": ("electronic", "electronica", "electro"),
+    "metal": ("metal", "heavy metal"),
+    "chill": ("chill", "chillout", "Mellow"),
+}
+"""Tags that say the same thing: one chip in the app, one concept in tag-space search."""
+
 MSD_TOP50: tuple[str, ...] = (
     "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
     "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",

@@ -151,3 +151,18 @@ def test_head_round_trip_and_lookup(tmp_path):
     x = np.random.default_rng(0).standard_normal((5, head.cfg.dim)).astype(np.float32)
     assert np.allclose(back.probs(x), head.probs(x), atol=1e-6)
     assert find_head(tmp_path / "elsewhere") is None
+
+
+def test_a_tag_given_twice_or_by_synonym_is_one_concept_in_search():
+    from lyrebird.mulan.tag_head import tag_groups
+    from lyrebird.mulan.tag_space import column_weights, group_vectors
+
+    names = ("rock", "metal", "rock", "heavy metal", "piano")
+    groups, col = tag_groups(names)
+    assert col.tolist() == [0, 1, 0, 1, 2] and "heavy metal" in groups[1]
+    e = np.eye(3)
+    vecs = group_vectors([np.stack([e[g]] * len(members)) for g, members in enumerate(groups)])
+    q = np.array([[1.0, 1.0, 1.0]]) / np.sqrt(3)  # equally like every concept
+    w = column_weights(q, vecs, col)[0]
+    assert w.sum() == pytest.approx(1.0)
+    assert w.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, 1 / 6, 1 / 3])

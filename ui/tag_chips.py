@@ -29,27 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from lyrebird.core.atomic import replaced_on_success
+from lyrebird.mulan.vocabulary import TAG_SYNONYMS as SYNONYMS
 
 CALIBRATION_FILE = "tag_calibration.json"
 DEFAULT_Z = 1.0
 MAX_CHIPS = 5
 MIN_SUPPORT = 3  # labelled tracks with and without a chip for it to get its own threshold
 
-SYNONYMS: dict[str, tuple[str, ...]] = {  # chip label → MTT tags that say the same
-    "no vocals": ("no vocals", "no vocal", "no voice"),
-    "vocals": ("vocal", "vocals", "voice", "singing"),
-    "male vocals": ("male vocal", "male voice", "male", "man", "male vocalists"),
-    "female vocals": ("female vocal", "female voice", "female", "woman", "female vocalists",
-                      "female vocalist"),
-    "choir": ("choir", "choral"),
-    "classical": ("classical", "classic"),
-    "beat": ("beat", "beats"),
-    "quiet": ("quiet", "soft"),
-    # the MSD tags of the distilled tag head (lyrebird.mulan.tag_head)
-    "electronic": ("electronic", "electronica", "electro"),
-    "metal": ("metal", "heavy metal"),
-    "chill": ("chill", "chillout", "Mellow"),
-}
 CONTRADICTIONS: tuple[tuple[str, str], ...] = (
     ("no vocals", "vocals"), ("no vocals", "male vocals"), ("no vocals", "female vocals"),
     ("no vocals", "choir"), ("no vocals", "opera"), ("fast", "slow"), ("loud", "quiet"),

@@ -5,7 +5,8 @@ scores in a library (:mod:`lyrebird.index.tagspace`). :class:`FusedEval` gives t
 the same behaviour, with the same formulas (:mod:`lyrebird.mulan.tag_space`):
 
 - text tasks: ``alpha · z(cosine) + (1 − alpha) · z(tag score)``, z over the split's tracks;
-- similar tracks and excerpts: cosine of fused vectors (``beta`` contrastive share).
+- similar tracks: cosine of fused vectors (``beta`` contrastive share); excerpts stay in the
+  contrastive space, as a library's audio queries do.
 
 A track's tag probabilities are the mean of its segments' (as a library computes them).
 Spec forms (:func:`lyrebird.train.realeval.models.parse_model`): a MuLan spec with a head is
@@ -20,8 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from lyrebird.mulan.tag_head import TagHead, tag_names_all_languages
-from lyrebird.mulan.tag_space import fuse, fused_vectors, keyword_scores, keyword_weights, unit
+from lyrebird.mulan.tag_head import TagHead, tag_groups
+from lyrebird.mulan.tag_space import (
+    column_weights,
+    fuse,
+    fused_vectors,
+    group_vectors,
+    keyword_scores,
+    unit,
+)
 
 
 class FusedEval:
@@ -33,7 +41,7 @@ class FusedEval:
         self.SAMPLE_RATE, self.DIM = model.SAMPLE_RATE, model.DIM
         self.name = f"{model.name}+tags"
         self._probs: np.ndarray | None = None
-        self._names: np.ndarray | None = None
+        self._groups: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def has_text(self) -> bool:
@@ -64,16 +72,18 @@ class FusedEval:
         probs = self.track_probs(v)
         self._probs, self._vecs = probs, unit(v.track)
         mu = self.head.mean_logit
-        return replace(v, seg=fused_vectors(v.seg, self.head.probs(v.seg), self.beta, mu),
+        # track-to-track similarity is fused; excerpts stay in the contrastive space, as the
+        # library's audio queries do (segments and queries: unit vectors, zero tag part)
+        pad = np.zeros((1, probs.shape[1]), np.float32)
+        return replace(v, seg=np.concatenate([unit(v.seg), pad.repeat(len(v.seg), 0)], 1),
                        track=fused_vectors(v.track, probs, self.beta, mu),
-                       query=fused_vectors(v.query, self.head.probs(v.query), self.beta, mu))
+                       query=np.concatenate([unit(v.query), pad.repeat(len(v.query), 0)], 1))
 
-    def _name_vectors(self) -> np.ndarray:
-        if self._names is None:
-            langs = tag_names_all_languages(self.head.names)
-            flat = unit(self.model.embed_text([n for names in langs for n in names]))
-            self._names = flat.reshape(len(langs), len(langs[0]), -1)
-        return self._names
+    def _group_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._groups is None:
+            names, col = tag_groups(self.head.names)
+            self._groups = (group_vectors([unit(self.model.embed_text(g)) for g in names]), col)
+        return self._groups
 
     def text_scores(self, tracks: np.ndarray, texts: list[str]) -> np.ndarray:
         """``(N, Q)`` fused scores of the prepared tracks for each text."""
@@ -81,7 +91,8 @@ class FusedEval:
             raise RuntimeError("FusedEval.text_scores needs prepare_vectors on the same split")
         q = unit(np.asarray(self.model.embed_text(list(texts)), np.float32))
         cos = self._vecs.astype(np.float64) @ q.T.astype(np.float64)
-        tag = keyword_scores(self._probs, keyword_weights(q, self._name_vectors()))
+        groups, col = self._group_vectors()
+        tag = keyword_scores(self._probs, column_weights(q, groups, col))
         return fuse(cos, tag, self.alpha)
 
 
