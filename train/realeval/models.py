@@ -176,7 +176,8 @@ def parse_model(spec: str, device: str = "cpu", name: str | None = None) -> Mode
     if head is None:
         if weights is not None:
             raise ValueError(f"{spec!r} carries no tag head to fuse with")
-        return ModelSpec(name or spec, m, str(m.fingerprint()),
+        label = name or (spec if fused else f"{spec} (contrastive only)")
+        return ModelSpec(label, m, str(m.fingerprint()),
                          "contrastive space only" if not fused else "")
     from .fused import FusedEval
 
