@@ -34,7 +34,9 @@ def test_two_process_predict_job_merges_into_one_ivfpq_library(tmp_path):
         assert r.returncode == 0, r.stderr[-3000:]
         return r.stdout
 
-    cli("index", "create", lib, "--model", "py:tone_model:ToneModel", "--index", "ivfpq")
+    # a 5 s hop (not the default 10 s): 5 windows of 10 s per 30 s track
+    cli("index", "create", lib, "--model", "py:tone_model:ToneModel", "--index", "ivfpq",
+        "--hop-s", "5")
     rep = json.loads(cli("index", "add", lib, str(music), "--devices", "2", "--strategy", "ddp",
                          "--accelerator", "cpu", "--json"))
     assert len(rep["added"]) == 60 and [f["path"].split("/")[-1] for f in rep["failed"]] == ["broken.wav"]
