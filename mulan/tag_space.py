@@ -49,9 +49,9 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def logits(p: np.ndarray) -> np.ndarray:
-    """Probabilities → logits (clipped away from 0 and 1)."""
-    p = np.clip(np.asarray(p, np.float64), EPS, 1 - EPS)
+def logits(p: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """Probabilities → logits ``log(p / (1 − p))``, ``p`` clipped to ``[eps, 1 − eps]``."""
+    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
     return np.log(p) - np.log1p(-p)
 
 

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 
 from lyrebird.encoders.chunking import chunk_starts
+from lyrebird.mulan.tag_space import TEMPERATURE, logits, softmax
 from lyrebird.train.realeval.embed import Vectors
 from lyrebird.train.realeval.models import AudioOnly, ModelSpec
+from lyrebird.train.teachers import MUSICNN_PAIR
 
-TEACHERS: tuple[str, ...] = ("MTT_musicnn", "MSD_musicnn")
+TEACHERS: tuple[str, ...] = MUSICNN_PAIR
 """The teachers of both peers, in vector order."""
-TEMPERATURE = 0.05
-"""Softmax temperature of the query → tag-name matching (on cosine similarities)."""
 EPS = 1e-4
 """Probabilities are clipped to ``[EPS, 1 - EPS]`` before the logit."""
 
@@ -46,19 +46,6 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax of ``x`` along ``axis``."""
-    z = x - x.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def logits(p: np.ndarray) -> np.ndarray:
-    """``log(p / (1 - p))`` of probabilities clipped to ``[EPS, 1 - EPS]``."""
-    p = np.clip(np.asarray(p, np.float64), EPS, 1 - EPS)
-    return np.log(p) - np.log1p(-p)
 
 
 class TeacherTags(AudioOnly):
@@ -137,9 +124,9 @@ class TeacherVector(TeacherTags):
 
     def prepare_vectors(self, v: Vectors) -> Vectors:
         """Probabilities → logits, centred by the mean track logit of the split."""
-        mu = logits(v.track).mean(axis=0)
-        return Vectors(logits(v.seg) - mu, v.seg_track, logits(v.track) - mu,
-                       logits(v.query) - mu)
+        mu = logits(v.track, EPS).mean(axis=0)
+        return Vectors(logits(v.seg, EPS) - mu, v.seg_track, logits(v.track, EPS) - mu,
+                       logits(v.query, EPS) - mu)
 
 
 class TeacherKeyword(TeacherTags):

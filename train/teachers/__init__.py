@@ -39,6 +39,10 @@ TEACHERS: dict[str, dict] = {
 }
 """Registry of the shipped teachers: name → info (plain dicts; ``tags`` in output order)."""
 
+MUSICNN_PAIR: tuple[str, ...] = ("MTT_musicnn", "MSD_musicnn")
+"""The teachers of the musicnn tag peers and of the distilled tag head, in output order (their
+100 tags are :func:`lyrebird.mulan.tag_head.head_tags`)."""
+
 
 def load_teacher(name: str = "MTT_musicnn", device: str = "cpu",
                  batch_size: int | None = None) -> MusicnnTagger:
@@ -58,6 +62,7 @@ def load_teacher(name: str = "MTT_musicnn", device: str = "cpu",
 __all__ = [
     "MSD_TAGS",
     "MTT_TAGS",
+    "MUSICNN_PAIR",
     "TEACHERS",
     "FrontendConfig",
     "LogMelFrontend",

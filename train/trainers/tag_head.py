@@ -36,11 +36,12 @@ from lyrebird.encoders.audio import load_audio
 from lyrebird.index.ingest import embed_waveform
 from lyrebird.mulan.tag_head import TagHead, TagHeadConfig
 from lyrebird.train.corpora.manifest import resolve_path
+from lyrebird.train.teachers import MUSICNN_PAIR
 from lyrebird.train.teachers.windows import SR as TEACHER_SR
 from lyrebird.train.teachers.windows import augment, read_shard
 
 log = logging.getLogger("lyrebird.train")
-TEACHERS: tuple[str, ...] = ("MTT_musicnn", "MSD_musicnn")
+TEACHERS: tuple[str, ...] = MUSICNN_PAIR
 
 
 @dataclass(frozen=True)
