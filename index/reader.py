@@ -21,7 +21,7 @@ from . import store, tagspace, works
 from .caches import SegmentCache
 from .indexes import LibraryIndexes
 from .ingest import Embedded, embed_file, embed_waveform
-from .model import ModelHandle
+from .model import ModelHandle, text_key
 from .types import Hit, LibraryError, TrackRow
 from .vectors import bytes_per_vector
 
@@ -69,7 +69,9 @@ class LibraryReader:
             from lyrebird.mulan.tag_space import group_vectors
 
             names, col_group = tag_groups(head.names)
-            groups = group_vectors([self.model.text_vectors(g) for g in names])
+            stored = head.stored_name_vectors(text_key(self.model.model)) or {}
+            groups = group_vectors([np.stack([stored[n] for n in g]) if all(n in stored for n in g)
+                                    else self.model.text_vectors(g) for g in names])
             self._tags = (key, tagspace.build(self.con, (str(self.path), head.fingerprint()),
                                               head, groups, col_group))
         return self._tags[1]

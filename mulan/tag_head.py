@@ -30,6 +30,7 @@ from .vocabulary import LANGS, MSD_TOP50, TAG_SYNONYMS, mtt_top50, translate_tag
 
 HEAD_DIR = "tag_head"
 KIND = "tag_head"
+NAME_VECTORS = "name_vectors.npz"  # the tag names' text vectors, keyed by the text tower
 
 
 def head_tags() -> tuple[str, ...]:
@@ -128,7 +129,34 @@ class TagHead(nn.Module):
         cfg = config_from_dict(TagHeadConfig, meta["config"])
         head = cls(cfg)
         load_state_strict(head, sd, str(directory))
+        head.__dict__["_dir"] = Path(directory)  # where its stored name vectors are
         return head.eval()
+
+    def stored_name_vectors(self, text_key: str) -> dict[str, np.ndarray] | None:
+        """The tag names' text vectors saved with the head (:func:`save_name_vectors`) when
+        they were made by the text tower ``text_key`` identifies, else ``None``."""
+        d = self.__dict__.get("_dir")
+        path = Path(d) / NAME_VECTORS if d is not None else None
+        if path is None or not path.is_file():
+            return None
+        with np.load(path) as z:
+            if str(z["text_key"]) != text_key:
+                return None
+            return dict(zip(z["texts"].tolist(), z["vectors"].astype(np.float32), strict=True))
+
+
+def save_name_vectors(directory: str | os.PathLike, text_key: str, texts: list[str],
+                      vectors: np.ndarray) -> Path:
+    """Store the text vectors ``(N, D)`` of a head's tag names (every language and synonym),
+    so a library's first tag-space query embeds none of them; ``text_key`` names the text
+    tower that made them (:func:`lyrebird.index.model.text_key`)."""
+    from lyrebird.core.atomic import replaced_on_success
+
+    path = Path(directory) / NAME_VECTORS
+    with replaced_on_success(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, text_key=np.array(text_key), texts=np.array(texts),
+                 vectors=np.asarray(vectors, np.float32))
+    return path
 
 
 def find_head(checkpoint_dir: str | os.PathLike) -> TagHead | None:
@@ -159,5 +187,5 @@ def tag_names_all_languages(names: tuple[str, ...]) -> list[list[str]]:
     return [[per_lang[j][i] for j in range(len(LANGS))] for i in range(len(names))]
 
 
-__all__ = ["HEAD_DIR", "TagHead", "TagHeadConfig", "find_head", "head_tags", "tag_groups",
-           "tag_names_all_languages"]
+__all__ = ["HEAD_DIR", "NAME_VECTORS", "TagHead", "TagHeadConfig", "find_head", "head_tags",
+           "save_name_vectors", "tag_groups", "tag_names_all_languages"]

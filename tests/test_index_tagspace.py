@@ -166,3 +166,29 @@ def test_a_tag_given_twice_or_by_synonym_is_one_concept_in_search():
     w = column_weights(q, vecs, col)[0]
     assert w.sum() == pytest.approx(1.0)
     assert w.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, 1 / 6, 1 / 3])
+
+
+def test_stored_name_vectors_spare_the_text_tower(tmp_path, music):
+    """A head saved with its tag names' vectors (for this text tower) embeds none of them."""
+    from lyrebird.mulan.tag_head import save_name_vectors, tag_groups
+
+    head = permuted_head(0.5, 0.5)
+    head.save(tmp_path / "head")
+    texts = list(dict.fromkeys(n for g in tag_groups(head.names)[0] for n in g))
+    save_name_vectors(tmp_path / "head", ToneModel().fingerprint(), texts,
+                      ToneModel().embed_text(texts))
+    calls: list[list[str]] = []
+
+    class Counting(HeadToneModel):
+        def embed_text(self, texts):
+            calls.append(list(texts))
+            return super().embed_text(texts)
+
+    loaded = TagHead.load(tmp_path / "head")
+    with make_library(tmp_path, music, loaded) as lib:
+        lib.close()
+    with Library.open(tmp_path / "lib", model=Counting(loaded), readonly=True) as lib:
+        assert lib.tag_space() is not None
+        assert not any(t in texts for c in calls for t in c)
+        stale = TagHead.load(tmp_path / "head")
+        assert stale.stored_name_vectors("another text tower") is None

@@ -295,7 +295,21 @@ def train_tag_head(manifest: str | Path, windows: str | Path, model: str = "defa
               "valid_tracks": int(len(np.unique(va.track)))}
     head.save(out, extra={"report": report})
     write_report(out / "report.json", report | {"per_tag": fid})
+    store_name_vectors(out, lib_model)
     return report
+
+
+def store_name_vectors(head_dir: str | Path, lib_model: Any) -> Path:
+    """Embed the tag names of the head in ``head_dir`` (every language and synonym) with the
+    text tower of ``lib_model`` and store them beside the head, so no library embeds them."""
+    from lyrebird.index.model import text_key
+    from lyrebird.mulan.tag_head import save_name_vectors, tag_groups
+
+    head = TagHead.load(head_dir)
+    texts = list(dict.fromkeys(n for g in tag_groups(head.names)[0] for n in g))
+    vecs = np.asarray(lib_model.embed_text(texts), np.float32)
+    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    return save_name_vectors(head_dir, text_key(lib_model), texts, vecs)
 
 
 def _with(head: TagHead, **changes: Any) -> TagHead:
