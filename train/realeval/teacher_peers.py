@@ -19,13 +19,12 @@ windows whose centre lies in it. Labelling runs on one torch thread (see
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import torch
 
 from lyrebird.encoders.chunking import chunk_starts
+from lyrebird.index.pipeline import torch_threads
 from lyrebird.mulan.tag_space import TEMPERATURE, logits, softmax
 from lyrebird.train.realeval.embed import Vectors
 from lyrebird.train.realeval.models import AudioOnly, ModelSpec
@@ -35,17 +34,6 @@ TEACHERS: tuple[str, ...] = MUSICNN_PAIR
 """The teachers of both peers, in vector order."""
 EPS = 1e-4
 """Probabilities are clipped to ``[EPS, 1 - EPS]`` before the logit."""
-
-
-@contextmanager
-def one_thread():
-    """Pin torch to one CPU thread inside the block (the teachers' fastest setting)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class TeacherTags(AudioOnly):
@@ -79,7 +67,7 @@ class TeacherTags(AudioOnly):
         """``(n_windows, DIM)`` float32 probabilities of a ``(T,)`` waveform at
         ``SAMPLE_RATE`` Hz, in the teachers' non-overlapping ≈3 s windows (teachers that
         disagree by a window on the count are cut to the shorter)."""
-        with one_thread():
+        with torch_threads(1):  # the teachers' fastest setting
             per = [np.asarray(t.predict_windows(wav, self.SAMPLE_RATE), np.float32)
                    for t in self.taggers.values()]
         n = min(len(p) for p in per)
@@ -214,7 +202,6 @@ __all__ = [
     "TeacherVector",
     "is_peer",
     "logits",
-    "one_thread",
     "parse_peer",
     "softmax",
 ]
