@@ -20,20 +20,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import struct
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from lyrebird.core.device import cpu_bf16_native
 
 from .lean_encoder import SUPPORTED, LeanEncoder
+from .text_files import SIDECAR, fast_tokenizer, mmap_arrays, read_sidecar, write_sidecar
+
+__all__ = ["SIDECAR", "FrozenTextBackbone", "fast_tokenizer", "frozen_from_dir",
+           "mmap_safetensors", "read_sidecar", "write_sidecar"]
 
 log = logging.getLogger("lyrebird.mulan")
-SIDECAR = "lyrebird_fingerprint.json"
-_DTYPES = {"F32": np.float32, "F16": np.float16}
 
 
 class FrozenTextBackbone(nn.Module):
@@ -82,71 +82,10 @@ class FrozenTextBackbone(nn.Module):
         return self(**enc), enc["attention_mask"].bool()
 
 
-def fast_tokenizer(path: str):
-    """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` padding to the longest
-    text with its pad token (right side, as Hugging Face pads), or None when the folder has
-    no such file or pad token."""
-    folder = Path(path)
-    if not (folder / "tokenizer.json").is_file() or not (folder / "tokenizer_config.json").is_file():
-        return None
-
-    from tokenizers import Tokenizer
-
-    cfg = json.loads((folder / "tokenizer_config.json").read_text())
-    pad = cfg.get("pad_token")
-    pad = pad.get("content") if isinstance(pad, dict) else pad
-    if cfg.get("padding_side", "right") != "right" or not isinstance(pad, str):
-        return None
-    tk = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    pad_id = tk.token_to_id(pad)
-    if pad_id is None:
-        return None
-    tk.enable_padding(pad_id=pad_id, pad_token=pad)
-    return tk
-
-
 def mmap_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file as read-only-in-practice views of one copy-on-write
-    memory map (nothing is read until used). Only F32 and F16 tensors."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    raw = np.memmap(path, dtype=np.uint8, mode="c", offset=8 + n)
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        arr = raw[a:b].view(_DTYPES[v["dtype"]]).reshape(v["shape"])
-        out[k] = torch.from_numpy(arr)
-    return out
-
-
-def _stamp(folder: Path) -> list:
-    st = (folder / "model.safetensors").stat()
-    return [st.st_size, st.st_mtime_ns]
-
-
-def read_sidecar(folder: Path) -> str | None:
-    """The recorded backbone fingerprint, or ``None`` when absent or stale."""
-    try:
-        d = json.loads((folder / SIDECAR).read_text())
-        return d["fingerprint"] if d.get("stamp") == _stamp(folder) else None
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def write_sidecar(folder: Path, fingerprint: str) -> None:
-    """Record the backbone fingerprint next to its weights (best effort: a read-only cache
-    only means the slow path next time)."""
-    from lyrebird.core.atomic import replaced_on_success
-
-    try:
-        text = json.dumps({"fingerprint": fingerprint, "stamp": _stamp(folder)}) + "\n"
-        with replaced_on_success(folder / SIDECAR) as tmp:
-            Path(tmp).write_text(text)
-    except OSError as e:
-        log.debug("could not record the text backbone fingerprint in %s: %s", folder, e)
+    """The tensors of a safetensors file as torch views of one memory map
+    (:func:`~lyrebird.mulan.text_files.mmap_arrays`)."""
+    return {k: torch.from_numpy(v) for k, v in mmap_arrays(path).items()}
 
 
 def frozen_from_dir(folder: Path, name: str, prefix: str, max_length: int
