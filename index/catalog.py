@@ -30,8 +30,9 @@ from pathlib import Path
 
 from lyrebird.core.fingerprint import content_hash
 
-from . import store, writer
+from . import store
 from .playlist import Playlist
+from .writer import file_stat
 
 PREFIX = "catalog:"
 
@@ -101,7 +102,7 @@ def sync_catalog(lib, name: str, items: Mapping[str, str | os.PathLike], *,
                 to_add[key] = path
                 continue
             old_path, old_hash, old_stat = known[tid]
-            now = writer.file_stat(path)
+            now = file_stat(path)
             if now is None:
                 rep.failed.append((key, path, "missing or unreadable"))
                 continue
@@ -123,9 +124,9 @@ def sync_catalog(lib, name: str, items: Mapping[str, str | os.PathLike], *,
                 replaced.add(tid)
                 stats.pop(tid)
                 to_add[key] = path
-        writer.move(lib, moves, stats)
+        lib.writer.move(moves, stats)
         still = {tid for k, tid in mapping.items() if k not in to_add}
-        writer.delete(lib, sorted(drop | (replaced - still)))
+        lib.writer.delete(sorted(drop | (replaced - still)))
         _save(lib, name, mapping)
     if to_add:
         added = lib.add(sorted(set(to_add.values())), batch_size=batch_size)

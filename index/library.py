@@ -10,10 +10,12 @@ detected and the index is rebuilt from the committed rows, so at most the in-fli
 and re-running ``add`` resumes (duplicates are skipped by content hash). One writer at a time
 holds ``LOCK`` (:meth:`Library.writing`); readers never take it and never block.
 
-``Library`` owns the write path; it composes the parts it is made of: the database
-(:mod:`.store`), the FAISS indexes (:class:`.indexes.LibraryIndexes`), the model
-(:class:`.model.ModelHandle`) and the read side (:class:`.reader.LibraryReader`), to which its
-query methods delegate.
+``Library`` composes the parts it is made of: the database (:mod:`.store`), the FAISS indexes
+(:class:`.indexes.LibraryIndexes`), the model (:class:`.model.ModelHandle`), the read side
+(:class:`.reader.LibraryReader`, ``library.reader``), to which its query methods
+(:class:`.queries.LibraryQueries`) delegate, and the write side
+(:class:`.writer.LibraryWriter`, ``library.writer`` inside :meth:`Library.writing`), which its
+write methods use. Here: opening, the model's fingerprint, the writer lock and the write API.
 """
 
 from __future__ import annotations
@@ -24,37 +26,33 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from lyrebird.core.progress import progress
-from lyrebird.encoders import AudioError
-from lyrebird.mulan import DEFAULT_TEMPLATE
-
-from . import locking, store, writer
+from . import locking, store
 from .check import check as _check
 from .indexes import LibraryIndexes
-from .ingest import HOP_S, MAX_DURATION_S, SEGMENT_S, Embedded, discover, embed_file, file_metadata
+from .ingest import HOP_S, MAX_DURATION_S, SEGMENT_S, Embedded, discover
 from .model import LibraryModel, ModelHandle, load_model, query_only
-from .pipeline import default_workers, hashed_files, ordered_map, torch_threads
-from .playlist import Order, Playlist, make_playlist
-from .reader import SEGMENT_WEIGHT, LibraryReader
+from .pipeline import default_workers
+from .queries import LibraryQueries
+from .reader import LibraryReader
 from .reembed import reembed as _reembed
 from .sync import remember
 from .sync import sync as _sync
-from .types import AddReport, CheckReport, Hit, LibraryError, SyncReport, TrackRow
+from .types import AddReport, CheckReport, LibraryError, SyncReport
 from .vectors import IndexPolicy
+from .writer import AddProgress, LibraryWriter, disk_full, free_space
 
 DB, LOCK = "library.sqlite", locking.LOCK
 log = logging.getLogger("lyrebird.index")
 __all__ = ["DB", "LOCK", "Library"]
 
 
-
-class Library:
+class Library(LibraryQueries):
     """Open with :meth:`create` or :meth:`open`. Not thread-safe; one instance per thread."""
 
     def __init__(self, path: Path, readonly: bool, model: LibraryModel | None,
@@ -130,12 +128,27 @@ class Library:
         self.close()
 
     def _attach(self, writer: bool) -> None:
-        """(Re)load the FAISS indexes for the current meta and wire the read side to them.
-        ``writer``: holding ``LOCK``, so files that disagree with the rows are rebuilt on disk
-        (otherwise in memory only: index files and ``index_info`` are written under the lock)."""
+        """(Re)load the FAISS indexes for the current meta and wire the read and write sides to
+        them. ``writer``: holding ``LOCK``, so files that disagree with the rows are rebuilt on
+        disk (otherwise in memory only: index files and ``index_info`` are written under the
+        lock)."""
         self._indexes = LibraryIndexes(self.path, self.con, int(self.meta["dim"]), self.policy,
                                        readonly=not writer)
         self._reader = LibraryReader(self.con, self._indexes, self._model, self.meta, self.path)
+        self._writer = LibraryWriter(self.con, self._indexes, self._model, self.meta, self.path)
+
+    @property
+    def reader(self) -> LibraryReader:
+        """The read side (:class:`lyrebird.index.reader.LibraryReader`); the query methods of
+        ``Library`` delegate to it."""
+        return self._reader
+
+    @property
+    def writer(self) -> LibraryWriter:
+        """The write side (:class:`lyrebird.index.writer.LibraryWriter`), inside
+        :meth:`writing` only (:class:`LibraryError` elsewhere)."""
+        self._require_writing()
+        return self._writer
 
     def _reload(self) -> None:
         """Under ``LOCK``: re-read meta and indexes (another writer may have committed since)."""
@@ -194,92 +207,6 @@ class Library:
         self.meta = {**self.meta, "fingerprint": m.fingerprint()}
         return True
 
-    # ------------------------------------------------------------------ reading
-    def search(self, query: str, k: int = 10, group: bool = True) -> list[Hit]:
-        """Text → tracks: the ``k`` best tracks for a query in any language (``list[Hit]``);
-        ``group``: one per work, the others counted in ``Hit.more_of_work``."""
-        return self._reader.search(query, k, group)
-
-    def similar(self, item: int | str | os.PathLike | np.ndarray, k: int = 10,
-                sr: int | None = None, group: bool = True) -> list[Hit]:
-        """Tracks most similar to a library track id (itself excluded) or to audio (a file or a
-        ``(T,)`` array at ``sr`` Hz): segment and track scores fused, so an excerpt finds its
-        source track and the hit's ``start_s``/``end_s`` is the matching moment; ``group``:
-        one per work (a library track's own work left out)."""
-        return self._reader.similar(item, k, sr, group)
-
-    def search_audio(self, emb: Embedded, k: int = 10, *, weight: float | None = None,
-                     exclude: int | None = None) -> list[Hit]:
-        """:meth:`similar` for audio already embedded (:meth:`audio_embedded`); ``weight`` of the
-        segment score, default :data:`lyrebird.index.reader.SEGMENT_WEIGHT` (0: track vectors
-        alone)."""
-        return self._reader.search_audio(emb, k, weight=SEGMENT_WEIGHT if weight is None
-                                         else weight, exclude=exclude)
-
-    def audio_embedded(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None
-                       ) -> Embedded:
-        """A query file or ``(T,)`` array → its segment vectors and mean vector."""
-        return self._reader.audio_embedded(audio, sr)
-
-    def playlist(self, query: str | None = None, *, seeds: list[int] | None = None, n: int = 20,
-                 into: str | None = None, lam: float = 0.7, max_per_artist: int | None = None,
-                 max_per_album: int | None = None, order: Order = "relevance",
-                 pool: int | None = None) -> Playlist:
-        """``n`` tracks for a text ``query`` and/or ``seeds`` (track ids, not repeated), diverse
-        by maximal marginal relevance (``lam`` 1: relevance only, 0: diversity only), one track
-        per work, at most ``max_per_artist``/``max_per_album`` each. ``"A into B"`` (or
-        ``into="B"``) moves from A to B along the list; otherwise ``order="smooth"`` chains
-        similar neighbours. Export with ``.write_m3u8`` / ``.write_json`` / ``.write_csv``
-        (:mod:`lyrebird.index.playlist`)."""
-        return make_playlist(self._reader, query, seeds=seeds, n=n, into=into, lam=lam,
-                             max_per_artist=max_per_artist, max_per_album=max_per_album,
-                             order=order, pool=pool)
-
-    def search_segments(self, query, k: int = 10) -> list[Hit]:
-        """Moments: the ``k`` best 10-second segments for text, an audio file or an array."""
-        return self._reader.search_segments(query, k)
-
-    def tag(self, track_id: int, tags: list[str] | None = None,
-            template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
-        """Zero-shot tag scores of a library track (from its stored vector; no audio decode)."""
-        return self._reader.tag(track_id, tags, template)
-
-    def tag_vector(self, vec: np.ndarray, tags: list[str] | None = None,
-                   template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
-        """Zero-shot tag scores (cosine similarity to ``template.format(tag)``), best first."""
-        return self._reader.tag_vector(vec, tags, template)
-
-    def audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
-        """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector."""
-        return self._reader.audio_vector(audio, sr)
-
-    def tag_probs(self, vectors: np.ndarray) -> dict[str, float] | None:
-        """Distilled tag probabilities (``{tag: p}``, best first) of audio vectors ``(S, DIM)``
-        — a query's or a track's segments, averaged — or ``None`` when the model has no tag
-        head (:mod:`lyrebird.mulan.tag_head`)."""
-        return self._reader.tag_probs(vectors)
-
-    def tag_space(self):
-        """The library in its model's tag space (track ids, tag probabilities: a
-        :class:`lyrebird.index.tagspace.TagSpace`), or ``None`` without a tag head."""
-        return self._reader.tag_space()
-
-    def track(self, track_id: int) -> TrackRow:
-        """The stored row of one track (path, title, duration_s, tags…)."""
-        return self._reader.track(track_id)
-
-    def tracks(self, limit: int | None = None, offset: int = 0) -> list[TrackRow]:
-        """Stored track rows in id order, ``limit`` at most."""
-        return self._reader.tracks(limit, offset)
-
-    def info(self) -> dict:
-        """Counts, hours, index kinds, model and memory per track."""
-        return self._reader.info()
-
-    def audio_segment(self, track_id: int, start_s: float, duration_s: float = 10.0) -> np.ndarray:
-        """Decode part of a library track (``(T,)`` float32 at the model rate), e.g. to play."""
-        return self._reader.audio_segment(track_id, start_s, duration_s)
-
     # ------------------------------------------------------------------ writing
     @contextmanager
     def writing(self) -> Iterator[Library]:
@@ -298,14 +225,14 @@ class Library:
             try:
                 self._writing = True
                 self._reload()
-                self._indexes.clear_stale_temps()
+                self._writer.clear_stale_temps()
                 yield self
             except (sqlite3.OperationalError, OSError) as e:
-                if not writer.disk_full(e):
+                if not disk_full(e):
                     raise
                 raise LibraryError(
                     f"'{self.path}': the disk holding the library is full ({e}); "
-                    f"{writer.free_space(self.path)}. Free some space there and run the command again: "
+                    f"{free_space(self.path)}. Free some space there and run the command again: "
                     "what was committed before is kept, the rest resumes") from e
             finally:
                 self._writing = False
@@ -325,35 +252,29 @@ class Library:
             raise LibraryError(f"'{self.path}': call this inside `with library.writing():`")
 
     def add(self, paths: Iterable[str | os.PathLike], batch_size: int = 16,
-            max_duration_s: float = MAX_DURATION_S, workers: int | None = None) -> AddReport:
-        """Embed and add audio files or folders; skips duplicates, reports bad files, goes on.
+            max_duration_s: float = MAX_DURATION_S, workers: int | None = None, *,
+            on_progress: AddProgress | None = None) -> AddReport:
+        """Embed and add audio files or folders (recursive); skips duplicates, reports bad
+        files, goes on. Returns one report for the whole call: ``added``, ``duplicates`` and
+        ``failed`` — files that could not be read or embedded, and the paths skipped while
+        listing the folders (missing, not regular files; :func:`lyrebird.index.ingest.discover`).
 
         Commits every ``batch_size`` tracks; an interruption loses at most that batch. The
         folders among ``paths`` are remembered for :meth:`sync` (files are not). ``workers``
         threads decode and embed files while this one hashes and commits (default: one per
         core, or 0 for a model whose ``thread_safe`` attribute is false; 0: the serial path,
         in this thread with PyTorch's own threading; see :mod:`lyrebird.index.pipeline`).
+        ``on_progress(done, total)``: ``done`` of the ``total`` audio files found are settled
+        (:data:`lyrebird.index.writer.AddProgress`).
         """
         paths = list(paths)
         files, missing = discover(paths)
-        seg, hop = float(self.meta["segment_s"]), float(self.meta["hop_s"])
         if workers is None:  # a plug-in model may say it cannot be called from two threads
             workers = default_workers() if getattr(self.model, "thread_safe", True) else 0
-
-        def embed(f: Path):
-            return ({**file_metadata(f), "_stat": writer.file_stat(f)},
-                    embed_file(self.model, f, seg, hop, max_duration_s=max_duration_s))
-
-        def items():
-            jobs = hashed_files(self.con, progress(files, desc="index add"))
-            for (f, h, why), result in ordered_map(lambda job: embed(job[0]), jobs, workers):
-                yield (str(f), None, why) if h is None else (str(f), h, result)
-
-        with self.writing(), (torch_threads(1) if workers else nullcontext()):
-            if workers:
-                _ = self.model.SAMPLE_RATE  # load the model once, before threads share it
+        with self.writing():
             remember(self, [p for p in paths if Path(p).is_dir()])
-            rep = writer.ingest(self, items(), batch_size)
+            rep = self.writer.add_files(files, batch_size=batch_size, workers=workers,
+                                        max_duration_s=max_duration_s, on_progress=on_progress)
         rep.failed = missing + rep.failed
         return rep
 
@@ -361,20 +282,8 @@ class Library:
                      batch_size: int = 256) -> AddReport:
         """Commit precomputed ``(path, content hash, file metadata, Embedded)`` items, e.g. the
         shards of a distributed embedding job. Duplicates by hash are skipped."""
-        dim = int(self.meta["dim"])
-
-        def check(path, meta, emb):
-            if emb.seg_vectors.shape[1] != dim:
-                raise AudioError(path, f"vector width {emb.seg_vectors.shape[1]} != library dim {dim}")
-            return meta, emb
-
         with self.writing():
-            return writer.ingest(self, ((p, h, lambda p=p, m=m, e=e: check(p, m, e))
-                                        for p, h, m, e in items), batch_size)
-
-    def _publish(self, t_ids, t_vecs, s_ids, s_vecs) -> None:
-        """Add the batch's vectors to both indexes and rename the new files into place."""
-        self._indexes.publish(t_ids, t_vecs, s_ids, s_vecs)
+            return self.writer.add_embedded(items, batch_size)
 
     def remove(self, track_id: int) -> None:
         """Delete a track and its segments from the database and both indexes."""
@@ -384,7 +293,7 @@ class Library:
         with self.writing():
             if not store.get_tracks(self.con, [track_id]):
                 raise LibraryError(f"'{self.path}': no track with id {track_id}")
-            writer.delete(self, [track_id])
+            self.writer.delete([track_id])
 
     def sync(self, paths: Iterable[str | os.PathLike] | None = None,
              batch_size: int = 16) -> SyncReport:
@@ -409,17 +318,11 @@ class Library:
         rows. After a failure or a crash at any point the library is on one model, the old or
         the new, and its indexes are rebuilt from that model's rows when they are missing.
         """
-        self._require_writing()
+        w = self.writer  # inside writing() only
         self._refuse_query_only(model)
         handle = ModelHandle(model)
-        new = {tid: (e.vector, handle.top_tags(e.vector), e.segments, e.seg_vectors)
-               for tid, e in embedded.items()}
         try:
-            with store.immediate(self.con):
-                store.replace_vectors(self.con, new)
-                store.set_meta(self.con, model=model.name, fingerprint=model.fingerprint(),
-                               dim=str(model.DIM), sample_rate=str(model.SAMPLE_RATE))
-                self._indexes.discard_files()
+            w.replace_model(handle, embedded)
         except BaseException:
             self._reload()  # rolled back: old meta and model; indexes rebuilt from the old rows
             raise

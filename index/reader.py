@@ -357,6 +357,35 @@ class LibraryReader:
         """Stored track rows in id order, ``limit`` at most."""
         return store.all_tracks(self.con, limit, offset)
 
+    def counts(self) -> dict[str, float]:
+        """``{"tracks", "segments", "hours"}`` of the committed rows."""
+        return store.counts(self.con)
+
+    def content_key(self) -> tuple:
+        """A value that changes with every change of the library's content: the model's
+        fingerprint, the track and segment counts, the hours, the highest track id and the
+        write generation (bumped by every write transaction, so a file replaced by another of
+        the same length changes it too)."""
+        c = self.counts()
+        return (self.meta.get("fingerprint"), c["tracks"], c["segments"], round(c["hours"], 9),
+                store.max_track_id(self.con), store.generation(self.con))
+
+    def track_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids (N,), vectors (N, DIM) float32)`` of every committed track, in id order."""
+        ids, vecs = store.all_vectors(self.con, "tracks")
+        if len(ids) == 0:
+            vecs = np.zeros((0, int(self.meta["dim"])), np.float32)
+        return ids, vecs
+
+    def track_vector(self, track_id: int) -> np.ndarray:
+        """The stored ``(DIM,)`` vector of one track; :class:`LibraryError` when there is none."""
+        return self._stored_vector(track_id)
+
+    def track_segments(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(times (S, 2) [start_s, end_s], vectors (S, DIM) float32)`` of one track's segments
+        in time order (``S`` = 0 for an unknown track)."""
+        return store.track_segments(self.con, int(track_id))
+
     def info(self) -> dict:
         """Counts, hours, index kinds, model and memory per track."""
         self.indexes.refresh()

@@ -35,9 +35,10 @@ from pathlib import Path
 from lyrebird.core.fingerprint import content_hash
 from lyrebird.core.progress import progress
 
-from . import store, writer
+from . import store
 from .ingest import MAX_DURATION_S, discover, embed_file, file_metadata
 from .types import LibraryError, SyncReport
+from .writer import file_stat
 
 ROOTS_KEY = "sync_roots"
 
@@ -160,15 +161,15 @@ def sync(lib, paths=None, *, batch_size: int = 16,
             elif h in gone:
                 tid, old = gone.pop(h)
                 rep.moved.append((old, str(f), tid))
-                stats[tid] = writer.file_stat(f)
+                stats[tid] = file_stat(f)
             elif h in hashes:
                 rep.duplicates.append((str(f), store.has_hash(lib.con, h)))
             else:
                 new.append((f, h))
         rep.offline = [(r, offline[r], kept.get(r, 0)) for r in sorted(offline)]
-        writer.move(lib, [(tid, new_p) for _, new_p, tid in rep.moved], stats)
+        lib.writer.move([(tid, new_p) for _, new_p, tid in rep.moved], stats)
         rep.removed = [(p, tid) for tid, p in gone.values() if tid not in edited]
-        writer.delete(lib, [tid for tid, _ in gone.values()])
+        lib.writer.delete([tid for tid, _ in gone.values()])
         again = {p for p, _ in edited.values()}
         new += [(Path(p), nh) for p, nh in edited.values() if nh is not None]
         rep.failed += [(p, "unreadable") for p, nh in edited.values() if nh is None]
@@ -214,8 +215,8 @@ def _hash(path) -> str | None:
 
 def _add(lib, new: list[tuple[Path, str]], batch_size: int, max_duration_s: float):
     seg, hop = float(lib.meta["segment_s"]), float(lib.meta["hop_s"])
-    items = ((str(f), h, lambda f=f: ({**file_metadata(f), "_stat": writer.file_stat(f)},
+    items = ((str(f), h, lambda f=f: ({**file_metadata(f), "_stat": file_stat(f)},
                                       embed_file(lib.model, f, seg, hop,
                                                  max_duration_s=max_duration_s)))
              for f, h in progress(new, desc="sync add"))
-    return writer.ingest(lib, items, batch_size)
+    return lib.writer.ingest(items, batch_size)

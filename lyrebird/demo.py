@@ -192,7 +192,6 @@ def calibrate_tags(lib: Library, table, corpus: Path):
     """Tag-chip thresholds from the valid split of ``table`` (the corpus manifest), saved in
     the library (see :mod:`lyrebird.ui.tag_chips`). Returns the calibration, or None when the
     model has no tag vocabulary or the split no track."""
-    from lyrebird.index import store
     from lyrebird.index.model import default_tag_vocabulary
     from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE
     from lyrebird.ui.tag_chips import calibrate
@@ -201,7 +200,7 @@ def calibrate_tags(lib: Library, table, corpus: Path):
         tags = default_tag_vocabulary(lib.model)
     except ValueError:
         return None
-    ids, vecs = store.all_vectors(lib.con, "tracks")
+    ids, vecs = lib.track_vectors()
     at = {int(i): k for k, i in enumerate(ids)}
     pos = {r.path: at[r.id] for r in lib.tracks() if r.id in at}
     valid = table[table["split"] == "valid"]

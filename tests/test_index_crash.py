@@ -26,12 +26,13 @@ import os, signal, sys
 sys.path.insert(0, {tests!r})
 from tone_model import ToneModel
 from lyrebird.index import Library
+from lyrebird.index.writer import LibraryWriter
 if sys.argv[1] == "crash-after-publish":  # die after FAISS files are renamed, before COMMIT
-    orig = Library._publish
+    orig = LibraryWriter.publish
     def publish(self, *a):
         orig(self, *a)
         os.kill(os.getpid(), signal.SIGKILL)
-    Library._publish = publish
+    LibraryWriter.publish = publish
 lib = Library.open({lib!r}, model=ToneModel())
 rep = lib.add([{music!r}], batch_size=1)
 print(len(rep.added), len(rep.duplicates), len(rep.failed))

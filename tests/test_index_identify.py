@@ -86,5 +86,5 @@ def test_distractors_go_straight_into_sqlite_and_faiss(lib, tmp_path):
     big.close()
     again = Library.open(copy, model=ToneModel())  # FAISS ids agree with the rows: no rebuild
     assert set(index_ids(load_index(copy / "segments.faiss")).tolist()) == set(
-        again._indexes.index("segments").id_map.at(i) for i in range(4 * 7 + 900))
+        again.reader.indexes.index("segments").id_map.at(i) for i in range(4 * 7 + 900))
     assert again.similar(excerpt(lib, tmp_path), k=1)  # searchable (how hard they are: the bench)

@@ -74,7 +74,13 @@ def test_add_folder_reports_each_bad_file_and_goes_on(ui_library, tmp_path):
     assert sorted(Path(p).name for p, _ in rep.added) == ["a.flac", "b.wav"]
     failed = {Path(p).name: r for p, r in rep.failed}
     assert set(failed) == {"broken.flac", "empty.wav"} and all(failed.values())
-    assert calls[-1][0] == 1.0 and len(calls) == 2
+    # one add: a call each time files are settled (the batch of two committed, then each
+    # failure), fractions growing to 1.0
+    assert calls == [(0.5, "2/4 files"), (0.75, "3/4 files"), (1.0, "4/4 files")]
+    from lyrebird.index.sync import roots
+
+    with Library.open(lib_copy, readonly=True) as lib:  # remembered for sync, as by the CLI
+        assert roots(lib) == [str(folder.resolve())]
     assert svc.stats()["tracks"] == 2
     again = svc.add_folder(str(folder))  # duplicates by content, nothing lost
     assert len(again.duplicates) == 2 and not again.added and svc.stats()["tracks"] == 2

@@ -18,7 +18,6 @@ import numpy as np
 
 from lyrebird.encoders import AudioError, audio_info
 from lyrebird.index import AddReport, Library, LibraryError, LibraryModel, load_model
-from lyrebird.index.ingest import discover
 from lyrebird.index.model import default_tag_vocabulary, query_only
 from lyrebird.mulan.vocabulary import DEFAULT_TEMPLATE, check_template
 
@@ -286,27 +285,23 @@ class LibraryService:
 
     def add_folder(self, folder: str, progress: Callable[[float, str], None] | None = None,
                    batch: int = 8) -> AddReport:
-        """Add every audio file under ``folder`` (recursive), ``batch`` files per commit.
+        """Add every audio file under ``folder`` (recursive), ``batch`` files per commit, with
+        one :meth:`lyrebird.index.Library.add` (which remembers the folder for ``sync``).
 
-        ``progress(fraction, message)`` is called after each batch. Bad files are reported in
-        ``AddReport.failed`` with a reason and the rest goes on.
+        ``progress(fraction, message)`` is called as files are settled (committed, skipped as
+        duplicates or failed). Bad files are reported in ``AddReport.failed`` with a reason and
+        the rest goes on.
         """
         p = Path(os.path.expanduser(folder.strip())) if folder and folder.strip() else None
         if p is None or not p.is_dir():
             raise UserError(f"'{folder}' is not a folder on the server.")
-        files, missing = discover([p])
-        total = AddReport(failed=list(missing))
-        with self._writer() as lib:
-            for i in range(0, len(files), batch):
-                rep = lib.add(files[i:i + batch])
-                total.added += rep.added
-                total.duplicates += rep.duplicates
-                total.failed += rep.failed
-                if progress:
-                    progress(min(1.0, (i + batch) / len(files)),
-                             f"{min(i + batch, len(files))}/{len(files)} files")
-        return total
 
+        def on_progress(done: int, total: int) -> None:
+            if progress:
+                progress(min(1.0, done / total), f"{done}/{total} files")
+
+        with self._writer() as lib:
+            return lib.add([p], batch_size=batch, on_progress=on_progress)
 
 def whole(value: float | int | str, name: str, lo: int, hi: int) -> int:
     """``value`` as an int in ``[lo, hi]``; :class:`UserError` naming ``name`` otherwise (NaN,

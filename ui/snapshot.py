@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from lyrebird.index import Library
-from lyrebird.index import store as _store
 from lyrebird.index.types import TrackRow
 
 from .tag_chips import ChipRule
@@ -25,9 +24,7 @@ def library_key(lib: Library) -> tuple:
     """Changes on every change of the library's content: the model, track and segment counts,
     hours, the highest track id and the write generation (bumped by every write transaction,
     so a file replaced by another of the same length changes it too)."""
-    c = _store.counts(lib.con)
-    return (lib.meta.get("fingerprint"), c["tracks"], c["segments"], round(c["hours"], 9),
-            _store.max_track_id(lib.con), _store.generation(lib.con))
+    return lib.content_key()
 
 
 def project(vectors: np.ndarray) -> np.ndarray:
@@ -116,12 +113,10 @@ def build_snapshot(lib: Library, key: tuple,
                    make_rule: Callable[[list[str], np.ndarray], ChipRule]) -> Snapshot:
     """Read every track row and vector of ``lib``; chips from ``tag_scores(lib, ids (N,),
     vectors (N, D))`` when it gives ``(tags, (N, T) scores)``."""
-    ids, vecs = _store.all_vectors(lib.con, "tracks")
-    rows = _store.all_tracks(lib.con)
-    byid = {r.id: r for r in rows}
-    keep = [k for k, i in enumerate(ids) if int(i) in byid]
-    ids, vecs = ids[keep], vecs[keep] if len(keep) else np.zeros((0, int(lib.meta["dim"])),
-                                                                 np.float32)
+    ids, vecs = lib.track_vectors()
+    byid = {r.id: r for r in lib.tracks()}
+    keep = [k for k, i in enumerate(ids) if int(i) in byid]  # a row deleted in between
+    ids, vecs = ids[keep], vecs[keep]
     snap = Snapshot(key, ids, vecs, [byid[int(i)] for i in ids])
     scored = tag_scores(lib, ids, vecs)
     if scored is not None:
