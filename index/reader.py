@@ -362,10 +362,7 @@ class LibraryReader:
         return store.counts(self.con)
 
     def content_key(self) -> tuple:
-        """A value that changes with every change of the library's content: the model's
-        fingerprint, the track and segment counts, the hours, the highest track id and the
-        write generation (bumped by every write transaction, so a file replaced by another of
-        the same length changes it too)."""
+        """Changes with every content change: fingerprint, counts, highest id, write generation."""
         c = self.counts()
         return (self.meta.get("fingerprint"), c["tracks"], c["segments"], round(c["hours"], 9),
                 store.max_track_id(self.con), store.generation(self.con))
@@ -373,17 +370,14 @@ class LibraryReader:
     def track_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids (N,), vectors (N, DIM) float32)`` of every committed track, in id order."""
         ids, vecs = store.all_vectors(self.con, "tracks")
-        if len(ids) == 0:
-            vecs = np.zeros((0, int(self.meta["dim"])), np.float32)
-        return ids, vecs
+        return ids, vecs if len(ids) else np.zeros((0, int(self.meta["dim"])), np.float32)
 
     def track_vector(self, track_id: int) -> np.ndarray:
-        """The stored ``(DIM,)`` vector of one track; :class:`LibraryError` when there is none."""
+        """A track's stored ``(DIM,)`` vector; :class:`LibraryError` for an unknown id."""
         return self._stored_vector(track_id)
 
     def track_segments(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(times (S, 2) [start_s, end_s], vectors (S, DIM) float32)`` of one track's segments
-        in time order (``S`` = 0 for an unknown track)."""
+        """``(times (S, 2), vectors (S, DIM))`` of a track's segments in time order."""
         return store.track_segments(self.con, int(track_id))
 
     def info(self) -> dict:
