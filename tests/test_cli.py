@@ -131,29 +131,35 @@ def test_option_defaults_are_the_config_defaults():
     """Each default is stated once, in the config dataclass the option fills."""
     from dataclasses import asdict
 
+    from lyrebird.cli.train import RUN_OPTIONS, MelRVQRun
     from lyrebird.demo import DemoSettings
     from lyrebird.encoders.myna import MynaConfig
     from lyrebird.mulan.config import MuLanConfig
     from lyrebird.train.probes.options import ProbeOptions
     from lyrebird.train.trainers.mulan_data import MuLanDataConfig
     from lyrebird.train.trainers.run_config import RunConfig
+    from lyrebird.train.trainers.tag_head import TagHeadTrainConfig
     from lyrebird.ui.config import MIB, Limits, ServeConfig
 
     train = main.commands["train"].commands
     run = asdict(RunConfig())
-    for verb in ("myna", "mulan", "muq"):
+    for verb in ("myna", "mulan", "muq"):  # the common options; other settings take --set
         got = _defaults(train[verb])
-        assert {k: got[k] for k in run} == run, verb
-    myna, cfg = _defaults(train["myna"]), MynaConfig()
-    for name in ("patch", "mask_ratio", "proj_hidden", "tau", "transpose"):
-        assert myna[name] == getattr(cfg, name), name
-    mulan, mcfg = _defaults(train["mulan"]), MuLanConfig()
-    assert (mulan["dim"], mulan["loss"], mulan["tau"]) == (mcfg.dim, mcfg.loss, mcfg.tau)
-    assert (mulan["text_backbone"], mulan["text_layers"]) == (mcfg.text.backbone,
-                                                              mcfg.text.n_layers)
-    assert mulan["window_s"] == mcfg.audio.window_s
-    assert mulan["audio_layers"] == ",".join(map(str, mcfg.audio.layers))
-    assert mulan["tag_caption_p"] == MuLanDataConfig().tag_caption_p
+        assert {k: got[k] for k in RUN_OPTIONS} == {k: run[k] for k in RUN_OPTIONS}, verb
+    rvq = _defaults(train["melrvq"])
+    assert {k: rvq[k] for k in ("steps", "batch_frames", "lr")} == {
+        k: getattr(MelRVQRun(), k) for k in ("steps", "batch_frames", "lr")}
+    assert _defaults(train["tag-head"])["epochs"] == TagHeadTrainConfig().epochs
+    # --print-config with no settings prints the dataclass defaults
+    d = json.loads(CliRunner().invoke(main, ["train", "mulan", "--print-config"]).output)
+    assert {k: d[k] for k in ("dim", "loss", "tau")} == {"dim": MuLanConfig().dim,
+                                                         "loss": MuLanConfig().loss,
+                                                         "tau": MuLanConfig().tau}
+    assert d["tag_caption_p"] == MuLanDataConfig().tag_caption_p and d["lr"] == run["lr"]
+    d = json.loads(CliRunner().invoke(main, ["train", "myna", "--print-config"]).output)
+    assert {k: d[k] for k in ("patch", "mask_ratio", "tau")} == {
+        "patch": MynaConfig().patch, "mask_ratio": MynaConfig().mask_ratio,
+        "tau": MynaConfig().tau}
     probe, popts = _defaults(main.commands["probe"]), ProbeOptions()
     for name in ("grid", "layers", "baselines", "max_epochs", "patience", "halving"):
         assert probe[name] == getattr(popts, name), name

@@ -117,10 +117,11 @@ def test_tag_cli(trained, corpus):
 def test_train_cli_wiring(corpus, tmp_path):
     res = CliRunner().invoke(main, [
         "train", "mulan", "--data", str(corpus), "--out", str(tmp_path / "r"),
-        "--audio-encoder", "myna:tiny-hybrid", "--text-backbone", "random-bert:tiny",
-        "--text-layers", "0", "--dim", "16", "--window-s", "4", "--max-steps", "3",
-        "--batch-size", "8", "--warmup-steps", "1", "--accelerator", "cpu", "--devices", "1",
-        "--fixed-tau", "--loss", "infonce", "--fp16-export", "--json"])
+        "--set", "audio.encoder=myna:tiny-hybrid", "--set", "text.backbone=random-bert:tiny",
+        "--set", "text.n_layers=0", "--set", "dim=16", "--set", "audio.window_s=4",
+        "--max-steps", "3", "--batch-size", "8", "--set", "warmup_steps=1",
+        "--accelerator", "cpu", "--devices", "1", "--set", "learn_tau=false",
+        "--set", "loss=infonce", "--fp16-export", "--json"])
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "r" / "model" / "config.json").read_text())
     assert meta["dtype"] == "float16" and meta["config"]["loss"] == "infonce"

@@ -130,9 +130,10 @@ def test_train_melrvq_cli_reports_utilisation(corpus, manifest, tmp_path):
     # two sources (a folder and a manifest) are pooled
     res = CliRunner().invoke(main, ["train", "melrvq", "--data", str(corpus), "--data",
                                     str(manifest), "--out",
-                                    str(tmp_path / "rvq"), "--codebooks", "3",
-                                    "--codebook-size", "32", "--steps", "60",
-                                    "--batch-frames", "1024", "--restart-every", "20", "--json"])
+                                    str(tmp_path / "rvq"), "--set", "num_codebooks=3",
+                                    "--set", "codebook_size=32", "--steps", "60",
+                                    "--batch-frames", "1024", "--set", "restart_every=20",
+                                    "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output[res.output.index("{"):])
     h = rep["heldout"]
@@ -145,8 +146,8 @@ def test_train_melrvq_cli_reports_utilisation(corpus, manifest, tmp_path):
 
 def test_iterative_refinement_tokenizer_from_trained_model(trained, corpus, manifest, tmp_path):
     res = CliRunner().invoke(main, ["train", "melrvq", "--data", str(corpus), "--out",
-                                    str(tmp_path / "iter"), "--codebooks", "2",
-                                    "--codebook-size", "16", "--steps", "20",
+                                    str(tmp_path / "iter"), "--set", "num_codebooks=2",
+                                    "--set", "codebook_size=16", "--steps", "20",
                                     "--batch-frames", "500", "--encoder",
                                     str(trained / "model"), "--layer", "1", "--json"])
     assert res.exit_code == 0, res.output

@@ -42,8 +42,9 @@ def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return res
 
 
-TRAIN = ("train", "myna", "--preset", "tiny", "--batch-size", "6", "--val-every", "10",
-         "--ckpt-every", "10", "--warmup-steps", "5", "--lr", "1e-3", "--log-every", "1")
+TRAIN = ("train", "myna", "--preset", "tiny", "--batch-size", "6", "--set", "val_every=10",
+         "--set", "ckpt_every=10", "--set", "warmup_steps=5", "--lr", "1e-3",
+         "--set", "log_every=1")
 
 
 @pytest.mark.timeout(600)
@@ -172,11 +173,12 @@ def test_item_groups_read_the_manifest_column_or_fall_back_to_the_source():
 def test_train_with_grouped_batches_and_an_mlp_projector(music_dir, tmp_path):
     out = tmp_path / "run"
     res = run_cli(*TRAIN, "--data", str(music_dir), "--out", str(out), "--max-steps", "4",
-                  "--group-by", "instrument_family", "--group-size", "3",
-                  "--proj-hidden", "32", "--tau", "0.2", "--transpose", "3", "--json")
+                  "--set", "group_by=instrument_family", "--set", "group_size=3",
+                  "--set", "proj_hidden=32", "--set", "tau=0.2", "--set", "transpose=3",
+                  "--json")
     model_dir = Path(json.loads(res.stdout)["model"])
     meta = json.loads((model_dir / "config.json").read_text())
-    assert meta["steps"] == 4 and "--group-by instrument_family" in meta["command"]
+    assert meta["steps"] == 4 and "--set group_by=instrument_family" in meta["command"]
     assert meta["config"]["proj_hidden"] == 32 and meta["config"]["tau"] == 0.2
     assert meta["config"]["transpose"] == 3
     enc = get_encoder(model_dir, device="cpu")
