@@ -112,7 +112,7 @@ def export_sentence_transformer(model: nn.Module, directory: str | os.PathLike) 
             f"this MuLan's text tower has TextTowerConfig.n_layers={tcfg.n_layers} extra "
             "transformer layers after the backbone; a sentence-transformers pipeline "
             "(Transformer → Pooling → Dense → Normalize) cannot express them. Export it with "
-            "'lyrebird export onnx' instead, or train with --text-layers 0.")
+            "'lyrebird export onnx' instead, or train with --set text.n_layers=0.")
     bb = text.backbone
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

@@ -195,7 +195,7 @@ class TextTower(nn.Module):
         if getattr(self.backbone, "pooled", False) and cfg.n_layers:
             raise ValueError(f"TextTowerConfig.n_layers={cfg.n_layers}: the backbone "
                              f"{cfg.backbone!r} gives one pooled vector per text, so extra "
-                             "transformer layers do not apply; use n_layers=0 (--text-layers 0)")
+                             "transformer layers do not apply; use n_layers=0 (--set text.n_layers=0)")
         self.transformer = (SeqTransformer(h, cfg.n_layers, cfg.heads, dropout, positions=False,
                                            where="TextTowerConfig")
                             if cfg.n_layers else None)

@@ -74,7 +74,7 @@ class GroupedBatchSampler(torch.utils.data.Sampler):
     def __init__(self, groups: np.ndarray, batch_size: int, per_group: int, seed: int = 0):
         if per_group < 1 or batch_size % per_group:
             raise ValueError(f"batch size {batch_size} must be a multiple of the group run "
-                             f"{per_group} (--group-size)")
+                             f"{per_group} (--set group_size=N)")
         self.bs, self.per, self.seed, self.epoch = batch_size, per_group, seed, 0
         labels = np.asarray(groups)
         self.members = [np.flatnonzero(labels == g) for g in np.unique(labels)]
@@ -150,7 +150,7 @@ class TwoViewDataModule(L.LightningDataModule):
             ds.epoch = epoch
         if self.group_by:
             if self.trainer is not None and self.trainer.world_size > 1:
-                raise ValueError("--group-by batches run in one process for now; drop it for "
+                raise ValueError("group_by batches (--set group_by=...) run in one process for now; drop it for "
                                  "multi-device training")
             sampler = GroupedBatchSampler(item_groups(self.train_sets, self.group_by), self.bs,
                                           self.group_size, self.seed)
