@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from lyrebird.core.fingerprint import module_fingerprint
-from lyrebird.encoders import AudioEncoder, get_encoder
+from lyrebird.core.model_spec import ModelSpec, parse_spec
+from lyrebird.encoders.embedding import EncoderEmbedding
 from lyrebird.mulan import DEFAULT_TEMPLATE, mtt_top50
-from lyrebird.mulan.onnx_runtime import RUNTIME_SPECS
 
 from .caches import TEXT_CACHE, embed_text_batched
 
@@ -59,33 +59,9 @@ def state_fingerprint(module: torch.nn.Module, config: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-class EncoderModel:
-    """Audio-only library model over any Lyrebird encoder (similar-track and moment search)."""
-
-    def __init__(self, encoder: AudioEncoder, name: str):
-        self.encoder, self.name = encoder, name
-        self.SAMPLE_RATE, self.DIM = encoder.SAMPLE_RATE, encoder.DIM
-        self._fp: str | None = None
-
-    def fingerprint(self) -> str:
-        if self._fp is None:
-            cfg = getattr(self.encoder, "cfg", None)
-            self._fp = state_fingerprint(self.encoder, [type(self.encoder).__name__, repr(cfg),
-                                                        self.DIM])
-        return self._fp
-
-    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        vecs = [self.encoder.embed(a[: int(v)], self.SAMPLE_RATE)
-                for a, v in zip(audio, valid, strict=True)]
-        return F.normalize(torch.stack(vecs), dim=1).numpy().astype(np.float32)
-
-    @property
-    def has_text(self) -> bool:
-        return False
-
-    def embed_text(self, texts: list[str]) -> np.ndarray:
-        raise ValueError(f"model {self.name!r} is audio-only: text search and zero-shot tags need "
-                         "a music–text model (create the library with --model default)")
+EncoderModel = EncoderEmbedding
+"""The older name of :class:`lyrebird.encoders.embedding.EncoderEmbedding`, the one
+encoder-as-embedding wrapper (``EncoderModel(encoder, spec)``)."""
 
 
 class MuLanModel:
@@ -191,49 +167,87 @@ class MuLanModel:
         return F.normalize(v, dim=1).numpy()
 
 
-def load_model(spec: str = "default", device: str | None = "cpu", *, runtime: str = "torch",
-               fingerprint: str | None = None) -> LibraryModel:
-    """Resolve a model spec: ``"default"`` or a MuLan checkpoint directory → :class:`MuLanModel`;
-    ``"encoder:<name or path>"`` → audio-only :class:`EncoderModel` (e.g. ``encoder:default``);
-    ``"py:<module>:<factory>"`` → a plug-in object implementing :class:`LibraryModel`;
-    ``"onnx:DIR"`` / ``"onnx-int8:DIR"`` → MuLan's ONNX export on onnxruntime.
+def _mulan(spec: ModelSpec, device: str | None) -> LibraryModel:
+    spec.check_options(where="library model")
+    return MuLanModel(spec=spec.name, device=device, name=spec.written)
 
+
+def _encoder(spec: ModelSpec, device: str | None) -> LibraryModel:
+    return EncoderEmbedding.load(spec, device=device)
+
+
+def _onnx(spec: ModelSpec, device: str | None) -> LibraryModel:
+    from lyrebird.mulan.loaders import load
+
+    return load(spec)
+
+
+def _plugin(spec: ModelSpec, device: str | None) -> LibraryModel:
+    import importlib
+
+    spec.check_options(where="plug-in")
+    mod, _, attr = spec.name.partition(":")
+    try:
+        if not mod or not attr:
+            raise ValueError("no factory named")
+        m = getattr(importlib.import_module(mod), attr)()
+    except (ValueError, ImportError, AttributeError) as e:
+        raise ValueError(f"model {spec.written!r}: expected 'py:<module>:<factory>' ({e})") from e
+    if not isinstance(m, LibraryModel):
+        raise ValueError(f"model {spec.written!r} does not implement the LibraryModel protocol")
+    m.name = spec.written
+    return m
+
+
+LIBRARY_LOADERS: dict[str, Callable[[ModelSpec, str | None], LibraryModel]] = {
+    "mulan": _mulan,
+    "encoder": _encoder,
+    "onnx": _onnx,
+    "onnx-int8": _onnx,
+    "py": _plugin,
+}
+"""The kinds a library embeds with → loader ``(spec, device) -> LibraryModel``: the kinds of
+:data:`lyrebird.mulan.loaders.LOADERS` that make vectors, as a library holds them, plus ``py``
+plug-ins."""
+
+
+def load_model(spec: str | ModelSpec = "default", device: str | None = "cpu", *,
+               runtime: str = "torch", fingerprint: str | None = None) -> LibraryModel:
+    """The library model a spec names (grammar: :mod:`lyrebird.core.model_spec`;
+    docs/architecture.md, "Naming a model"; a bare name is a MuLan):
+
+    * ``default``, ``mulan:NAME`` or a MuLan checkpoint folder → :class:`MuLanModel`;
+    * ``encoder:NAME`` (e.g. ``encoder:default``, ``encoder:myna:tiny-hybrid?embed_mode=square``)
+      or an encoder checkpoint folder → the audio-only
+      :class:`~lyrebird.encoders.embedding.EncoderEmbedding`;
+    * ``py:<module>:<factory>`` → a plug-in object implementing :class:`LibraryModel`;
+    * ``onnx:DIR`` / ``onnx-int8:DIR`` → MuLan's ONNX export on onnxruntime.
+
+    The model's ``name`` is the spec as written (a library records it and loads it again).
     ``runtime`` ``"onnx"`` / ``"onnx-int8"`` runs a MuLan spec's towers on onnxruntime from
     its export, made once and cached (:mod:`lyrebird.mulan.runtimes`; ``fingerprint``, e.g. a
     library's, finds the cached export without loading the model; onnxruntime uses as many
-    threads as PyTorch). Raises ``ValueError`` for a spec that is not a MuLan,
-    ``ImportError`` naming the pip extra when onnxruntime is missing.
+    threads as PyTorch). Raises ``ValueError`` naming the spec for a kind a library cannot
+    embed with or a runtime on a spec that is not a MuLan, ``ImportError`` naming the pip
+    extra when onnxruntime is missing.
     """
+    s = parse_spec(spec)
     if runtime != "torch":
         from lyrebird.mulan.runtimes import check_runtime, onnx_model
 
         check_runtime(runtime)
-        if spec.startswith(("py:", "encoder:", *RUNTIME_SPECS)):
+        if s.kind != "mulan":
             raise ValueError(f"--runtime {runtime} runs a MuLan (a shipped name or checkpoint "
-                             f"folder) on onnxruntime; model {spec!r} is not one"
-                             + (" (it already names its runtime)" if spec.startswith(
-                                 RUNTIME_SPECS) else ""))
-        return onnx_model(spec, runtime, fingerprint)
-    if spec.startswith("py:"):
-        import importlib
-
-        try:
-            _, mod, attr = spec.split(":", 2)
-            m = getattr(importlib.import_module(mod), attr)()
-        except (ValueError, ImportError, AttributeError) as e:
-            raise ValueError(f"model {spec!r}: expected 'py:<module>:<factory>' ({e})") from e
-        if not isinstance(m, LibraryModel):
-            raise ValueError(f"model {spec!r} does not implement the LibraryModel protocol")
-        m.name = spec
-        return m
-    if spec.startswith(RUNTIME_SPECS):  # a `lyrebird export onnx` folder
-        from lyrebird.mulan.onnx_runtime import load_onnx_model
-
-        return load_onnx_model(spec)
-    if spec.startswith("encoder:"):
-        name = spec.split(":", 1)[1]
-        return EncoderModel(get_encoder(name, device=device), spec)
-    return MuLanModel(spec=spec, device=device)
+                             f"folder) on onnxruntime; model {s.written!r} is not one"
+                             + (" (it already names its runtime)" if s.kind.startswith("onnx")
+                                else ""))
+        s.check_options(where=f"on runtime {runtime}")
+        return onnx_model(s.written, runtime, fingerprint)
+    if s.kind not in LIBRARY_LOADERS:
+        raise ValueError(f"model {s.written!r} is of kind {s.kind!r}, which a library cannot "
+                         f"embed with; expected one of {sorted(LIBRARY_LOADERS)} "
+                         "(docs/architecture.md, 'Naming a model')")
+    return LIBRARY_LOADERS[s.kind](s, device)
 
 
 def text_key(model: LibraryModel) -> str:

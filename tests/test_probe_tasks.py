@@ -108,7 +108,7 @@ def test_cache_reuses_features_and_skips_bad_clips(tmp_path):
     other = task_from_table(df.iloc[1:], "x")  # another clip list: another cache entry
     c = task_features(ex, other, tmp_path / "cache", memo)
     assert not c.cached and c.seconds < a.seconds + 1.0  # clips came from the run's memo
-    assert len(list((tmp_path / "cache" / ex.fingerprint).iterdir())) == 2
+    assert len(list((tmp_path / "cache" / ex.fingerprint()).iterdir())) == 2
 
 
 def test_embed_layers_is_embed_plus_mean_hidden_states(one_thread):

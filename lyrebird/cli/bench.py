@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lyrebird.cli._common import emit, json_option, user_errors
+from lyrebird.core.model_spec import SPEC_HELP
 
 
 @click.group()
@@ -47,7 +48,8 @@ def bench_frontend_cmd(presets: tuple[str, ...], seconds: float, batch: int, rep
 @click.option("--batch", default=32, show_default=True, help="Pairs per training step.")
 @click.option("--repeats", default=3, show_default=True)
 @click.option("--embed-model", default="default", show_default=True,
-              help="Encoder for the throughput test ('random' = the preset, untrained).")
+              help=f"Encoder for the throughput test: {SPEC_HELP}, of kind encoder ('random' "
+                   "= the preset, untrained).")
 @click.option("--embed-seconds", default=120.0, show_default=True)
 @click.option("--no-memory", is_flag=True, help="Skip the peak-memory subprocesses.")
 @json_option
@@ -62,7 +64,8 @@ def bench_myna_cmd(preset: str, batch: int, repeats: int, embed_model: str, embe
 
 @bench.command("index")
 @click.option("--model", default="default", show_default=True,
-              help="Model for ingestion and the text tower ('none' to skip both).")
+              help=f"Model for ingestion and the text tower: {SPEC_HELP} ('none' to skip "
+                   "both).")
 @click.option("--sizes", default="10000,100000,1000000", show_default=True,
               help="Library sizes (tracks) for the query benchmark ('' to skip it).")
 @click.option("--queries", default=1000, show_default=True, help="Queries per run.")
@@ -104,7 +107,8 @@ def bench_index_cmd(model: str, sizes: str, queries: int, runs: int, file_set: s
               help="Recordings from a manifest with path and package columns (default: the "
                    "installed Debian game-music packages).")
 @click.option("--per-package", default=12, show_default=True, help="Recordings per package.")
-@click.option("--model", default="default", show_default=True, help="Model of a new library.")
+@click.option("--model", default="default", show_default=True,
+              help=f"Model of a new library: {SPEC_HELP}.")
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Where embedded excerpts are kept (default: LIBRARY/../identify-cache).")
 @click.option("--distractors", default="1000,10000,100000", show_default=True,
@@ -164,7 +168,8 @@ def bench_muq_cmd(size: str, depth: int, seconds: tuple[float, ...], clip_s: flo
 
 
 @bench.command("runtime")
-@click.option("--model", default="default", show_default=True, help="MuLan to compare.")
+@click.option("--model", default="default", show_default=True,
+              help=f"MuLan to compare: {SPEC_HELP}.")
 @click.option("--onnx-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="A `lyrebird export onnx --int8` folder of that model (default: export now).")
 @click.option("--repeats", default=3, show_default=True, help="Passes over the 50 queries.")

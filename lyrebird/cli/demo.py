@@ -9,6 +9,7 @@ import click
 
 from lyrebird.cli._common import announce, emit, json_option, user_errors
 from lyrebird.cli.serve import serve_settings, with_serve_options
+from lyrebird.core.model_spec import SPEC_HELP
 from lyrebird.demo import DemoSettings
 
 _DEMO = DemoSettings()
@@ -23,7 +24,7 @@ _DEMO = DemoSettings()
 @click.option("--clips", type=click.IntRange(1), default=_DEMO.clips, show_default=True,
               help="Number of tracks in the demo library (whole pieces of 30-90 s).")
 @click.option("--model", default=_DEMO.model, show_default=True,
-              help="Model of a newly created library.")
+              help=f"Model of a newly created library: {SPEC_HELP}.")
 @click.option("--real/--no-real", default=_DEMO.real, show_default=True,
               help="Also about an hour of real recordings from small Debian packages "
                    "(the real corpus's test split; .ci/setup installs them).")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lyrebird.cli._common import emit, json_option, runtime_option, user_errors
+from lyrebird.core.model_spec import SPEC_HELP
 
 
 @click.group("eval")
@@ -28,7 +29,7 @@ def _errors() -> tuple[type[BaseException], ...]:
                                                            path_type=Path),
               help="Manifest (parquet/CSV) with captions and tags.")
 @click.option("--model", default="default", show_default=True,
-              help="MuLan checkpoint directory or shipped name.")
+              help=f"MuLan to evaluate: {SPEC_HELP}.")
 @click.option("--split", default="test", show_default=True,
               help="Split to evaluate ('all' for every row).")
 @click.option("--langs", default=None, help="Caption languages, e.g. en,de (default: all).")
@@ -65,7 +66,7 @@ def eval_mulan(manifest: Path, model: str, split: str, langs: str | None, min_po
                                                           path_type=Path),
               help="Local MagnaTagATune copy (the unpacked mp3 folders 0-f, or DIR/mp3/0-f).")
 @click.option("--model", default="default", show_default=True,
-              help="MuLan checkpoint directory or shipped name.")
+              help=f"MuLan to evaluate: {SPEC_HELP}.")
 @click.option("--template", default=None,
               help="Prompt template, '{}' for the tag (default: the single standard prompt, "
                    "as in 'lyrebird tag').")
@@ -97,14 +98,15 @@ def eval_zeroshot_mtt(mtt_dir: Path, model: str, template: str | None, ensemble:
               help="Real-music manifest (one row per track), or its labelled copy with "
                    "teacher_probs.")
 @click.option("--model", default="default", show_default=True,
-              help="Model under test: MuLan checkpoint, shipped name or library model spec.")
+              help=f"Model under test: {SPEC_HELP}.")
 @click.option("--baseline", "baselines", multiple=True,
               default=("random-tower", "logmel", "teacher-keyword", "teacher-vector"),
               show_default=True,
-              help="Baseline spec (repeatable): 'random-tower[:MULAN]', 'logmel', the musicnn "
-                   "tag peers 'teacher-keyword[:TEXT MODEL]' (text tasks) and 'teacher-vector' "
-                   "(similar tracks, excerpts), or any model spec (e.g. a retrained "
-                   "random-init twin's checkpoint folder).")
+              help="Baseline (repeatable): 'random-tower' (= 'default?audio=random-init'), "
+                   "'logmel' (= 'baseline:logmel'), the musicnn tag peers "
+                   "'teacher-keyword[:TEXT MODEL]' (text tasks) and 'teacher-vector' (similar "
+                   f"tracks, excerpts), or {SPEC_HELP}, e.g. a retrained random-init twin's "
+                   "checkpoint folder.")
 @click.option("--split", default="test", show_default=True,
               help="Split to evaluate ('all' for every row).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),

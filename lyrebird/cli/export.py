@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from lyrebird.cli._common import emit, json_option, user_errors
+from lyrebird.core.model_spec import SPEC_HELP
 
 _model = click.option("--model", default="default", show_default=True,
-                      help="MuLan: shipped name, checkpoint folder or Hugging Face repo id.")
+                      help=f"MuLan to export: {SPEC_HELP}.")
 _out = click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                     help="Folder to write.")
 

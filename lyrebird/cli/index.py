@@ -15,6 +15,7 @@ from lyrebird.cli._common import (
     runtime_option,
     user_errors,
 )
+from lyrebird.core.model_spec import SPEC_HELP
 
 library_arg = click.argument("library", type=click.Path(path_type=Path))
 batch_option = click.option("--batch-size", default=16, show_default=True,
@@ -77,8 +78,8 @@ def index_group() -> None:
 @index_group.command("create")
 @library_arg
 @click.option("--model", default="default", show_default=True,
-              help="'default' (the shipped MuLan), a MuLan checkpoint dir, or 'encoder:NAME' "
-                   "for an audio-only library.")
+              help=f"Model of the library: {SPEC_HELP}; 'default' is the shipped MuLan, "
+                   "'encoder:NAME' an audio-only library.")
 @click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]),
               default="auto", show_default=True, help="FAISS index kind.")
 @click.option("--segment-s", default=10.0, show_default=True,  # index.ingest.SEGMENT_S
@@ -202,7 +203,8 @@ def info_cmd(library: Path, as_json: bool) -> None:
 
 @index_group.command("reembed")
 @library_arg
-@click.option("--model", required=True, help="The model to migrate the library to.")
+@click.option("--model", required=True,
+              help=f"The model to migrate the library to: {SPEC_HELP}.")
 @json_option
 def reembed_cmd(library: Path, model: str, as_json: bool) -> None:
     """Re-embed every track with another model (atomic switch)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from lyrebird.cli._common import emit, json_option
+from lyrebird.core.model_spec import SPEC_HELP
 from lyrebird.train.probes.options import ProbeOptions
 
 log = logging.getLogger("lyrebird")
@@ -16,8 +17,9 @@ _OPTS = ProbeOptions()
 
 @click.command("probe")
 @click.option("--encoder", "encoders", multiple=True, required=True,
-              help="Encoder name (list: lyrebird.encoders.list_encoders) or checkpoint "
-                   "directory; repeat to compare.")
+              help=f"Encoder to probe, repeat to compare: {SPEC_HELP}, of kind encoder (which "
+                   "may be left out): 'default', 'myna:small-hybrid', a folder, "
+                   "'default?embed_mode=square'.")
 @click.option("--tasks", default="key,instrument_family,pitch,tempo,collection,tagging",
               show_default=True,
               help="Comma-separated offline task names (from --probes-dir) or manifest paths.")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from lyrebird.cli._common import announce, runtime_option, user_errors
+from lyrebird.core.model_spec import SPEC_HELP
 from lyrebird.ui.config import MIB, Limits, ServeConfig, parse_auth
 
 _SERVE, _LIMITS = ServeConfig(), Limits()
@@ -53,7 +54,8 @@ def serve_settings(host: str, port: int, auth: str | None, concurrency: int,
 @click.command("serve")
 @click.argument("library", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", default=None,
-              help="Model spec to load instead of the one the library names (same fingerprint).")
+              help=f"Model to load instead of the one the library names (same fingerprint): "
+                   f"{SPEC_HELP}.")
 @with_serve_options
 def serve_cmd(library: Path, model: str | None, **opts: Any) -> None:
     """Serve the web app (text search, similar tracks, zero-shot tagging) over LIBRARY."""

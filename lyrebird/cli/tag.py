@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lyrebird.cli._common import ConfigDefault, emit, json_option
+from lyrebird.core.model_spec import SPEC_HELP
 
 
 @click.command("tag")
@@ -19,7 +20,7 @@ from lyrebird.cli._common import ConfigDefault, emit, json_option
 @click.option("--ensemble", is_flag=True,
               help="Average several English prompt templates (a prompt ensemble).")
 @click.option("--model", default="default", show_default=True,
-              help="MuLan checkpoint directory or shipped name.")
+              help=f"MuLan that tags: {SPEC_HELP}.")
 @click.option("--top", default=10, show_default=True, help="Tags to print (0 = all).")
 @json_option
 def tag_cmd(file: Path, tags: str | None, template: str, ensemble: bool, model: str, top: int,

@@ -77,7 +77,7 @@ def _extract_rows(ex: Extractor, table: pd.DataFrame, memo: ClipMemo | None, des
                   ) -> tuple[list[dict[str, np.ndarray] | None], list[str]]:
     rows: list[dict[str, np.ndarray] | None] = []
     skipped: list[str] = []
-    fp = ex.fingerprint
+    fp = ex.fingerprint()
     for r in progress(list(table.itertuples(index=False)), desc=desc):
         key = (fp, r.path, round(float(r.start_s), 4), round(float(r.end_s), 4)
                if pd.notna(r.end_s) else None)
@@ -101,7 +101,7 @@ def _extract_rows(ex: Extractor, table: pd.DataFrame, memo: ClipMemo | None, des
 
 
 def _cache_dir(cache: Path, ex: Extractor, task: Task) -> Path:
-    return cache / ex.fingerprint / f"{task.name}-{task_key(task.table)}"
+    return cache / ex.fingerprint() / f"{task.name}-{task_key(task.table)}"
 
 
 def _read(d: Path) -> TaskFeatures | None:
@@ -145,7 +145,7 @@ def task_features(ex: Extractor, task: Task, cache: str | os.PathLike | None = N
             np.save(tmp / f"{f}.npy", v)
         np.save(tmp / "ok.npy", ok)
         (tmp / "meta.json").write_text(json.dumps({
-            "extractor": ex.name, "fingerprint": ex.fingerprint, "task": task.name,
+            "extractor": ex.name, "fingerprint": ex.fingerprint(), "task": task.name,
             "source": task.source, "rows": len(ok), "features": list(feats), "skipped": skipped,
             "seconds": out.seconds}, indent=1))
         shutil.rmtree(d, ignore_errors=True)

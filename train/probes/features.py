@@ -2,8 +2,12 @@
 
 An extractor maps mono audio at its ``sample_rate`` to named feature vectors: ``"embed"`` (the
 one a probe report ranks) and, for encoders, ``"layer0"`` … ``"layerL"`` (time-averaged hidden
-states, ``layer0`` = the token input) for layer-wise probing. ``fingerprint`` identifies the
-weights and settings, so cached features are reused only for the same extractor.
+states, ``layer0`` = the token input) for layer-wise probing. ``fingerprint()`` identifies the
+weights and settings, so cached features are reused only for the same extractor. An encoder is
+named by an ``encoder`` spec (docs/architecture.md, "Naming a model";
+``default?embed_mode=square`` included) and wrapped by the one encoder wrapper,
+:class:`~lyrebird.encoders.embedding.EncoderEmbedding`, with the fingerprint a library and the
+real-music evaluation give the same spec.
 
 Hand-crafted baselines use the project's own ``myna`` mel front-end (16 kHz, 128 Slaney mels,
 ln) and numpy/scipy:
@@ -25,7 +29,8 @@ import torch
 from scipy.fft import dct
 
 from lyrebird.core.configs import config_to_dict
-from lyrebird.encoders import AudioEncoder, MelFrontend, get_encoder
+from lyrebird.encoders import MelFrontend, get_encoder
+from lyrebird.encoders.embedding import EncoderEmbedding
 
 BASELINES: tuple[str, ...] = ("logmel", "mfcc", "chroma")
 """Hand-crafted baselines; ``chroma`` is used for key tasks only."""
@@ -37,7 +42,6 @@ class Extractor(Protocol):
     name: str
     sample_rate: int  # Hz of the audio given to __call__
 
-    @property
     def fingerprint(self) -> str: ...
 
     def __call__(self, wav: np.ndarray) -> dict[str, np.ndarray]:
@@ -67,7 +71,6 @@ class HandcraftedExtractor:
         self.frontend = MelFrontend("myna")
         self.sample_rate = int(self.frontend.cfg.sample_rate)
 
-    @property
     def fingerprint(self) -> str:
         return _hash(["handcrafted", 1, self.kind, config_to_dict(self.frontend.cfg), self.N_MFCC,
                       self.CHROMA_FFT, self.CHROMA_HOP, self.CHROMA_RANGE])
@@ -99,55 +102,18 @@ class HandcraftedExtractor:
         return {"embed": _mean_std(mel)}
 
 
-class EncoderExtractor:
-    """A frozen encoder: ``embed`` plus every layer's time-averaged hidden state."""
-
-    def __init__(self, name: str, encoder: AudioEncoder | None = None, label: str | None = None):
-        self.source = name
-        self.encoder = encoder if encoder is not None else get_encoder(name, device="cpu")
-        self.name = label or name
-        self.sample_rate = int(self.encoder.SAMPLE_RATE)
-        self._fp: str | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        """Cache key: architecture, weights and the embedding mode (hybrid Myna's
-        ``set_embed_mode`` changes the features without touching the config)."""
-        if self._fp is None:
-            from lyrebird.core.fingerprint import module_fingerprint
-
-            cfg = getattr(self.encoder, "cfg", None)
-            self._fp = _hash(["encoder", 1, type(self.encoder).__name__, repr(cfg),
-                              module_fingerprint(self.encoder),
-                              getattr(self.encoder, "embed_mode", None)])
-        return self._fp
-
-    def __call__(self, wav: np.ndarray) -> dict[str, np.ndarray]:
-        emb, layers = self.encoder.embed_layers(wav, self.sample_rate)
-        out = {"embed": emb.numpy().astype(np.float32)}
-        out.update({f"layer{i}": h.numpy().astype(np.float32) for i, h in enumerate(layers)})
-        return out
+def encoder_extractor(spec: str) -> EncoderEmbedding:
+    """The extractor of an ``encoder`` spec (its ``encoder:`` kind may be left out), on CPU."""
+    return EncoderEmbedding.load(spec, device="cpu")
 
 
 def random_init_name(encoder_name: str) -> str | None:
-    """``"kind:preset"`` of an encoder's architecture (the random-init baseline), or ``None``.
+    """``"family:preset"`` of an encoder's architecture (the random-init baseline), or ``None``
+    (:func:`lyrebird.encoders.registry.random_init_twin`)."""
+    from lyrebird.core.model_spec import parse_spec
+    from lyrebird.encoders.registry import random_init_twin
 
-    For ``"kind:preset"`` names that is the name itself; for checkpoints it is read from
-    ``config.json`` (``kind`` and ``preset``).
-    """
-    from pathlib import Path
-
-    from lyrebird.encoders.registry import shipped_checkpoints
-
-    if ":" in encoder_name and not Path(encoder_name).exists():
-        return encoder_name
-    d = shipped_checkpoints().get(encoder_name, Path(encoder_name))
-    cfg = d / "config.json"
-    if not cfg.is_file():
-        return None
-    meta = json.loads(cfg.read_text())
-    kind, preset = meta.get("kind"), meta.get("preset")
-    return f"{kind}:{preset}" if kind and preset else None
+    return random_init_twin(parse_spec(encoder_name, "encoder").expect("encoder").name)
 
 
 def random_init_label(base: str) -> str:
@@ -155,18 +121,22 @@ def random_init_label(base: str) -> str:
     return f"{base} (random init)"
 
 
-def random_init_encoder(encoder_name: str) -> EncoderExtractor | None:
+def random_init_encoder(encoder_name: str) -> EncoderEmbedding | None:
     """Random-init baseline with the architecture and config of ``encoder_name`` (seeded like
     ``get_encoder("kind:preset")``), labelled ``"<kind:preset> (random init)"``; ``None`` when
     ``encoder_name`` is already a random-init name or has no known architecture."""
+    from lyrebird.core.model_spec import parse_spec
     from lyrebird.encoders.registry import build_encoder
 
     base = random_init_name(encoder_name)
-    if base is None or base == encoder_name:
+    if base is None or base == parse_spec(encoder_name, "encoder").name:
         return None
     trained = get_encoder(encoder_name, device="cpu")
     if not hasattr(trained, "cfg"):
         return None
     torch.manual_seed(0)
     enc = build_encoder(base.split(":", 1)[0], config_to_dict(trained.cfg)).eval()
-    return EncoderExtractor(base, enc, label=random_init_label(base))
+    mode = getattr(trained, "embed_mode", None)
+    if mode is not None and hasattr(enc, "set_embed_mode"):
+        enc.set_embed_mode(mode)  # the twin embeds the way the trained encoder does
+    return EncoderEmbedding(enc, base, label=random_init_label(base))

@@ -17,11 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lyrebird.core.model_spec import parse_spec
+
 from .cache import ClipMemo, task_features
 from .features import (
     BASELINES,
-    EncoderExtractor,
+    EncoderEmbedding,
     HandcraftedExtractor,
+    encoder_extractor,
     random_init_encoder,
     random_init_label,
     random_init_name,
@@ -126,16 +129,17 @@ def make_extractors(encoders: list[str], baselines: bool) -> list[tuple[object, 
     out: list[tuple[object, str]] = []
     seen: set[str] = set()
     for name in encoders:
-        ex = EncoderExtractor(name)
-        role = "random-init" if ":" in name and not Path(name).exists() else "encoder"
+        ex = encoder_extractor(name)
+        role = ("random-init" if random_init_name(name) == parse_spec(name, "encoder").name
+                else "encoder")
         out.append((ex, role))
-        seen.add(ex.fingerprint)
+        seen.add(ex.fingerprint())
     if baselines:
         for name in encoders:
             r = random_init_encoder(name)
-            if r is not None and r.fingerprint not in seen:
+            if r is not None and r.fingerprint() not in seen:
                 out.append((r, "random-init"))
-                seen.add(r.fingerprint)
+                seen.add(r.fingerprint())
         out += [(HandcraftedExtractor(k), "hand-crafted") for k in BASELINES]
     return out
 
@@ -205,9 +209,9 @@ def twin_comparisons(extractors: list[tuple[object, str]], tasks: list[Task],
     names = {ex.name for ex, _ in extractors}
     rows = []
     for ex, role in extractors:
-        if role != "encoder" or not isinstance(ex, EncoderExtractor):
+        if role != "encoder" or not isinstance(ex, EncoderEmbedding):
             continue
-        base = random_init_name(ex.source)
+        base = random_init_name(ex.spec)
         twin = next((n for n in (random_init_label(base), base) if n in names), None)
         if base is None or twin is None or twin == ex.name:
             continue

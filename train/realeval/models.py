@@ -1,21 +1,26 @@
-"""The models and baselines the real-music evaluation compares, as pluggable "model specs".
+"""The models and baselines the real-music evaluation compares, named by model specs.
 
-A spec string names what to embed with (:func:`parse_model`):
+A spec (the one grammar, :mod:`lyrebird.core.model_spec`; docs/architecture.md, "Naming a
+model") names what to embed with (:func:`parse_model`):
 
-- a MuLan checkpoint (``default``, a folder) or any :func:`lyrebird.index.model.load_model`
-  spec (``py:<module>:<factory>`` plug-ins included): the model under test, or a retrained
-  random-init twin passed as a baseline;
-- ``random-tower`` / ``random-tower:<mulan spec>``: the MuLan with its frozen audio encoder
-  swapped for the encoder's random-init twin (same family and preset, seed 0), keeping the
-  trained head and text tower. This is *not* the same-recipe baseline (that one retrains the
-  head on the twin); it is reported as "random-init audio tower (default head)";
-- ``logmel``: mean and standard deviation of the Myna log-mel bands over time (audio only);
+- any library model spec (:func:`lyrebird.index.model.load_model`): a MuLan (``default``, a
+  folder), ``py:<module>:<factory>`` plug-ins, ONNX exports: the model under test, or a
+  retrained random-init twin passed as a baseline;
 - a MuLan that carries a tag head is evaluated fused, as a library serves it
-  (:mod:`lyrebird.train.realeval.fused`); ``fused:ALPHA,BETA:<spec>`` sets the fusion weights
-  and ``contrastive:<spec>`` leaves the head out;
-- ``encoder:<encoder spec>`` (``encoder:default``, ``encoder:myna:small-hybrid``, a folder):
-  a self-supervised encoder's own pooled embedding (audio only) — the real-music probe of an
-  encoder on the similar-track and excerpt tasks, without any MuLan head.
+  (:mod:`lyrebird.train.realeval.fused`); options ``alpha`` and ``beta`` set the fusion weights
+  (``default?alpha=0.6&beta=0.4``; older spelling ``fused:0.6,0.4:default``) and
+  ``head=none`` leaves the head out (``contrastive:default``);
+- ``audio=random-init`` (``default?audio=random-init``; older spelling ``random-tower[:SPEC]``):
+  the MuLan with its frozen audio encoder swapped for the encoder's random-init twin (same
+  family and preset, seed 0), keeping the trained head and text tower. This is *not* the
+  same-recipe baseline (that one retrains the head on the twin); it is reported as
+  "random-init audio tower (default head)";
+- ``baseline:logmel`` (or ``logmel``): mean and standard deviation of the Myna log-mel bands
+  over time (audio only);
+- ``encoder:<encoder spec>`` (``encoder:default``, ``encoder:myna:small-hybrid``, a folder,
+  ``?embed_mode=square``): a self-supervised encoder's own pooled embedding (audio only),
+  through the one wrapper a library uses — the real-music probe of an encoder on the
+  similar-track and excerpt tasks, without any MuLan head.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lyrebird.core.model_spec import ModelSpec as Spec
+from lyrebird.core.model_spec import SpecError, parse_spec
 from lyrebird.index.model import LibraryModel, MuLanModel, load_model
 
 
 @dataclass
-class ModelSpec:
+class EvalModel:
     """A model in the comparison: its table label, the model, a cache key and a note.
 
     ``audio_tasks``: whether it enters the similar-track and excerpt tasks (a text-only peer
@@ -90,51 +97,20 @@ class LogMelStats(AudioOnly):
         return out
 
 
-class EncoderEmbedding(AudioOnly):
-    """Audio-only model: an encoder's pooled embedding of each window (its ``embed``)."""
-
-    name = "encoder"
-
-    def __init__(self, spec: str, device: str = "cpu"):
-        from lyrebird.encoders import get_encoder
-
-        self.encoder = get_encoder(spec, device=device).eval()
-        self.SAMPLE_RATE = int(self.encoder.SAMPLE_RATE)
-        self.DIM = int(self.encoder.DIM)
-        self._spec = spec
-        self.label = f"encoder {spec!r}"
-
-    def fingerprint(self) -> str:
-        from lyrebird.core.fingerprint import module_fingerprint
-
-        return f"encoder-{module_fingerprint(self.encoder)}"
-
-    def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """``(N, DIM)`` embeddings of ``N`` windows ``(N, L)`` at ``SAMPLE_RATE`` Hz (``valid``:
-        real samples per window)."""
-        with torch.no_grad():
-            return np.stack([self.encoder.embed(np.asarray(a[: max(int(n), 1)], np.float32),
-                                                self.SAMPLE_RATE).float().cpu().numpy()
-                             for a, n in zip(audio, valid, strict=True)])
-
-
 def twin_name(mulan_spec: str = "default") -> str:
-    """The random-init twin of a MuLan checkpoint's audio encoder: ``<kind>:<preset>``."""
+    """The random-init twin of a MuLan checkpoint's audio encoder: ``<family>:<preset>``."""
     from lyrebird.core.checkpoint import read_config
-    from lyrebird.encoders.registry import shipped_checkpoints
+    from lyrebird.encoders.registry import random_init_twin
     from lyrebird.mulan.model import resolve_checkpoint
 
     enc = read_config(resolve_checkpoint(mulan_spec))["config"]["audio"]["encoder"]
-    shipped = shipped_checkpoints()
-    if ":" in str(enc) and enc not in shipped:
-        return str(enc)  # already a random-init preset name
-    meta = read_config(shipped.get(enc, enc))
-    if not meta.get("preset"):
+    twin = random_init_twin(enc)
+    if twin is None:
         raise ValueError(f"encoder {enc!r} records no preset; cannot build its random-init twin")
-    return f"{meta['kind']}:{meta['preset']}"
+    return twin
 
 
-def random_tower(mulan_spec: str = "default", device: str = "cpu") -> ModelSpec:
+def random_tower(mulan_spec: str = "default", device: str = "cpu") -> EvalModel:
     """The MuLan with a random-init twin of its audio encoder and its own trained head."""
     from lyrebird.encoders import get_encoder
     from lyrebird.mulan import MuLan
@@ -143,49 +119,77 @@ def random_tower(mulan_spec: str = "default", device: str = "cpu") -> ModelSpec:
     enc = get_encoder(twin, device=device)
     m = MuLan.load(mulan_spec, device, encoder=enc, check_fingerprint=False)
     key = hashlib.sha256(f"{m.fingerprint()}|random-init|{twin}".encode()).hexdigest()[:16]
-    return ModelSpec("random-init audio tower (default head)", MuLanModel(m, "random-tower"),
+    return EvalModel("random-init audio tower (default head)", MuLanModel(m, "random-tower"),
                      key, f"audio encoder {twin} at random init (seed 0), head and text tower "
                           f"of {mulan_spec!r} unchanged; not retrained")
 
 
-def parse_model(spec: str, device: str = "cpu", name: str | None = None) -> ModelSpec:
-    """A spec string (see the module docstring) → :class:`ModelSpec`."""
-    if spec == "logmel":
+EVAL_OPTIONS = ("head", "alpha", "beta", "audio")
+"""The options the evaluation reads on a MuLan spec (the others go to the model's loader)."""
+
+
+def _weights(s: Spec) -> tuple[float, float] | None:
+    if s.option("alpha") is None and s.option("beta") is None:
+        return None
+    try:
+        w = (float(s.option("alpha", "")), float(s.option("beta", "")))
+    except ValueError:
+        w = (-1.0, -1.0)
+    if not all(0.0 <= x <= 1.0 for x in w):
+        raise SpecError(f"model spec {s.written!r}: alpha and beta are two weights in [0, 1], "
+                        f"got alpha={s.option('alpha')!r}, beta={s.option('beta')!r}")
+    return w
+
+
+def parse_model(spec: str | Spec, device: str = "cpu", name: str | None = None) -> EvalModel:
+    """A model spec (see the module docstring) → :class:`EvalModel`."""
+    s = parse_spec(spec)
+    base = s.name if s.kind == "mulan" else f"{s.kind}:{s.name}"
+    if s.kind == "baseline":
+        s.check_options(where="baseline")
+        if s.name != "logmel":
+            raise SpecError(f"model spec {s.written!r}: unknown baseline; expected baseline:logmel")
         m = LogMelStats()
-        return ModelSpec(name or "log-mel statistics", m, m.fingerprint(),
+        return EvalModel(name or "log-mel statistics", m, m.fingerprint(),
                          "mean+std of Myna log-mel bands, standardised on the split")
-    if spec.startswith("encoder:"):
-        e = EncoderEmbedding(spec.split(":", 1)[1], device)
-        return ModelSpec(name or f"encoder {e._spec}", e, e.fingerprint(),
-                         f"pooled embedding of encoder {e._spec!r}, standardised on the split")
-    if spec == "random-tower" or spec.startswith("random-tower:"):
-        return random_tower(spec.split(":", 1)[1] if ":" in spec else "default", device)
-    weights, fused = None, True
-    if spec.startswith("contrastive:"):
-        spec, fused = spec.split(":", 1)[1], False
-    elif spec.startswith("fused:"):
-        _, w, spec = spec.split(":", 2)
-        try:
-            weights = tuple(float(x) for x in w.split(","))
-        except ValueError:
-            weights = ()
-        if len(weights) != 2 or not all(0.0 <= x <= 1.0 for x in weights):
-            raise ValueError(f"fused:ALPHA,BETA:SPEC expects two weights in [0, 1], got {w!r}")
-    m = load_model(spec, device=device)
+    if s.kind == "encoder":
+        e = load_model(s, device=device)
+        target = str(s)[len("encoder:"):]
+        return EvalModel(name or f"encoder {target}", e, e.fingerprint(),
+                         f"pooled embedding of encoder {target!r}, standardised on the split")
+    audio, head_opt = s.option("audio"), s.option("head")
+    if audio is not None:
+        if audio != "random-init" or set(s.opts) != {"audio"}:
+            raise SpecError(f"model spec {s.written!r}: audio takes 'random-init', alone")
+        rest = s.without("audio")
+        return random_tower(rest.name if not rest.options else str(rest), device)
+    if head_opt not in (None, "none"):
+        raise SpecError(f"model spec {s.written!r}: head takes 'none' (the contrastive space "
+                        "alone)")
+    weights, fused = _weights(s), head_opt is None
+    if weights is not None and not fused:
+        raise SpecError(f"model spec {s.written!r}: alpha/beta fuse with the head; head=none "
+                        "leaves it out")
+    m = load_model(s.without(*EVAL_OPTIONS), device=device)
     head = getattr(m, "tag_head", None) if fused else None
     if head is None:
         if weights is not None:
-            raise ValueError(f"{spec!r} carries no tag head to fuse with")
-        label = name or (spec if fused else f"{spec} (contrastive only)")
-        return ModelSpec(label, m, str(m.fingerprint()),
+            raise ValueError(f"{base!r} carries no tag head to fuse with")
+        label = name or (base if fused else f"{base} (contrastive only)")
+        return EvalModel(label, m, str(m.fingerprint()),
                          "contrastive space only" if not fused else "")
     from .fused import FusedEval
 
     alpha, beta = weights or (head.cfg.alpha, head.cfg.beta)
-    label = name or (spec if weights is None else f"{spec} fused {alpha:g}/{beta:g}")
-    return ModelSpec(label, FusedEval(m, head, alpha, beta), str(m.fingerprint()),
+    label = name or (base if weights is None else f"{base} fused {alpha:g}/{beta:g}")
+    return EvalModel(label, FusedEval(m, head, alpha, beta), str(m.fingerprint()),
                      f"contrastive space fused with the distilled tag head (alpha {alpha:g} "
                      f"text, beta {beta:g} similarity)")
 
 
-__all__ = ["AudioOnly", "EncoderEmbedding", "LogMelStats", "ModelSpec", "parse_model", "random_tower", "twin_name"]
+ModelSpec = EvalModel
+"""The older name of :class:`EvalModel` (not :class:`lyrebird.core.model_spec.ModelSpec`, the
+parsed spec)."""
+
+__all__ = ["AudioOnly", "EvalModel", "LogMelStats", "ModelSpec", "parse_model", "random_tower",
+           "twin_name"]

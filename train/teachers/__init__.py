@@ -48,9 +48,21 @@ def load_teacher(name: str = "MTT_musicnn", device: str = "cpu",
                  batch_size: int | None = None) -> MusicnnTagger:
     """Load a shipped teacher by name (see :data:`TEACHERS`), frozen and in eval mode.
 
+    ``name``: a ``teacher`` spec (docs/architecture.md, "Naming a model"; the ``teacher:`` kind
+    may be left out): ``MTT_musicnn`` or ``teacher:MTT_musicnn?batch_size=8``.
     ``batch_size``: ≈3 s windows per forward pass (≈ 25 MB of activations each); ``None``
-    picks 1 on CPU (fastest there) and 32 on a GPU.
+    picks 1 on CPU (fastest there) and 32 on a GPU. The spec's ``batch_size`` option wins.
     """
+    from lyrebird.core.model_spec import SpecError, parse_spec
+
+    spec = parse_spec(name, "teacher").expect("teacher")
+    spec.check_options(("batch_size",))
+    name = spec.name
+    if spec.option("batch_size") is not None:
+        try:
+            batch_size = int(spec.option("batch_size", ""))
+        except ValueError:
+            raise SpecError(f"model spec {spec.written!r}: batch_size is a whole number") from None
     if name not in TEACHERS:
         raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")
     tagger = load_musicnn(name, device=device, batch_size=batch_size)
