@@ -175,7 +175,7 @@ def make_playlist(reader, query: str | None = None, *, seeds: list[int] | None =
     items = []
     for pos, (j, target, score) in enumerate(picks):
         r = rows[int(cands[j])]
-        s, e = reader._best_segment(r.id, target)
+        s, e = reader.best_segment(r.id, target)
         items.append(PlaylistItem(pos + 1, r.id, r.path, r.title, r.artist,
                                   (r.file_tags or {}).get("album"), r.duration_s,
                                   round(float(score), 6), s, e))
@@ -188,7 +188,7 @@ def make_playlist(reader, query: str | None = None, *, seeds: list[int] | None =
 def _start_vector(reader, query: str | None, seeds: list[int]) -> np.ndarray:
     parts = []
     if seeds:
-        parts.append(_unit(np.mean([reader._stored_vector(s) for s in seeds], axis=0)))
+        parts.append(_unit(np.mean([reader.track_vector(s) for s in seeds], axis=0)))
     if query:
         parts.append(reader.model.text_vectors([query])[0])
     return _unit(np.sum(parts, axis=0)).astype(np.float32)

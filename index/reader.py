@@ -2,7 +2,8 @@
 
 :class:`LibraryReader` is composed into :class:`lyrebird.index.Library`, whose query methods
 delegate to it; it never writes. It gets what it reads through its constructor: the SQLite
-connection, the FAISS indexes, the model handle, the library's meta and its path.
+connection, the FAISS indexes, the model handle, the library's meta and its path. Where in a
+track a vector matches (a hit's moment, the segment scores of audio queries): :mod:`.moments`.
 """
 
 from __future__ import annotations
@@ -18,31 +19,22 @@ from lyrebird.encoders import load_audio, prepare_waveform
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
 from . import store, tagspace, works
-from .caches import SegmentCache
 from .indexes import LibraryIndexes
 from .ingest import Embedded, embed_file, embed_waveform
 from .model import ModelHandle, text_key
+from .moments import SEGMENT_CANDIDATES, best_segments, segment_matches
 from .types import Hit, LibraryError, TrackRow
 from .vectors import bytes_per_vector
 
 SEGMENT_WEIGHT = 0.75
 """Weight of the segment score in audio queries (:meth:`LibraryReader.search_audio`); chosen
 by ``lyrebird bench identify`` on excerpts of real recordings (README)."""
-SEGMENT_CANDIDATES = 50
-"""Segments fetched per query segment."""
-MAX_QUERY_SEGMENTS = 16
-"""Query segments searched at most (evenly spread over a long query)."""
 GROUP_FETCH = 4
 """With grouping by work, ``GROUP_FETCH × k`` hits (at most 200) are ranked before grouping."""
 
 
 def _fetch(k: int, group: bool) -> int:
     return min(max(GROUP_FETCH * k, k), 200) if group else k
-
-
-SEGMENT_CACHE = SegmentCache()
-"""Segment vectors of recently shown tracks, shared by every reader of the process (a server's
-threads each hold one), keyed by library, model fingerprint, track id and content hash."""
 
 
 class LibraryReader:
@@ -55,6 +47,11 @@ class LibraryReader:
                  meta: Mapping[str, str], path: Path):
         self.con, self.indexes, self.model, self.meta, self.path = con, indexes, model, meta, path
         self._tags: tuple[tuple, tagspace.TagSpace] | None = None
+
+    def warm_up(self) -> None:
+        """Load the model and embed its tag prompts now (the zero-shot tags stored with each
+        added track, cached process-wide), so that the first add or query does not pay them."""
+        self.model.top_tags(np.zeros(int(self.meta["dim"]), np.float32))
 
     # -------------------------------------------------------------- tag space
     def tag_space(self) -> tagspace.TagSpace | None:
@@ -115,31 +112,14 @@ class LibraryReader:
         return self.model.text_vectors([str(query)])[0]
 
     # -------------------------------------------------------------- results
-    def _segments(self, rows: dict[int, TrackRow]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Segment times and vectors of these tracks, from :data:`SEGMENT_CACHE` or SQLite."""
-        key = (str(self.path), self.meta["fingerprint"])
-        out, missing = {}, []
-        for tid, r in rows.items():
-            got = SEGMENT_CACHE.get((*key, tid, r.content_hash))
-            if got is None:
-                missing.append(tid)
-            else:
-                out[tid] = got
-        for tid, v in store.track_segment_arrays(self.con, missing).items():
-            SEGMENT_CACHE.put((*key, tid, rows[tid].content_hash), v)
-            out[tid] = v
-        return out
-
     def _best_segments(self, rows: dict[int, TrackRow], q: np.ndarray
                        ) -> dict[int, tuple[float, float]]:
-        """Track id → ``(start_s, end_s)`` of its segment closest to ``q`` (the first of ties)."""
-        out = {}
-        for tid, (times, vecs) in self._segments(rows).items():
-            i = int(np.argmax(vecs @ q))
-            out[tid] = (float(times[i, 0]), float(times[i, 1]))
-        return out
+        """Track id → ``(start_s, end_s)`` of its segment closest to ``q`` (:mod:`.moments`)."""
+        return best_segments(self.con, (str(self.path), self.meta["fingerprint"]), rows, q)
 
-    def _best_segment(self, track_id: int, q: np.ndarray) -> tuple[float, float]:
+    def best_segment(self, track_id: int, q: np.ndarray) -> tuple[float, float]:
+        """``(start_s, end_s)`` of a track's segment closest to the vector ``q`` (the first of
+        ties); ``(0.0, 0.0)`` for a track without segments or not in the library."""
         rows = store.get_tracks(self.con, [int(track_id)])
         return self._best_segments(rows, q).get(int(track_id), (0.0, 0.0))
 
@@ -155,12 +135,6 @@ class LibraryReader:
         moments = self._best_segments({i: rows[i] for _, i in keep}, q)
         return [Hit(i, rows[i].path, s, *moments.get(i, (0.0, 0.0)), rows[i].title,
                     rows[i].artist, rows[i].zs_tags) for s, i in keep]
-
-    def _stored_vector(self, track_id: int) -> np.ndarray:
-        v = store.track_vector(self.con, int(track_id))
-        if v is None:
-            raise LibraryError(f"'{self.path}': no track with id {track_id}")
-        return v
 
     def search(self, query: str, k: int = 10, group: bool = True) -> list[Hit]:
         """Text → tracks: the ``k`` best tracks for a query in any language; with ``group``,
@@ -219,7 +193,7 @@ class LibraryReader:
         """Tracks like library track ``tid`` by fused vectors: candidates are its nearest
         tracks by contrastive vector and by centred tag logits, ranked by the fused cosine
         (:func:`lyrebird.mulan.tag_space.fused_vectors`)."""
-        v = self._stored_vector(tid)
+        v = self.track_vector(tid)
         pos = int(np.searchsorted(space.ids, tid))
         if pos >= len(space.ids) or space.ids[pos] != tid:
             return self._search_tracks(v, k, exclude=tid)
@@ -251,7 +225,7 @@ class LibraryReader:
             space = self.tag_space()
             hits = (self._similar_fused(tid, n, space)
                     if space is not None and space.head.cfg.beta < 1.0
-                    else self._search_tracks(self._stored_vector(tid), n, exclude=tid))
+                    else self._search_tracks(self.track_vector(tid), n, exclude=tid))
             return self._grouped(hits, k, group, skip_track=tid)
         return self._grouped(self.search_audio(self.audio_embedded(item, sr), n), k, group)
 
@@ -275,27 +249,10 @@ class LibraryReader:
         q = np.asarray(emb.vector, np.float32)
         _, t_ids = self.indexes.knn("tracks", q, min(n_t, max(k + 1, SEGMENT_CANDIDATES)))
         cand = {int(i) for i in t_ids if i >= 0}
-        best: list[dict[int, float]] = []
-        floor: list[float] = []
-        moment: dict[int, tuple[float, float, float]] = {}  # track -> (cos, start_s, end_s)
-        n_s = self.indexes.index("segments").ntotal
-        segs = np.asarray(emb.seg_vectors, np.float32)
-        if weight > 0 and n_s and len(segs):
-            pick = np.unique(np.linspace(0, len(segs) - 1, MAX_QUERY_SEGMENTS).round().astype(int))
-            scores, ids = self.indexes.knn("segments", segs[pick], min(n_s, SEGMENT_CANDIDATES))
-            info = store.segments_info(self.con, [int(i) for i in np.unique(ids) if i >= 0])
-            for row_s, row_i in zip(scores, ids, strict=True):
-                found: dict[int, float] = {}
-                for s, i in zip(row_s, row_i, strict=True):
-                    if int(i) not in info:
-                        continue
-                    tid, a, b = info[int(i)]
-                    found[tid] = max(found.get(tid, -1.0), float(s))
-                    if s > moment.get(tid, (-2.0,))[0]:
-                        moment[tid] = (float(s), a, b)
-                best.append(found)
-                floor.append(float(row_s[row_i >= 0].min()) if (row_i >= 0).any() else 0.0)
-                cand |= set(found)
+        best, floor, moment = segment_matches(self.con, self.indexes, np.asarray(
+            emb.seg_vectors, np.float32)) if weight > 0 else ([], [], {})
+        for found in best:
+            cand |= set(found)
         cand.discard(exclude if exclude is not None else -1)
         rows = store.get_tracks(self.con, list(cand))
         ids = np.array([i for i in cand if i in rows], np.int64)  # uncommitted: invisible
@@ -344,7 +301,7 @@ class LibraryReader:
     def tag(self, track_id: int, tags: list[str] | None = None,
             template: str = DEFAULT_TEMPLATE) -> dict[str, float]:
         """Zero-shot tag scores of a library track (from its stored vector; no audio decode)."""
-        return self.tag_vector(self._stored_vector(track_id), tags, template)
+        return self.tag_vector(self.track_vector(track_id), tags, template)
 
     def track(self, track_id: int) -> TrackRow:
         """The stored row of one track (path, title, duration_s, tags…)."""
@@ -374,7 +331,10 @@ class LibraryReader:
 
     def track_vector(self, track_id: int) -> np.ndarray:
         """A track's stored ``(DIM,)`` vector; :class:`LibraryError` for an unknown id."""
-        return self._stored_vector(track_id)
+        v = store.track_vector(self.con, int(track_id))
+        if v is None:
+            raise LibraryError(f"'{self.path}': no track with id {track_id}")
+        return v
 
     def track_segments(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
         """``(times (S, 2), vectors (S, DIM))`` of a track's segments in time order."""

@@ -88,3 +88,19 @@ def test_distractors_go_straight_into_sqlite_and_faiss(lib, tmp_path):
     assert set(index_ids(load_index(copy / "segments.faiss")).tolist()) == set(
         again.reader.indexes.index("segments").id_map.at(i) for i in range(4 * 7 + 900))
     assert again.similar(excerpt(lib, tmp_path), k=1)  # searchable (how hard they are: the bench)
+
+
+def test_the_bench_reads_through_the_public_api(lib, tmp_path):
+    from lyrebird.bench.identify import _closest, stored_embedded
+
+    src = next(r.id for r in lib.tracks() if r.path.endswith("source.flac"))
+    times, vecs = lib.track_segments(src)
+    emb = stored_embedded(lib, src)  # a library track as a query, from its stored vectors
+    assert np.array_equal(emb.vector, lib.track_vector(src)) and len(emb.segments) == len(times)
+    assert emb.duration_s == float(times[-1, 1])
+    assert lib.search_audio(emb, 1)[0].track_id == src
+    close = _closest(lib, [(src, lib.audio_embedded(excerpt(lib, tmp_path)))])
+    assert close["own track"] > close["other real track"] and np.isnan(close["distractor"])
+    assert lib.reader.best_segment(src, vecs[3]) == tuple(times[3])  # a moment of one track
+    assert lib.reader.best_segment(10**6, vecs[3]) == (0.0, 0.0)
+    lib.reader.warm_up()  # a model without a tag vocabulary: loaded, no prompts to embed

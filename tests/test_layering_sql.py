@@ -29,15 +29,9 @@ LIBRARY_RECEIVER = re.compile(r"^_*(lib|library|libs|reader|writer|indexes|[a-z_
 """Names that hold a library object (``lib``, ``self.library``, ``self._lib()``, ``big_lib``)."""
 EXECUTE = {"execute", "executemany", "executescript"}
 
-KNOWN: dict[str, set[str]] = {
-    # Not in the change that added this test (other files); each entry names what to replace:
-    # Library.track_segments / track_vector / search_segments and a public warm-up. Remove an
-    # entry when its file is fixed (the test fails on a stale entry).
-    "lyrebird/bench/identify.py": {"store import", ".con", "lib._indexes"},
-    "lyrebird/bench/ingest.py": {"lib._model", "store import"},
-    # LibraryReader.track_vector is public now; a public best_segment would finish the job
-    "index/playlist.py": {"reader._best_segment", "reader._stored_vector"},
-}
+KNOWN: dict[str, set[str]] = {}
+"""Files allowed to break the rule, with what they still use (none now; an entry must name
+what to replace, and the test fails on a stale one)."""
 
 
 def _source_folders() -> dict[str, Path]:

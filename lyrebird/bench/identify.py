@@ -112,11 +112,9 @@ def top1(lib: Library, queries: dict, weight: float) -> dict[str, float]:
 
 def stored_embedded(lib: Library, track_id: int) -> Embedded:
     """A library track as a query, from its stored vectors (what embedding its file gives)."""
-    from lyrebird.index import store
-
-    times, vecs = store.track_segments(lib.con, track_id)
+    times, vecs = lib.track_segments(track_id)
     return Embedded(float(times[-1, 1]) if len(times) else 0.0, [tuple(t) for t in times],
-                    vecs, store.track_vector(lib.con, track_id))
+                    vecs, lib.track_vector(track_id))
 
 
 def same_package_p5(lib: Library, package: dict[int, str], weight: float | None) -> float:
@@ -134,13 +132,11 @@ def distractor_model(lib: Library) -> dict[str, np.ndarray]:
     """A Gaussian fitted to the library's segment vectors: the mean, the between-track part
     (track means) and the within-track part (segments around their track's mean), each as a
     matrix ``L`` with ``cov = L @ L.T``."""
-    from lyrebird.index import store
-
     means, resid = [], []
     for r in lib.tracks():
         if r.path.startswith("synthetic://"):
             continue
-        _, v = store.track_segments(lib.con, r.id)
+        _, v = lib.track_segments(r.id)
         means.append(v.mean(0))
         resid.append(v - v.mean(0))
     means, resid = np.stack(means), np.concatenate(resid)
@@ -250,21 +246,13 @@ def _growth(lib: Library, test: dict, weight: float, sizes, log) -> list[dict]:
 def _closest(lib: Library, rows) -> dict[str, float]:
     """Median cosine of each excerpt's best segment in its own track, in another real track
     and in a distractor: how hard the distractors are next to real music."""
-    from lyrebird.index import store
-
     best: dict[str, list[float]] = {"own track": [], "other real track": [], "distractor": []}
     for tid, e in rows:
-        s, i = lib._indexes.knn("segments", e.seg_vectors[0], 200)
-        info = store.segments_info(lib.con, [int(x) for x in i if x >= 0])
-        paths = {t: r.path for t, r in store.get_tracks(lib.con, list({v[0] for v in info.values()})).items()}
         found: dict[str, float] = {}
-        for sc, si in zip(s, i, strict=True):
-            if int(si) not in info:
-                continue
-            t = info[int(si)][0]
-            kind = ("own track" if t == tid else "distractor"
-                    if paths[t].startswith("synthetic://") else "other real track")
-            found.setdefault(kind, float(sc))
+        for h in lib.search_segments(np.asarray(e.seg_vectors[0], np.float32), 200):  # best first
+            kind = ("own track" if h.track_id == tid else "distractor"
+                    if h.path.startswith("synthetic://") else "other real track")
+            found.setdefault(kind, h.score)
         for k, v in found.items():
             best[k].append(v)
     return {k: float(np.median(v)) if v else float("nan") for k, v in best.items()}

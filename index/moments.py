@@ -1,0 +1,91 @@
+"""Moments: where in a track a vector matches, for the read side (:mod:`.reader`).
+
+A track's segment arrays come from :data:`SEGMENT_CACHE` or SQLite (:func:`segment_arrays`);
+:func:`best_segments` picks each track's segment closest to a vector (the ``start_s``/``end_s``
+of a hit or a playlist item); :func:`segment_matches` searches the segment index with the
+segments of an audio query, for :meth:`.reader.LibraryReader.search_audio`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from . import store
+from .caches import SegmentCache
+from .indexes import LibraryIndexes
+from .types import TrackRow
+
+SEGMENT_CANDIDATES = 50
+"""Segments fetched per query segment."""
+MAX_QUERY_SEGMENTS = 16
+"""Query segments searched at most (evenly spread over a long query)."""
+
+SEGMENT_CACHE = SegmentCache()
+"""Segment vectors of recently shown tracks, shared by every reader of the process (a server's
+threads each hold one), keyed by library, model fingerprint, track id and content hash."""
+
+Arrays = tuple[np.ndarray, np.ndarray]
+"""A track's segments: ``(times (S, 2), vectors (S, DIM))`` in time order."""
+
+
+def segment_arrays(con: sqlite3.Connection, key: tuple[str, str], rows: dict[int, TrackRow]
+                   ) -> dict[int, Arrays]:
+    """Segment times and vectors of these tracks (``key``: library path and model fingerprint),
+    from :data:`SEGMENT_CACHE` or SQLite."""
+    out, missing = {}, []
+    for tid, r in rows.items():
+        got = SEGMENT_CACHE.get((*key, tid, r.content_hash))
+        if got is None:
+            missing.append(tid)
+        else:
+            out[tid] = got
+    for tid, v in store.track_segment_arrays(con, missing).items():
+        SEGMENT_CACHE.put((*key, tid, rows[tid].content_hash), v)
+        out[tid] = v
+    return out
+
+
+def best_segments(con: sqlite3.Connection, key: tuple[str, str], rows: dict[int, TrackRow],
+                  q: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Track id → ``(start_s, end_s)`` of its segment closest to ``q`` (the first of ties)."""
+    out = {}
+    for tid, (times, vecs) in segment_arrays(con, key, rows).items():
+        i = int(np.argmax(vecs @ q))
+        out[tid] = (float(times[i, 0]), float(times[i, 1]))
+    return out
+
+
+def segment_matches(con: sqlite3.Connection, indexes: LibraryIndexes, segs: np.ndarray
+                    ) -> tuple[list[dict[int, float]], list[float], dict[int, tuple[float, ...]]]:
+    """Search the segment index with a query's segments ``(S, DIM)`` (at most
+    :data:`MAX_QUERY_SEGMENTS`, evenly spread), :data:`SEGMENT_CANDIDATES` each →
+    ``(best, floor, moment)``: per query segment, ``{track id: its best segment's cosine}`` and
+    the lowest cosine fetched (the score of a track none of whose segments was found); and per
+    track, ``(cosine, start_s, end_s)`` of its segment that matched best."""
+    best: list[dict[int, float]] = []
+    floor: list[float] = []
+    moment: dict[int, tuple[float, float, float]] = {}
+    n_s = indexes.index("segments").ntotal
+    if not n_s or not len(segs):
+        return best, floor, moment
+    pick = np.unique(np.linspace(0, len(segs) - 1, MAX_QUERY_SEGMENTS).round().astype(int))
+    scores, ids = indexes.knn("segments", segs[pick], min(n_s, SEGMENT_CANDIDATES))
+    info = store.segments_info(con, [int(i) for i in np.unique(ids) if i >= 0])
+    for row_s, row_i in zip(scores, ids, strict=True):
+        found: dict[int, float] = {}
+        for s, i in zip(row_s, row_i, strict=True):
+            if int(i) not in info:
+                continue
+            tid, a, b = info[int(i)]
+            found[tid] = max(found.get(tid, -1.0), float(s))
+            if s > moment.get(tid, (-2.0,))[0]:
+                moment[tid] = (float(s), a, b)
+        best.append(found)
+        floor.append(float(row_s[row_i >= 0].min()) if (row_i >= 0).any() else 0.0)
+    return best, floor, moment
+
+
+__all__ = ["MAX_QUERY_SEGMENTS", "SEGMENT_CACHE", "SEGMENT_CANDIDATES", "best_segments",
+           "segment_arrays", "segment_matches"]
