@@ -4,26 +4,43 @@
 ``ui`` or ``train``.
 """
 
-from lyrebird.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from lyrebird.core.device import best_device, cpu_bf16_native
+from __future__ import annotations
 
-from .audio import (
-    AUDIO_EXTENSIONS,
-    AudioError,
-    AudioInfo,
-    SilentAudioWarning,
-    audio_info,
-    is_audio_path,
-    load_audio,
-    prepare_waveform,
-    resample,
-    stream_audio,
-    to_mono,
-)
-from .base import AudioEncoder, ClipOutput
-from .chunking import Chunks, chunk, chunk_starts, stream_chunks
-from .mel import MEL_PRESETS, MelConfig, MelFrontend, fit_normalization, get_mel_config
-from .registry import get_encoder, list_encoders
+from lyrebird.core.lazy import lazy_exports
+
+# names load on first use: `from lyrebird.encoders import AudioError` imports only `audio`
+# (a text query never loads torch through this package)
+_EXPORTS: dict[str, str] = {
+    "CheckpointError": "lyrebird.core.checkpoint",
+    "load_checkpoint": "lyrebird.core.checkpoint",
+    "save_checkpoint": "lyrebird.core.checkpoint",
+    "best_device": "lyrebird.core.device",
+    "cpu_bf16_native": "lyrebird.core.device",
+    "AUDIO_EXTENSIONS": ".audio",
+    "AudioError": ".audio",
+    "AudioInfo": ".audio",
+    "SilentAudioWarning": ".audio",
+    "audio_info": ".audio",
+    "is_audio_path": ".audio",
+    "load_audio": ".audio",
+    "prepare_waveform": ".audio",
+    "resample": ".audio",
+    "stream_audio": ".audio",
+    "to_mono": ".audio",
+    "AudioEncoder": ".base",
+    "ClipOutput": ".base",
+    "Chunks": ".chunking",
+    "chunk": ".chunking",
+    "chunk_starts": ".chunking",
+    "stream_chunks": ".chunking",
+    "MEL_PRESETS": ".mel",
+    "MelConfig": ".mel",
+    "MelFrontend": ".mel",
+    "fit_normalization": ".mel",
+    "get_mel_config": ".mel",
+    "get_encoder": ".registry",
+    "list_encoders": ".registry",
+}
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -56,3 +73,5 @@ __all__ = [
     "stream_chunks",
     "to_mono",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

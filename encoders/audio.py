@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 import soxr
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3",
@@ -293,7 +297,8 @@ def prepare_waveform(wav: np.ndarray | torch.Tensor, sr: int, target_sr: int) ->
     Accepts ``(T,)``, ``(C, T)`` with C ≤ 8 (channels first, as torch code writes it) or
     ``(T, C)`` arrays or tensors. This is the entry point encoders use for ``embed(wav, sr)``.
     """
-    if isinstance(wav, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded
+    if torch is not None and isinstance(wav, torch.Tensor):
         wav = wav.detach().to("cpu", torch.float32).numpy()
     wav = np.asarray(wav)
     if not np.issubdtype(wav.dtype, np.floating) and not np.issubdtype(wav.dtype, np.integer):

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from lyrebird.encoders import AudioError, Chunks, audio_info, chunk, is_audio_path, stream_chunks
-from lyrebird.encoders.pooling import weighted_mean
 
 from .model import LibraryModel
 
@@ -118,6 +117,8 @@ def _embed_chunks(model: LibraryModel, chunks: Iterable[Chunks]
         valid.append(ch.valid)
         spans += [(float(s), float(e)) for s, e in zip(ch.starts_s, ch.ends_s, strict=True)]
     seg = np.concatenate(vecs)
+    from lyrebird.encoders.pooling import weighted_mean  # torch: embedding loads it anyway
+
     return spans, seg, weighted_mean(seg, np.concatenate(valid), normalize=True).numpy()
 
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from lyrebird.core.fingerprint import module_fingerprint
 from lyrebird.core.model_spec import ModelSpec, parse_spec
-from lyrebird.encoders.embedding import EncoderEmbedding
 from lyrebird.mulan import DEFAULT_TEMPLATE, mtt_top50
 
 from .caches import TEXT_CACHE, embed_text_batched
@@ -53,15 +50,31 @@ class LibraryModel(Protocol):
         ...
 
 
+if TYPE_CHECKING:
+    import torch
+
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows of ``v (N, D)`` L2-normalised, float32."""
+    v = np.asarray(v, np.float32)
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
 def state_fingerprint(module: torch.nn.Module, config: object) -> str:
     """Fingerprint of a module's weights (``module_fingerprint``) combined with a config."""
     blob = json.dumps([module_fingerprint(module), config], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-EncoderModel = EncoderEmbedding
-"""The older name of :class:`lyrebird.encoders.embedding.EncoderEmbedding`, the one
-encoder-as-embedding wrapper (``EncoderModel(encoder, spec)``)."""
+def __getattr__(name: str):
+    # ``EncoderModel``: the older name of :class:`lyrebird.encoders.embedding.EncoderEmbedding`,
+    # the one encoder-as-embedding wrapper, loaded on use (it needs torch; a query does not)
+    if name == "EncoderModel":
+        from lyrebird.encoders.embedding import EncoderEmbedding
+
+        return EncoderEmbedding
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MuLanModel:
@@ -82,11 +95,12 @@ class MuLanModel:
             self.DIM = int(mulan.cfg.dim)
         else:
             from lyrebird.core.checkpoint import read_config
-            from lyrebird.mulan.model import resolve_checkpoint
+            from lyrebird.mulan.model_files import resolve_checkpoint
 
             self.DIM = int(read_config(resolve_checkpoint(spec))["config"]["dim"])
         self._fp: str | None = None
         self._head: object = False  # False: not looked up yet
+        self._query: object = False  # the NumPy query tower; False: not looked up yet
 
     @property
     def tag_head(self):
@@ -96,7 +110,7 @@ class MuLanModel:
             if self._full is not None:
                 self._head = self._full.tag_head
             else:
-                from lyrebird.mulan.model import resolve_checkpoint
+                from lyrebird.mulan.model_files import resolve_checkpoint
                 from lyrebird.mulan.tag_head import find_head
 
                 self._head = find_head(resolve_checkpoint(self._spec))
@@ -127,10 +141,26 @@ class MuLanModel:
     def SAMPLE_RATE(self) -> int:
         return int(self.mulan.audio.sample_rate)
 
+    def _numpy_text(self):
+        """The NumPy query tower (:mod:`lyrebird.mulan.query_tower`: no torch) while no torch
+        model is loaded, for a CPU model given by spec; ``None`` when it does not apply."""
+        if self._full is not None or self._text_only is not None:
+            return None
+        if self._query is False:
+            self._query = None
+            if self._spec is not None and self._device in (None, "cpu"):
+                from lyrebird.mulan.model_files import resolve_checkpoint
+                from lyrebird.mulan.query_tower import query_tower
+
+                self._query = query_tower(resolve_checkpoint(self._spec))
+        return self._query
+
     def fingerprint(self) -> str:
-        """:meth:`MuLan.fingerprint`: the same whether or not the audio tower is loaded."""
+        """:meth:`MuLan.fingerprint`: the same whether or not the audio tower is loaded (and
+        computed from the checkpoint files when the NumPy query tower applies)."""
         if self._fp is None:
-            self._fp = self._text_side().fingerprint()
+            q = self._numpy_text()
+            self._fp = q.fingerprint() if q is not None else self._text_side().fingerprint()
         return self._fp
 
     def legacy_fingerprint(self) -> str:
@@ -151,7 +181,7 @@ class MuLanModel:
                                     m.audio.sample_rate)
         else:
             v = m.embed_windows(audio, valid)
-        return F.normalize(torch.as_tensor(v).float(), dim=1).numpy()
+        return _unit(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
 
     @property
     def has_text(self) -> bool:
@@ -163,8 +193,11 @@ class MuLanModel:
         return list(mtt_top50())
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
-        v = torch.as_tensor(self._text_side().embed_text(list(texts))).float()
-        return F.normalize(v, dim=1).numpy()
+        q = self._numpy_text()
+        if q is not None:
+            return q.embed_text(list(texts))
+        v = self._text_side().embed_text(list(texts))
+        return _unit(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
 
 
 def _mulan(spec: ModelSpec, device: str | None) -> LibraryModel:
@@ -173,6 +206,8 @@ def _mulan(spec: ModelSpec, device: str | None) -> LibraryModel:
 
 
 def _encoder(spec: ModelSpec, device: str | None) -> LibraryModel:
+    from lyrebird.encoders.embedding import EncoderEmbedding
+
     return EncoderEmbedding.load(spec, device=device)
 
 

@@ -44,8 +44,13 @@ class TagCache:
             missing = [int(i) for i in ids if int(i) not in have]
         if missing:
             new = {}
-            for tid, (times, vecs) in store.track_segment_arrays(con, missing).items():
-                p = head.probs(np.asarray(vecs, np.float32))
+            segs = store.track_segment_arrays(con, missing)
+            # one batch through the head for every segment (not one small product per track)
+            allp = head.probs(np.concatenate([np.asarray(v, np.float32).reshape(
+                -1, head.cfg.dim) for _, v in segs.values()])) if segs else None
+            at = 0
+            for tid, (times, vecs) in segs.items():
+                p, at = allp[at:at + len(vecs)], at + len(vecs)
                 w = np.maximum(times[:, 1] - times[:, 0], 1e-3)
                 new[tid] = (w[:, None] * p).sum(0) / w.sum() if len(p) else \
                     np.zeros(len(head.names), np.float32)

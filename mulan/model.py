@@ -40,13 +40,13 @@ from lyrebird.core.checkpoint import (
 from lyrebird.core.configs import config_from_dict, config_to_dict
 from lyrebird.core.fingerprint import module_fingerprint, tensors_fingerprint
 from lyrebird.core.hub import download, looks_like_repo_id
-from lyrebird.core.model_spec import parse_spec, resolve_checkpoint_dir, shipped_names
 from lyrebird.encoders import AudioEncoder, Chunks, chunk, prepare_waveform
 from lyrebird.encoders.contrastive import paired_contrastive
 from lyrebird.encoders.pooling import embed_windows, weighted_mean
 
 from .config import MuLanConfig
 from .hub import card_notes
+from .model_files import KIND, resolve_checkpoint
 from .tag_head import TagHead, find_head
 from .text_backbones import TextBackbone
 from .towers import AudioTower, TextTower
@@ -54,8 +54,6 @@ from .vocabulary import DEFAULT_TEMPLATE, check_template
 
 log = logging.getLogger("lyrebird.mulan")
 
-KIND = "mulan"
-CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
 
 
 # --------------------------------------------------------------------------- MuLan
@@ -377,16 +375,3 @@ class MuLan(nn.Module):
         return export_sentence_transformer(self, directory)
 
 
-def resolve_checkpoint(name_or_path: str | os.PathLike = "default") -> Path:
-    """A ``mulan`` spec's target — a shipped MuLan's name (``"default"``), a checkpoint
-    directory or a Hugging Face repo id (``"owner/name"``, downloaded and cached) — → its
-    directory, through the one resolver (:func:`lyrebird.core.model_spec.resolve_checkpoint_dir`);
-    a ``mulan:`` kind is accepted. Raises :class:`CheckpointError` naming the shipped models."""
-    spec = parse_spec(name_or_path, KIND)
-    if not Path(spec.name).expanduser().is_dir():  # a folder of another kind: from_dir says so
-        spec.expect(KIND)
-    spec.check_options(where="checkpoint")
-    shipped = shipped_names(CHECKPOINTS_DIR)
-    hint = (" No default MuLan has been shipped yet: train one with 'lyrebird train mulan' "
-            "(see docs/mulan_default.md)." if spec.name == "default" and not shipped else "")
-    return resolve_checkpoint_dir(spec.name, CHECKPOINTS_DIR, "MuLan model", hint)

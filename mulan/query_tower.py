@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lyrebird.core.fingerprint import arrays_fingerprint
+
 from .text_files import (
     default_prefix,
     fast_tokenizer,
@@ -46,7 +48,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return s * y
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU with the exact (erf) form, as ``torch.nn.GELU()`` and BERT use."""
     return 0.5 * x * (1.0 + _erf(x * np.float32(0.7071067811865476)))
 
 
@@ -122,20 +125,9 @@ class NumpyBert:
             a = (s / s.sum(-1, keepdims=True)) @ v
             x = _layer_norm(a.transpose(0, 2, 1, 3).reshape(b, n, h) @ o_w + o_b + x,
                             n1_w, n1_b, self.eps)
-            y = _gelu(x @ i_w + i_b) @ f_w + f_b
+            y = gelu(x @ i_w + i_b) @ f_w + f_b
             x = _layer_norm(y + x, n2_w, n2_b, self.eps)
         return x.astype(np.float32)
-
-
-def arrays_fingerprint(arrays: dict[str, np.ndarray]) -> str:
-    """:func:`lyrebird.core.fingerprint.tensors_fingerprint` of NumPy arrays (names, shapes,
-    float32 values): the same 16 hex characters for the same weights."""
-    h = hashlib.sha1()
-    for k, v in sorted(arrays.items()):
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(np.ascontiguousarray(v, np.float32).tobytes())
-    return h.hexdigest()[:16]
 
 
 class QueryTower:

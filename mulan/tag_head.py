@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
-from lyrebird.core.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from lyrebird.core.checkpoint import CheckpointError, read_config
 from lyrebird.core.configs import config_from_dict, config_to_dict
-from lyrebird.core.fingerprint import module_fingerprint, stable_hash
+from lyrebird.core.fingerprint import arrays_fingerprint, stable_hash
 
+from .text_files import mmap_arrays
 from .vocabulary import LANGS, MSD_TOP50, TAG_SYNONYMS, mtt_top50, translate_tags
 
 HEAD_DIR = "tag_head"
@@ -70,23 +69,24 @@ class TagHeadConfig:
         return self.tags or head_tags()
 
 
-class TagHead(nn.Module):
-    """``(N, dim)`` unit vectors → ``(N, n_tags)`` logits (and ``(N, feat_dim)`` features)."""
+class TagHead:
+    """The saved head for inference, in NumPy: ``(N, dim)`` unit vectors → ``(N, n_tags)``
+    probabilities (``trunk``: linear + GELU when ``hidden``; then one logit per tag). Trained
+    and saved as :class:`lyrebird.mulan.tag_head_net.TagHeadNet`; loading it needs no torch.
 
-    def __init__(self, cfg: TagHeadConfig = TagHeadConfig()):
-        super().__init__()
-        self.cfg = cfg
-        n = len(cfg.names)
-        width = cfg.hidden or cfg.dim
-        self.trunk = (nn.Sequential(nn.Linear(cfg.dim, cfg.hidden), nn.GELU())
-                      if cfg.hidden else nn.Identity())
-        self.tags = nn.Linear(width, n)
-        self.feats = nn.Linear(width, cfg.feat_dim) if cfg.feat_dim else None
+    Args:
+        cfg: the head's config.
+        weights: ``trunk.0.weight (hidden, dim)``, ``trunk.0.bias`` (when ``hidden``),
+            ``tags.weight (n_tags, width)``, ``tags.bias`` (and ``feats.*``, unused here).
+        directory: the folder it was read from (where its stored name vectors are).
+    """
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``x (N, dim)`` → ``(logits (N, n_tags), features (N, feat_dim) or None)``."""
-        h = self.trunk(x)
-        return self.tags(h), (self.feats(h) if self.feats is not None else None)
+    def __init__(self, cfg: TagHeadConfig, weights: dict[str, np.ndarray],
+                 directory: Path | None = None):
+        self.cfg, self._w, self._dir = cfg, weights, directory
+        f32 = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+        self._trunk = (f32["trunk.0.weight"].T, f32["trunk.0.bias"]) if cfg.hidden else None
+        self._tags = (f32["tags.weight"].T, f32["tags.bias"])
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -98,45 +98,63 @@ class TagHead(nn.Module):
         t = self.cfg.thresholds
         return np.asarray(t if t else [0.5] * len(self.names), np.float32)
 
-    @torch.no_grad()
-    def probs(self, vectors: np.ndarray, batch: int = 8192) -> np.ndarray:
-        """``(N, dim)`` vectors → ``(N, n_tags)`` float32 probabilities."""
-        x = np.asarray(vectors, np.float32).reshape(-1, self.cfg.dim)
-        out = [torch.sigmoid(self(torch.from_numpy(x[i:i + batch]))[0]).numpy()
-               for i in range(0, len(x), batch)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.names)), np.float32)
-
     @property
     def mean_logit(self) -> np.ndarray:
         """``(n_tags,)`` centre of the centred tag logits."""
         m = self.cfg.mean_logit
         return np.asarray(m if m else [0.0] * len(self.names), np.float32)
 
-    def fingerprint(self) -> str:
-        """Identity of the weights and config (hex)."""
-        return f"{stable_hash(module_fingerprint(self), config_to_dict(self.cfg)):016x}"
+    def logits(self, vectors: np.ndarray, batch: int = 8192) -> np.ndarray:
+        """``(N, dim)`` vectors → ``(N, n_tags)`` float32 logits."""
+        from .query_tower import gelu
 
-    def save(self, directory: str | os.PathLike, extra: dict | None = None,
-             card: str | None = None) -> Path:
-        """Write the head as a checkpoint folder (``config.json`` + ``model.safetensors``)."""
-        return save_checkpoint(directory, self.state_dict(), kind=KIND, preset=None,
-                               config=config_to_dict(self.cfg), extra=extra, card=card)
+        x = np.asarray(vectors, np.float32).reshape(-1, self.cfg.dim)
+        out = []
+        for i in range(0, len(x), batch):
+            h = x[i:i + batch]
+            if self._trunk is not None:
+                h = gelu(h @ self._trunk[0] + self._trunk[1])
+            out.append(h @ self._tags[0] + self._tags[1])
+        return (np.concatenate(out) if out else np.zeros((0, len(self.names)))).astype(np.float32)
+
+    def probs(self, vectors: np.ndarray, batch: int = 8192) -> np.ndarray:
+        """``(N, dim)`` vectors → ``(N, n_tags)`` float32 probabilities."""
+        return (1.0 / (1.0 + np.exp(-self.logits(vectors, batch)))).astype(np.float32)
+
+    def fingerprint(self) -> str:
+        """Identity of the weights and config (hex; the same as the saved
+        :class:`~lyrebird.mulan.tag_head_net.TagHeadNet`'s)."""
+        return f"{stable_hash(arrays_fingerprint(self._w), config_to_dict(self.cfg)):016x}"
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> TagHead:
-        """Read a head saved by :meth:`save`."""
-        meta, sd = load_checkpoint(directory)
-        cfg = config_from_dict(TagHeadConfig, meta["config"])
-        head = cls(cfg)
-        load_state_strict(head, sd, str(directory))
-        head.__dict__["_dir"] = Path(directory)  # where its stored name vectors are
-        return head.eval()
+        """Read a head saved by :meth:`lyrebird.mulan.tag_head_net.TagHeadNet.save`."""
+        d = Path(directory)
+        meta = read_config(d)
+        if meta.get("kind") != KIND:
+            raise CheckpointError(f"'{d}': kind is {meta.get('kind')!r}, not a tag head")
+        cfg = config_from_dict(TagHeadConfig, meta["config"], where=f"{d}/config.json")
+        try:
+            w = mmap_arrays(d / "model.safetensors")
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"'{d}': unreadable model.safetensors ({e})") from e
+        width = cfg.hidden or cfg.dim
+        need = {"tags.weight": (len(cfg.names), width), "tags.bias": (len(cfg.names),)}
+        if cfg.hidden:
+            need |= {"trunk.0.weight": (cfg.hidden, cfg.dim), "trunk.0.bias": (cfg.hidden,)}
+        if cfg.feat_dim:
+            need |= {"feats.weight": (cfg.feat_dim, width), "feats.bias": (cfg.feat_dim,)}
+        bad = {k: tuple(w[k].shape) if k in w else None for k, s in need.items()
+               if k not in w or tuple(w[k].shape) != s}
+        if bad or set(w) - set(need):
+            raise CheckpointError(f"'{d}': weights do not fit the tag head config; expected "
+                                  f"{need}, got {({k: tuple(v.shape) for k, v in w.items()})}")
+        return cls(cfg, w, d)
 
     def stored_name_vectors(self, text_key: str) -> dict[str, np.ndarray] | None:
         """The tag names' text vectors saved with the head (:func:`save_name_vectors`) when
         they were made by the text tower ``text_key`` identifies, else ``None``."""
-        d = self.__dict__.get("_dir")
-        path = Path(d) / NAME_VECTORS if d is not None else None
+        path = self._dir / NAME_VECTORS if self._dir is not None else None
         if path is None or not path.is_file():
             return None
         with np.load(path) as z:

@@ -20,6 +20,7 @@ from ui_library import tone
 
 from lyrebird.index import Library
 from lyrebird.mulan.tag_head import TagHead, TagHeadConfig, find_head
+from lyrebird.mulan.tag_head_net import TagHeadNet
 from lyrebird.mulan.tag_space import TEMPERATURE, fused_vectors, softmax
 
 FREQS = (220, 440, 880, 1760)
@@ -27,12 +28,17 @@ NAMES = tuple(f"tone at {f} Hz" for f in FREQS)
 SWAP = {220: 880, 440: 1760, 880: 220, 1760: 440}  # the head's (wrong) name for each tone
 
 
-def permuted_head(alpha: float, beta: float, swap: dict[int, int] = SWAP) -> TagHead:
-    """Linear head: tag "tone at swap[f] Hz" fires on the band of f."""
+def permuted_head_net(alpha: float, beta: float, swap: dict[int, int] = SWAP) -> TagHeadNet:
+    """Linear head: tag "tone at swap[f] Hz" fires on the band of f (trainable, to save)."""
     fires: dict[str, list[float]] = {}
     for f in FREQS:
         fires.setdefault(f"tone at {swap[f]} Hz", []).append(f)
     return linear_head(NAMES, fires, alpha=alpha, beta=beta)
+
+
+def permuted_head(alpha: float, beta: float, swap: dict[int, int] = SWAP) -> TagHead:
+    """:func:`permuted_head_net` as a library holds it (NumPy)."""
+    return permuted_head_net(alpha, beta, swap).frozen()
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +133,14 @@ def test_tag_space_follows_library_changes(tmp_path, music):
 
 
 def test_tag_probs_of_vectors_merge_repeated_names():
-    head = TagHead(TagHeadConfig(tags=("rock", "metal", "rock"), dim=4, hidden=0))
+    head = TagHeadNet(TagHeadConfig(tags=("rock", "metal", "rock"), dim=4, hidden=0))
     with torch.no_grad():
         head.tags.weight.zero_()
         head.tags.bias.copy_(torch.tensor([-2.0, 0.0, 1.0]))
     from lyrebird.index.reader import LibraryReader
 
     class H:
-        tag_head = head
+        tag_head = head.frozen()
 
     probs = LibraryReader.tag_probs(type("R", (), {"model": H()})(), np.zeros((2, 4)))
     assert list(probs) == ["rock", "metal"]
@@ -142,8 +148,8 @@ def test_tag_probs_of_vectors_merge_repeated_names():
 
 
 def test_head_round_trip_and_lookup(tmp_path):
-    head = permuted_head(0.25, 0.75)
-    head = TagHead(replace(head.cfg, thresholds=(0.1, 0.2, 0.3, 0.4),
+    head = permuted_head_net(0.25, 0.75)
+    head = TagHeadNet(replace(head.cfg, thresholds=(0.1, 0.2, 0.3, 0.4),
                            mean_logit=(1.0, 2.0, 3.0, 4.0)))
     head.save(tmp_path / "ckpt" / "tag_head")
     back = find_head(tmp_path / "ckpt")
@@ -172,7 +178,7 @@ def test_stored_name_vectors_spare_the_text_tower(tmp_path, music):
     """A head saved with its tag names' vectors (for this text tower) embeds none of them."""
     from lyrebird.mulan.tag_head import save_name_vectors, tag_groups
 
-    head = permuted_head(0.5, 0.5)
+    head = permuted_head_net(0.5, 0.5)
     head.save(tmp_path / "head")
     texts = list(dict.fromkeys(n for g in tag_groups(head.names)[0] for n in g))
     save_name_vectors(tmp_path / "head", ToneModel().fingerprint(), texts,

@@ -80,7 +80,7 @@ def test_bad_specs_name_the_spec_and_what_was_expected(text, message):
 
 def test_a_folder_says_its_kind(tmp_path):
     from lyrebird.encoders.registry import CHECKPOINTS_DIR
-    from lyrebird.mulan.model import CHECKPOINTS_DIR as MULAN_DIR
+    from lyrebird.mulan.model_files import CHECKPOINTS_DIR as MULAN_DIR
 
     assert infer_kind(CHECKPOINTS_DIR / "default") == "encoder"
     assert infer_kind(MULAN_DIR / "default") == "mulan"
@@ -100,7 +100,7 @@ def test_a_folder_says_its_kind(tmp_path):
 def test_one_resolver_for_shipped_names(tmp_path):
     from lyrebird.core.checkpoint import CheckpointError
     from lyrebird.encoders.registry import CHECKPOINTS_DIR, encoder_dir
-    from lyrebird.mulan.model import CHECKPOINTS_DIR as MULAN_DIR
+    from lyrebird.mulan.model_files import CHECKPOINTS_DIR as MULAN_DIR
     from lyrebird.mulan.model import resolve_checkpoint
 
     assert encoder_dir("default") == CHECKPOINTS_DIR / "default"

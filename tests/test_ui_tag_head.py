@@ -11,14 +11,14 @@ from tone_model import HeadToneModel, linear_head
 from ui_library import tone
 
 from lyrebird.index import Library
-from lyrebird.mulan.tag_head import TagHead
+from lyrebird.mulan.tag_head_net import TagHeadNet
 from lyrebird.ui import LibraryService
 
 FREQS = (220, 440, 880, 1760)
 NAMES = ("metal", "piano", "heavy metal", "rock")  # "heavy metal" is shown as the "metal" chip
 
 
-def band_head() -> TagHead:
+def band_head() -> TagHeadNet:
     """Tag i fires on the band of FREQS[i] (a transparent head)."""
     return linear_head(NAMES, {n: [f] for n, f in zip(NAMES, FREQS, strict=True)},
                        thresholds=(0.5,) * 4)
@@ -54,7 +54,7 @@ def test_chips_come_from_the_head_with_synonyms_merged(service):
 
 def test_a_higher_threshold_hides_a_chip(tmp_path):
     head = band_head()
-    strict = TagHead(replace(head.cfg, thresholds=(0.5, 0.999, 0.5, 0.5)))
+    strict = TagHeadNet(replace(head.cfg, thresholds=(0.5, 0.999, 0.5, 0.5)))
     strict.load_state_dict(head.state_dict())
     model = HeadToneModel(strict.eval())
     with Library.create(tmp_path / "lib", model) as lib:

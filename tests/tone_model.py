@@ -69,10 +69,11 @@ def linear_head(names: tuple[str, ...], fires_on: dict[str, list[float]], **cfg)
     :class:`lyrebird.mulan.tag_head.TagHeadConfig` (alpha, beta, thresholds, …)."""
     import torch
 
-    from lyrebird.mulan.tag_head import TagHead, TagHeadConfig
+    from lyrebird.mulan.tag_head import TagHeadConfig
+    from lyrebird.mulan.tag_head_net import TagHeadNet
 
     m = ToneModel()
-    head = TagHead(TagHeadConfig(tags=names, dim=m.DIM, hidden=0, **cfg))
+    head = TagHeadNet(TagHeadConfig(tags=names, dim=m.DIM, hidden=0, **cfg))
     with torch.no_grad():
         head.tags.weight.zero_()
         head.tags.bias.fill_(-4.0)
@@ -83,8 +84,9 @@ def linear_head(names: tuple[str, ...], fires_on: dict[str, list[float]], **cfg)
 
 
 class HeadToneModel(ToneModel):
-    """The tone model carrying a distilled tag head (as the default MuLan does)."""
+    """The tone model carrying a distilled tag head (as the default MuLan does: the NumPy
+    :class:`lyrebird.mulan.tag_head.TagHead`; a trainable ``TagHeadNet`` is frozen first)."""
 
     def __init__(self, head):
         super().__init__()
-        self.tag_head = head
+        self.tag_head = head.frozen() if hasattr(head, "frozen") else head

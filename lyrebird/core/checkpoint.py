@@ -11,10 +11,10 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:  # torch loads with the weights, not with a config read
+    import torch
 
 from .atomic import replaced_on_success
 
@@ -59,6 +59,9 @@ def save_checkpoint(
         card: optional model card text, written as ``README.md``.
         extra: more JSON-ready metadata (metrics, steps, data).
     """
+    import torch
+    from safetensors.torch import save_file
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -97,6 +100,8 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
 
 def load_checkpoint(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read ``(config.json dict, fp32 state dict on CPU)`` from a checkpoint directory."""
+    from safetensors.torch import load_file
+
     meta = read_config(directory)
     w = Path(directory) / WEIGHTS_NAME
     if not w.is_file():

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+import numpy as np
+
+if TYPE_CHECKING:  # torch loads only where tensors are hashed (a text query needs none)
+    import torch
+    from torch import nn
 
 
 def content_hash(path: str | os.PathLike, block: int = 1 << 20) -> str:
@@ -32,14 +36,22 @@ def stable_hash(*parts: object) -> int:
     return int.from_bytes(h.digest(), "big")
 
 
-def tensors_fingerprint(tensors: dict[str, torch.Tensor]) -> str:
-    """Short SHA-1 (16 hex characters) of named tensors: names, shapes and fp32 values."""
+def arrays_fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """Short SHA-1 (16 hex characters) of named arrays: names, shapes and float32 values."""
     h = hashlib.sha1()
-    for k, v in sorted(tensors.items()):
+    for k, v in sorted(arrays.items()):
         h.update(k.encode())
         h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        h.update(np.ascontiguousarray(v, np.float32).tobytes())
     return h.hexdigest()[:16]
+
+
+def tensors_fingerprint(tensors: dict[str, torch.Tensor]) -> str:
+    """:func:`arrays_fingerprint` of named tensors (any dtype and device)."""
+    import torch
+
+    return arrays_fingerprint({k: v.detach().to("cpu", torch.float32).numpy()
+                               for k, v in tensors.items()})
 
 
 def module_fingerprint(module: nn.Module) -> str:

@@ -101,7 +101,7 @@ def twin_name(mulan_spec: str = "default") -> str:
     """The random-init twin of a MuLan checkpoint's audio encoder: ``<family>:<preset>``."""
     from lyrebird.core.checkpoint import read_config
     from lyrebird.encoders.registry import random_init_twin
-    from lyrebird.mulan.model import resolve_checkpoint
+    from lyrebird.mulan.model_files import resolve_checkpoint
 
     enc = read_config(resolve_checkpoint(mulan_spec))["config"]["audio"]["encoder"]
     twin = random_init_twin(enc)

@@ -35,6 +35,7 @@ from lyrebird.encoders import AudioError
 from lyrebird.encoders.audio import load_audio
 from lyrebird.index.ingest import embed_waveform
 from lyrebird.mulan.tag_head import TagHead, TagHeadConfig
+from lyrebird.mulan.tag_head_net import TagHeadNet
 from lyrebird.train.corpora.manifest import resolve_path
 from lyrebird.train.teachers import MUSICNN_PAIR
 from lyrebird.train.teachers.windows import SR as TEACHER_SR
@@ -164,7 +165,7 @@ def segment_set(manifest: str | Path, windows: str | Path, model: Any, cache: st
                       np.concatenate(tr), groups)
 
 
-def _loss(head: TagHead, x: torch.Tensor, p: torch.Tensor, f: torch.Tensor,
+def _loss(head: TagHeadNet, x: torch.Tensor, p: torch.Tensor, f: torch.Tensor,
           feat_weight: float) -> torch.Tensor:
     logit, feat = head(x)
     loss = F.binary_cross_entropy_with_logits(logit, p)
@@ -174,10 +175,10 @@ def _loss(head: TagHead, x: torch.Tensor, p: torch.Tensor, f: torch.Tensor,
 
 
 def fit(train: SegmentSet, valid: SegmentSet, names: Sequence[str],
-        cfg: TagHeadTrainConfig = TagHeadTrainConfig()) -> tuple[TagHead, dict[str, Any]]:
+        cfg: TagHeadTrainConfig = TagHeadTrainConfig()) -> tuple[TagHeadNet, dict[str, Any]]:
     """Train the head on ``train`` and keep the epoch with the lowest ``valid`` loss."""
     torch.manual_seed(cfg.seed)
-    head = TagHead(TagHeadConfig(tags=tuple(names), dim=train.x.shape[1], hidden=cfg.hidden,
+    head = TagHeadNet(TagHeadConfig(tags=tuple(names), dim=train.x.shape[1], hidden=cfg.hidden,
                                  feat_dim=train.feats.shape[1] if cfg.feat_weight else 0))
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
@@ -266,7 +267,7 @@ def train_tag_head(manifest: str | Path, windows: str | Path, model: str = "defa
     fit the head, measure fidelity on valid, calibrate per-tag thresholds, and save the head to
     ``out`` (default: the model's checkpoint folder, ``tag_head/``) with ``report.json``."""
     from lyrebird.index.model import load_model
-    from lyrebird.mulan.model import resolve_checkpoint
+    from lyrebird.mulan.model_files import resolve_checkpoint
     from lyrebird.mulan.tag_head import HEAD_DIR, head_tags
     from lyrebird.mulan.tag_space import logits
     from lyrebird.train.teachers import TEACHERS as REGISTRY
@@ -312,11 +313,11 @@ def store_name_vectors(head_dir: str | Path, lib_model: Any) -> Path:
     return save_name_vectors(head_dir, text_key(lib_model), texts, vecs)
 
 
-def _with(head: TagHead, **changes: Any) -> TagHead:
+def _with(head: TagHeadNet, **changes: Any) -> TagHeadNet:
     """The same weights under a config with ``changes``."""
     from dataclasses import replace
 
-    new = TagHead(replace(head.cfg, **changes))
+    new = TagHeadNet(replace(head.cfg, **changes))
     new.load_state_dict(head.state_dict())
     return new.eval()
 
