@@ -100,8 +100,8 @@ def test_a_folder_says_its_kind(tmp_path):
 def test_one_resolver_for_shipped_names(tmp_path):
     from lyrebird.core.checkpoint import CheckpointError
     from lyrebird.encoders.registry import CHECKPOINTS_DIR, encoder_dir
-    from lyrebird.mulan.model_files import CHECKPOINTS_DIR as MULAN_DIR
     from lyrebird.mulan.model import resolve_checkpoint
+    from lyrebird.mulan.model_files import CHECKPOINTS_DIR as MULAN_DIR
 
     assert encoder_dir("default") == CHECKPOINTS_DIR / "default"
     assert resolve_checkpoint("default") == MULAN_DIR / "default"
