@@ -123,7 +123,10 @@ class MuLanModel:
             from lyrebird.mulan import MuLan
 
             backbone = self._text_only.text.backbone if self._text_only is not None else None
-            self._full = MuLan.load(self._spec, self._device, backbone=backbone).eval()
+            # the frozen, memory-mapped query backbone: a library embeds audio and answers
+            # queries, it never trains the text tower (no transformers import, seconds saved)
+            self._full = MuLan.load(self._spec, self._device, backbone=backbone,
+                                    lean_text=True).eval()
             self._text_only = None
         return self._full
 

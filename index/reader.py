@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lyrebird.core.fingerprint import content_hash
 from lyrebird.encoders import load_audio, prepare_waveform
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
@@ -91,12 +92,37 @@ class LibraryReader:
                        ) -> Embedded:
         """A query file or ``(T,)`` array at ``sr`` Hz → its segment vectors and normalised
         mean vector, embedded the way a track is when it is added."""
+        if not isinstance(audio, np.ndarray):
+            held = self.stored_embedded(audio)
+            if held is not None:
+                return held
         m = self.model.model
         seg, hop = float(self.meta["segment_s"]), float(self.meta["hop_s"])
         if isinstance(audio, np.ndarray):
             return embed_waveform(m, prepare_waveform(audio, sr or m.SAMPLE_RATE, m.SAMPLE_RATE),
                                   seg, hop)
         return embed_file(m, audio, seg, hop)
+
+    def stored_embedded(self, path: str | os.PathLike) -> Embedded | None:
+        """A query file the library holds (the same content, by SHA-256) as
+        :meth:`track_embedded` gives it: what embedding it again would give, with no audio
+        model; ``None`` for a file the library does not hold or cannot read."""
+        try:
+            tid = store.has_hash(self.con, content_hash(path))
+        except OSError:
+            return None
+        return self.track_embedded(tid) if tid is not None else None
+
+    def track_embedded(self, track_id: int) -> Embedded | None:
+        """A library track's stored segments and vector as :class:`Embedded` (a track as a
+        query), or ``None`` when it has none."""
+        row = store.get_tracks(self.con, [int(track_id)]).get(int(track_id))
+        vec = store.track_vector(self.con, int(track_id))
+        times, vecs = store.track_segments(self.con, int(track_id))
+        if row is None or vec is None or not len(vecs):
+            return None
+        return Embedded(float(row.duration_s), [(float(a), float(b)) for a, b in times],
+                        np.asarray(vecs, np.float32), np.asarray(vec, np.float32))
 
     def audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
         """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector

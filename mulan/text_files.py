@@ -7,6 +7,7 @@ NumPy query tower (:mod:`~lyrebird.mulan.query_tower`), so both read the same fi
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import struct
@@ -67,10 +68,20 @@ def mmap_arrays(path: str | Path) -> dict[str, np.ndarray]:
 def fast_tokenizer(path: str | Path):
     """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` padding to the longest
     text with its pad token (right side, as Hugging Face pads), or None when the folder has
-    no such file or pad token."""
+    no such file or pad token. Loaded once per process and file version (a 250k-piece
+    tokenizer takes most of a second): the NumPy query tower and the torch backbone share it."""
     folder = Path(path)
-    if not (folder / "tokenizer.json").is_file() or not (folder / "tokenizer_config.json").is_file():
+    try:
+        st = (folder / "tokenizer.json").stat()
+        (folder / "tokenizer_config.json").stat()
+    except OSError:
         return None
+    return _load_tokenizer(str(folder.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_tokenizer(folder_name: str, size: int, mtime_ns: int):
+    folder = Path(folder_name)
 
     from tokenizers import Tokenizer
 

@@ -124,14 +124,25 @@ def test_a_cold_text_search_of_a_default_library_loads_no_torch(tmp_path, shippe
         lib.add([tmp_path / f"{n}.wav" for n in ("low", "high", "mid")])
         want = [(h.track_id, round(h.score, 3)) for h in lib.search("calm piano", k=3)]
         assert lib.model.tag_head is not None  # the fused tag-space path is exercised
+        from lyrebird.index.ingest import embed_file
+
+        held = lib.reader.stored_embedded(tmp_path / "mid.wav")
+        again = embed_file(lib.model, tmp_path / "mid.wav", float(lib.reader.meta["segment_s"]),
+                           float(lib.reader.meta["hop_s"]))
+        assert held.segments == again.segments
+        np.testing.assert_allclose(held.seg_vectors, again.seg_vectors, atol=2e-3)
+        np.testing.assert_allclose(held.vector, again.vector, atol=2e-3)
+        assert lib.reader.stored_embedded(tmp_path / "missing.wav") is None
     code = ("import sys, json; from lyrebird.index import Library; "
             f"lib = Library.open({str(tmp_path / 'lib')!r}, readonly=True); "
             "hits = lib.search('calm piano', k=3); "
+            f"same = lib.similar({str(tmp_path / 'high.wav')!r}, k=3); "
             "print(json.dumps(['torch' in sys.modules, "
-            "[(h.track_id, round(h.score, 3)) for h in hits]]))")
+            "[(h.track_id, round(h.score, 3)) for h in hits], [h.path for h in same]]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    torch_loaded, got = json.loads(out)
-    assert torch_loaded is False
+    torch_loaded, got, similar = json.loads(out)
+    assert torch_loaded is False  # a held file is its stored vectors: no audio model either
+    assert similar[0].endswith("high.wav")
     assert [i for i, _ in got] == [i for i, _ in want]
     assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=0.02)

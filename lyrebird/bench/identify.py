@@ -112,9 +112,10 @@ def top1(lib: Library, queries: dict, weight: float) -> dict[str, float]:
 
 def stored_embedded(lib: Library, track_id: int) -> Embedded:
     """A library track as a query, from its stored vectors (what embedding its file gives)."""
-    times, vecs = lib.track_segments(track_id)
-    return Embedded(float(times[-1, 1]) if len(times) else 0.0, [tuple(t) for t in times],
-                    vecs, lib.track_vector(track_id))
+    emb = lib.reader.track_embedded(track_id)
+    if emb is None:
+        raise ValueError(f"track {track_id} has no stored segments")
+    return emb
 
 
 def same_package_p5(lib: Library, package: dict[int, str], weight: float | None) -> float:
