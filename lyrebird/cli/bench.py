@@ -100,6 +100,27 @@ def bench_index_cmd(model: str, sizes: str, queries: int, runs: int, file_set: s
     emit(rep, as_json, "\n\n".join(text))
 
 
+@bench.command("cold")
+@click.argument("library", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--query", default="calm piano", show_default=True, help="The text query.")
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A file the library holds (default: its first track).")
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1, 50),
+              help="Alternated rounds (median reported).")
+@json_option
+def bench_cold_cmd(library: Path, query: str, file: Path | None, repeats: int,
+                   as_json: bool) -> None:
+    """Cold CLI: `search` and `similar FILE` as fresh processes, side by side with the previous
+    text path (torch) and with a file the library does not hold."""
+    from lyrebird.bench.cold import bench_cold, format_cold
+
+    try:
+        rep = bench_cold(library, query, file, repeats)
+    except (ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from e
+    emit(rep, as_json, format_cold(rep))
+
+
 @bench.command("identify")
 @click.option("--library", type=click.Path(path_type=Path), default=Path("runs/identify-lib"),
               show_default=True, help="Library of the real recordings (built when missing).")
