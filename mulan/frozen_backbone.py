@@ -28,7 +28,15 @@ from torch import nn
 from lyrebird.core.device import cpu_bf16_native
 
 from .lean_encoder import SUPPORTED, LeanEncoder
-from .text_files import SIDECAR, fast_tokenizer, mmap_arrays, read_sidecar, write_sidecar
+from .text_files import (
+    SIDECAR,
+    LazyTokenizer,
+    fast_tokenizer,
+    mmap_arrays,
+    read_sidecar,
+    tokenizer_available,
+    write_sidecar,
+)
 
 __all__ = ["SIDECAR", "FrozenTextBackbone", "fast_tokenizer", "frozen_from_dir",
            "mmap_safetensors", "read_sidecar", "write_sidecar"]
@@ -101,9 +109,9 @@ def frozen_from_dir(folder: Path, name: str, prefix: str, max_length: int
                 != "absolute" or not (folder / "model.safetensors").is_file()):
             return None
         fp = read_sidecar(folder)
-        fast = fast_tokenizer(str(folder)) if fp is not None else None
-        if fast is None:
+        if fp is None or not tokenizer_available(folder):
             return None
+        fast = LazyTokenizer(folder)  # loaded on the first query, not to embed audio
         dtype = torch.bfloat16 if cpu_bf16_native() else torch.float32
         lean = LeanEncoder.from_state(cfg, mmap_safetensors(folder / "model.safetensors"), dtype)
     except (OSError, ValueError, KeyError) as e:

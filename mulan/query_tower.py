@@ -27,11 +27,12 @@ import numpy as np
 from lyrebird.core.fingerprint import arrays_fingerprint
 
 from .text_files import (
+    LazyTokenizer,
     default_prefix,
-    fast_tokenizer,
     local_backbone_dir,
     mmap_arrays,
     read_sidecar,
+    tokenizer_available,
 )
 
 log = logging.getLogger("lyrebird.mulan")
@@ -209,10 +210,10 @@ def query_tower(checkpoint: str | Path) -> QueryTower | None:
                 or bcfg.get("position_embedding_type", "absolute") != "absolute"):
             return None
         text_fp = read_sidecar(folder)
-        tok = fast_tokenizer(folder) if text_fp is not None else None
-        if tok is None:
+        if text_fp is None or not tokenizer_available(folder):
             return None
-        return QueryTower(checkpoint, folder, tok, meta, text_fp)
+        # the tokenizer loads on the first query: a fingerprint check never pays for it
+        return QueryTower(checkpoint, folder, LazyTokenizer(folder), meta, text_fp)
     except (OSError, ValueError, KeyError, TypeError) as e:
         log.debug("%s: NumPy query tower not usable (%s)", checkpoint, e)
         return None

@@ -79,16 +79,48 @@ def fast_tokenizer(path: str | Path):
     return _load_tokenizer(str(folder.resolve()), st.st_size, st.st_mtime_ns)
 
 
+def _pad_token(folder: Path) -> str | None:
+    """The pad token of a right-padding tokenizer folder, else ``None``."""
+    try:
+        cfg = json.loads((folder / "tokenizer_config.json").read_text())
+        (folder / "tokenizer.json").stat()
+    except (OSError, ValueError):
+        return None
+    pad = cfg.get("pad_token")
+    pad = pad.get("content") if isinstance(pad, dict) else pad
+    return pad if cfg.get("padding_side", "right") == "right" and isinstance(pad, str) else None
+
+
+def tokenizer_available(path: str | Path) -> bool:
+    """Whether :func:`fast_tokenizer` can load the folder's tokenizer, judged from its files
+    without loading it (most of a second), so a process that never tokenizes never pays."""
+    return _pad_token(Path(path)) is not None
+
+
+class LazyTokenizer:
+    """:func:`fast_tokenizer` of a folder, loaded on first use (``enable_truncation``,
+    ``encode_batch``, …); raises ``ValueError`` naming the folder when it cannot load."""
+
+    def __init__(self, folder: str | Path):
+        self._folder, self._tk = Path(folder), None
+
+    def __getattr__(self, name: str):
+        if self._tk is None:
+            self._tk = fast_tokenizer(self._folder)
+            if self._tk is None:
+                raise ValueError(f"'{self._folder}': no usable tokenizer.json (a fast tokenizer "
+                                 "with a right-side pad token)")
+        return getattr(self._tk, name)
+
+
 @functools.lru_cache(maxsize=8)
 def _load_tokenizer(folder_name: str, size: int, mtime_ns: int):
     folder = Path(folder_name)
 
     from tokenizers import Tokenizer
 
-    cfg = json.loads((folder / "tokenizer_config.json").read_text())
-    pad = cfg.get("pad_token")
-    pad = pad.get("content") if isinstance(pad, dict) else pad
-    if cfg.get("padding_side", "right") != "right" or not isinstance(pad, str):
+    pad = _pad_token(folder)
+    if pad is None:
         return None
     tk = Tokenizer.from_file(str(folder / "tokenizer.json"))
     pad_id = tk.token_to_id(pad)
