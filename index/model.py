@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -199,7 +200,9 @@ class MuLanModel:
         return list(mtt_top50())
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
-        q = self._numpy_text()
+        # the NumPy tower spares a process the torch import; where torch is loaded already (a
+        # server, a notebook) the torch path is faster per query (bf16 where the CPU has it)
+        q = self._numpy_text() if "torch" not in sys.modules else None
         if q is not None:
             return q.embed_text(list(texts))
         v = self._text_side().embed_text(list(texts))

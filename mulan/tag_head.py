@@ -84,6 +84,7 @@ class TagHead:
     def __init__(self, cfg: TagHeadConfig, weights: dict[str, np.ndarray],
                  directory: Path | None = None):
         self.cfg, self._w, self._dir = cfg, weights, directory
+        self._fp: str | None = None
         f32 = {k: np.asarray(v, np.float32) for k, v in weights.items()}
         self._trunk = (f32["trunk.0.weight"].T, f32["trunk.0.bias"]) if cfg.hidden else None
         self._tags = (f32["tags.weight"].T, f32["tags.bias"])
@@ -124,7 +125,9 @@ class TagHead:
     def fingerprint(self) -> str:
         """Identity of the weights and config (hex; the same as the saved
         :class:`~lyrebird.mulan.tag_head_net.TagHeadNet`'s)."""
-        return f"{stable_hash(arrays_fingerprint(self._w), config_to_dict(self.cfg)):016x}"
+        if self._fp is None:  # hashing 4 MB of weights per search would cost ~5 ms each
+            self._fp = f"{stable_hash(arrays_fingerprint(self._w), config_to_dict(self.cfg)):016x}"
+        return self._fp
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> TagHead:

@@ -250,3 +250,32 @@ def test_index_info_json_rounds_hours_and_says_whether_text_search_works(ui_libr
     info = json.loads(res.stdout)
     assert info["hours"] == round(len(FREQS) * 12 / 3600, 3)
     assert info["text_search"] is True
+
+
+def test_warm_up_answers_a_search_before_the_first_user(ui_library, caplog):
+    """serve() warms the service: the first user's search finds the model, tag space and
+    snapshot loaded; a warm-up that fails is logged, and serving goes on."""
+    calls: list[list[str]] = []
+
+    class Counting(ToneModel):
+        def embed_text(self, texts):
+            calls.append(list(texts))
+            return super().embed_text(texts)
+
+    svc = LibraryService(ui_library, model=Counting())
+    svc.warm_up()
+    assert calls and svc._snap is not None
+    n = len(calls)
+    assert svc.search("tone at 440 Hz", 2)  # the first user's query: only its own text embedded
+    assert [c for c in calls[n:] if "tone at 440 Hz" not in c] == []
+
+    class Broken(ToneModel):
+        def text_fingerprint(self):  # its own text-vector cache: nothing cached to fall back on
+            return "broken-" + super().fingerprint()
+
+        def embed_text(self, texts):
+            raise ValueError("no text tower today")
+
+    with caplog.at_level("WARNING", logger="lyrebird.ui"):
+        LibraryService(ui_library, model=Broken()).warm_up()
+    assert "warm-up" in caplog.text and "no text tower today" in caplog.text

@@ -141,6 +141,7 @@ def serve(library: str | os.PathLike | LibraryService, config: ServeConfig = Ser
     else:
         service = LibraryService(library, model=model, limits=limits, allow_add=allow_add,
                                  runtime=config.runtime)
+    service.warm_up()
     port = config.port or _free_port(config.host)
     shown = "localhost" if config.host in ("127.0.0.1", "localhost") else config.host
     (announce or log.info)(f"Lyrebird is serving '{service.path}' at http://{shown}:{port}/  "

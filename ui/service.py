@@ -8,6 +8,7 @@ CPU models gain nothing from concurrent calls), and one writer at a time for "ad
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from .config import MAX_TRACK_ID, Limits
 from .locked_model import LockedModel, WriterModel
 from .snapshot import Snapshot, build_snapshot, library_key
 from .tag_chips import ChipRule, TagCalibration, head_calibration, uncalibrated
+
+log = logging.getLogger("lyrebird.ui")
 
 
 class UserError(ValueError):
@@ -58,6 +61,19 @@ class LibraryService:
             pass
 
     # ------------------------------------------------------------------ plumbing
+    def warm_up(self) -> None:
+        """Answer one search now (text side, tag space, snapshot and chips load), so the first
+        user does not wait for them (about a second on 2 cores) and a burst of first users does
+        not queue behind them."""
+        try:
+            if self.model.has_text:
+                self.search("music", 1)
+            else:
+                self.snapshot()
+        except (UserError, LibraryError, ValueError, OSError) as e:
+            log.warning("warm-up of '%s' failed (the first query will load instead): %s",
+                        self.path, e)
+
     def _lib(self) -> Library:
         lib = getattr(self._local, "lib", None)
         if lib is None:
