@@ -146,7 +146,17 @@ def to_mono(wav: np.ndarray) -> np.ndarray:
         return wav
     if wav.ndim != 2:
         raise AudioError(None, f"expected a (T,) or (T, C) array, got shape {wav.shape}")
-    return wav.mean(axis=1, dtype=np.float64).astype(np.float32) if wav.shape[1] > 1 else wav[:, 0]
+    c = wav.shape[1]
+    if c == 1:
+        return wav[:, 0]
+    if c > 8:
+        return wav.mean(axis=1, dtype=np.float64).astype(np.float32)
+    # the same float64 sum as mean(axis=1) (numpy adds up to 8 values in order), column by
+    # column: a strided add is ~10x faster than numpy's reduction over a short inner axis
+    acc = wav[:, 0].astype(np.float64)
+    for k in range(1, c):
+        acc += wav[:, k]
+    return (acc / c).astype(np.float32)
 
 
 def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

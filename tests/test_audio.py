@@ -236,3 +236,13 @@ def test_prepare_waveform_layouts_and_errors():
         prepare_waveform(x, -5, 16000)
     with pytest.raises(AudioError, match="NaN"):
         prepare_waveform(np.full(100, np.nan, np.float32), 16000, 16000)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 8, 9])
+def test_to_mono_is_the_float64_channel_mean(channels):
+    from lyrebird.encoders.audio import to_mono
+
+    w = np.random.default_rng(channels).standard_normal((48_001, channels)).astype(np.float32)
+    out = to_mono(w)
+    assert out.dtype == np.float32 and out.shape == (48_001,)
+    assert np.array_equal(out, w.mean(axis=1, dtype=np.float64).astype(np.float32))
