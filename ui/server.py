@@ -25,6 +25,10 @@ import time
 from collections.abc import Callable
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+# Gradio rebuilds a pandas summary of up to 10,000 past events after every event, for a
+# monitoring dashboard this app does not enable: a quarter of the server's throughput under
+# load (docs/benchmarks.md). Read when the queue is made; a user's own setting wins.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
 
 from lyrebird.index import LibraryModel
 

@@ -42,6 +42,9 @@ def queries(n: int = 1000, seed: int = 0, distinct: bool = False) -> list[str]:
     return [f"{q} {i}" for i, q in enumerate(out)] if distinct else out
 
 
+SESSIONS = ("client", "request")
+
+
 @dataclass
 class LoadReport:
     """Requests, errors (with up to 5 examples), and latency percentiles in milliseconds."""
@@ -50,6 +53,7 @@ class LoadReport:
     clients: int
     seconds: float
     target: str = "app"
+    sessions: str = "client"
     requests: int = 0
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
@@ -62,8 +66,10 @@ class LoadReport:
         return asdict(self)
 
 
-def _one_search(client, url: str, q: str, k: int, timeout_s: float) -> None:
-    r = client.post(f"{url}gradio_api/call/search", json={"data": [q, k]}, timeout=timeout_s)
+def _one_search(client, url: str, q: str, k: int, timeout_s: float,
+                session: str | None = None) -> None:
+    body = {"data": [q, k]} | ({"session_hash": session} if session else {})
+    r = client.post(f"{url}gradio_api/call/search", json=body, timeout=timeout_s)
     r.raise_for_status()
     eid = r.json()["event_id"]
     event = None
@@ -81,7 +87,8 @@ def _one_search(client, url: str, q: str, k: int, timeout_s: float) -> None:
     raise RuntimeError(f"stream ended without a result (last event {event!r})")
 
 
-def _one_api_search(client, url: str, q: str, k: int, timeout_s: float) -> None:
+def _one_api_search(client, url: str, q: str, k: int, timeout_s: float,
+                    session: str | None = None) -> None:
     r = client.get(f"{url}api/search", params={"q": q, "k": k}, timeout=timeout_s)
     if r.status_code != 200:
         raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
@@ -91,12 +98,20 @@ def _one_api_search(client, url: str, q: str, k: int, timeout_s: float) -> None:
 
 def run_load(url: str, clients: int = 20, seconds: float = 30.0, k: int = 10,
              auth: tuple[str, str] | None = None, timeout_s: float = 60.0,
-             target: str = "app", distinct: bool = False) -> LoadReport:
-    """Run ``clients`` closed-loop clients against ``url`` for ``seconds``; latencies in ms."""
+             target: str = "app", distinct: bool = False,
+             sessions: str = "client") -> LoadReport:
+    """Run ``clients`` closed-loop clients against ``url`` for ``seconds``; latencies in ms.
+
+    ``sessions`` (the app only): ``"client"``, each client keeps one Gradio session, as a
+    browser tab or ``gradio_client.Client`` does; ``"request"``, every call opens a new one, as
+    ``curl`` against ``/gradio_api/call/`` does (Gradio builds each new session's state from
+    every block of the app, so this costs the server more)."""
     import httpx
 
     if target not in ("app", "api"):
         raise ValueError(f"target must be 'app' or 'api', got {target!r}")
+    if sessions not in SESSIONS:
+        raise ValueError(f"sessions must be one of {SESSIONS}, got {sessions!r}")
     one = _one_search if target == "app" else _one_api_search
     url = url if url.endswith("/") else url + "/"
     qs = queries(max(1000, clients * 50, int(seconds * 400)), distinct=distinct)
@@ -106,6 +121,7 @@ def run_load(url: str, clients: int = 20, seconds: float = 30.0, k: int = 10,
     stop_at = time.monotonic() + seconds
 
     def worker(i: int) -> None:
+        session = f"lyrebird-bench-{os.getpid()}-{i}" if sessions == "client" else None
         with httpx.Client(auth=auth) as client:
             j = i
             while time.monotonic() < stop_at:
@@ -113,7 +129,7 @@ def run_load(url: str, clients: int = 20, seconds: float = 30.0, k: int = 10,
                 j += clients
                 t0 = time.perf_counter()
                 try:
-                    one(client, url, q, k, timeout_s)
+                    one(client, url, q, k, timeout_s, session)
                     with lock:
                         lat.append((time.perf_counter() - t0) * 1000)
                 except Exception as e:  # every failure counts, whatever its kind
@@ -127,7 +143,8 @@ def run_load(url: str, clients: int = 20, seconds: float = 30.0, k: int = 10,
     for t in threads:
         t.join()
     wall = time.monotonic() - t0
-    rep = LoadReport(url, clients, round(wall, 2), target, requests=len(lat) + len(errors),
+    rep = LoadReport(url, clients, round(wall, 2), target, sessions if target == "app" else "-",
+                     requests=len(lat) + len(errors),
                      errors=len(errors), error_examples=errors[:5])
     if lat:
         a = np.asarray(lat)
@@ -139,7 +156,7 @@ def run_load(url: str, clients: int = 20, seconds: float = 30.0, k: int = 10,
 def bench_serve(url: str | None = None, library: str | os.PathLike | None = None,
                 clients: int = 20, seconds: float = 30.0, k: int = 10,
                 auth: tuple[str, str] | None = None, targets: tuple[str, ...] = ("app",),
-                distinct: bool = False) -> list[LoadReport]:
+                distinct: bool = False, sessions: str = "client") -> list[LoadReport]:
     """:func:`run_load` for each of ``targets`` against ``url``, or against a server started
     for the time of the run on ``library`` (its own process, a free loopback port). Give
     exactly one of the two (``ValueError``)."""
@@ -149,8 +166,8 @@ def bench_serve(url: str | None = None, library: str | os.PathLike | None = None
     if library:
         proc, url = _start_server(library, auth)
     try:
-        return [run_load(url, clients, seconds, k, auth=auth, target=t, distinct=distinct)
-                for t in targets]
+        return [run_load(url, clients, seconds, k, auth=auth, target=t, distinct=distinct,
+                         sessions=sessions) for t in targets]
     finally:
         if proc is not None:
             proc.terminate()
@@ -190,7 +207,9 @@ def _start_server(library, auth, timeout_s: float = 180.0):
 def format_report(rep: LoadReport) -> str:
     """One paragraph: requests, errors (with examples), latency percentiles, throughput."""
     d = rep.to_dict()
-    human = (f"{d['target']}: {d['clients']} clients × {d['seconds']:.0f} s against {d['url']}: "
+    who = f"{d['clients']} clients" + (f" (a session per {d['sessions']})"
+                                       if d["target"] == "app" else "")
+    human = (f"{d['target']}: {who} × {d['seconds']:.0f} s against {d['url']}: "
              f"{d['requests']} requests, {d['errors']} errors, p50 {d['p50_ms']:.0f} ms, "
              f"p99 {d['p99_ms']:.0f} ms, max {d['max_ms']:.0f} ms, "
              f"{d['throughput_rps']:.1f} req/s")

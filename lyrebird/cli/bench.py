@@ -226,9 +226,13 @@ def bench_runtime_cmd(model: str, onnx_dir: str | None, repeats: int, windows: i
               help="What to load: the Gradio app's search, the JSON API's /api/search, or both.")
 @click.option("--distinct", is_flag=True,
               help="Make every query new (no text-vector cache hits).")
+@click.option("--sessions", type=click.Choice(["client", "request"]), default="client",
+              show_default=True,
+              help="App calls: one Gradio session per client (as a browser tab or gradio_client) "
+                   "or a new session per request (as curl).")
 @json_option
 def bench_serve_cmd(url: str | None, library: str | None, clients: int, seconds: float, k: int,
-                    auth: str | None, targets: tuple[str, ...], distinct: bool,
+                    auth: str | None, targets: tuple[str, ...], distinct: bool, sessions: str,
                     as_json: bool) -> None:
     """Server under load: N concurrent searching clients against the app and/or the JSON API
     → requests, errors, p50/p99 latency, throughput."""
@@ -240,5 +244,5 @@ def bench_serve_cmd(url: str | None, library: str | None, clients: int, seconds:
     with user_errors(ValueError):
         creds = parse_auth(auth)
     reps = bench_serve(url, library, clients, seconds, k, auth=creds, targets=targets,
-                       distinct=distinct)
+                       distinct=distinct, sessions=sessions)
     emit([r.to_dict() for r in reps], as_json, "\n".join(format_report(r) for r in reps))
