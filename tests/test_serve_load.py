@@ -55,3 +55,10 @@ def test_load_refuses_unknown_session_modes(served):
     srv, _ = served
     with pytest.raises(ValueError, match="sessions must be one of"):
         run_load(srv.url, clients=1, seconds=1.0, sessions="tab")
+
+
+def test_waiting_users_get_queue_updates_on_a_clock_not_at_every_dispatch(served):
+    _, blocks = served
+    assert blocks._queue.live_updates is False and blocks._queue.update_intervals == 1.0
+    with pytest.raises(ValueError, match="queue_update_s=0"):
+        ServeConfig(queue_update_s=0)

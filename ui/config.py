@@ -43,9 +43,15 @@ class ServeConfig:
     # requests/s of 2 and a 25% lower p99 (16: no better); measured in docs/scaling.md
     concurrency: int = 8
     queue_size: int = 512       # waiting requests beyond this are refused with a message
+    # seconds between the queue's position/ETA messages to waiting users; Gradio's default
+    # ("auto") sends every waiting user one at each dispatch: 7-13% fewer requests/s at 20
+    # clients (docs/benchmarks.md). None: Gradio's default.
+    queue_update_s: float | None = 1.0
     runtime: str = DEFAULT_RUNTIME  # PyTorch; why: lyrebird.mulan.runtimes
 
     def __post_init__(self) -> None:
+        if self.queue_update_s is not None and not self.queue_update_s > 0:
+            raise ValueError(f"queue_update_s={self.queue_update_s!r}: expected seconds > 0 or None")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime {self.runtime!r}: expected one of {', '.join(RUNTIMES)}")
 

@@ -74,7 +74,9 @@ def make_app(service: LibraryService, config: ServeConfig = ServeConfig(),
     api.mount("/api", make_api(service))  # the JSON API (lyrebird.ui.api), before the UI at /
     mount_map(api, service)  # the music map page and its data (lyrebird.ui.music_map)
     blocks = build_blocks(service, examples)
-    blocks.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size)
+    blocks.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size,
+                 status_update_rate="auto" if config.queue_update_s is None
+                 else config.queue_update_s)
     app = gr.mount_gradio_app(api, blocks, path="/", allowed_paths=[],
                               max_file_size=service.limits.max_upload_bytes, ssr_mode=False,
                               footer_links=[], theme=theme(), css=CSS, show_error=True)
