@@ -101,25 +101,37 @@ def file_metadata(path: str | os.PathLike) -> dict:
 @dataclass
 class Embedded:
     """A file's vectors: ``segments`` ``(S, 2)`` [start_s, end_s], ``seg_vectors`` ``(S, D)``,
-    ``vector`` ``(D,)`` = normalised mean of the segments."""
+    ``vector`` ``(D,)`` = normalised mean of the segments; ``tags`` ``(T,)``: the model's tag
+    student's probabilities, the segments' mean weighted by their real audio (``None`` when
+    the model has no student)."""
 
     duration_s: float
     segments: list[tuple[float, float]]
     seg_vectors: np.ndarray
     vector: np.ndarray
+    tags: np.ndarray | None = None
 
 
 def _embed_chunks(model: LibraryModel, chunks: Iterable[Chunks]
-                  ) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
-    spans, vecs, valid = [], [], []
+                  ) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray, np.ndarray | None]:
+    spans, vecs, valid, tags = [], [], [], []
+    tag_segments = getattr(model, "tag_segments", None)
     for ch in chunks:
         vecs.append(np.asarray(model.embed_windows(ch.audio, ch.valid), dtype=np.float32))
         valid.append(ch.valid)
         spans += [(float(s), float(e)) for s, e in zip(ch.starts_s, ch.ends_s, strict=True)]
-    seg = np.concatenate(vecs)
+        t = tag_segments(ch.audio, ch.valid) if tag_segments is not None else None
+        if t is not None:
+            tags.append(np.asarray(t, np.float32))
+    seg, n = np.concatenate(vecs), np.concatenate(valid).astype(np.float64)
     from lyrebird.encoders.pooling import weighted_mean  # torch: embedding loads it anyway
 
-    return spans, seg, weighted_mean(seg, np.concatenate(valid), normalize=True).numpy()
+    track_tags = None
+    if tags and sum(len(t) for t in tags) == len(seg):
+        w = n / max(n.sum(), 1.0)
+        track_tags = (np.concatenate(tags) * w[:, None]).sum(0).astype(np.float32)
+    return spans, seg, weighted_mean(seg, np.concatenate(valid), normalize=True).numpy(), \
+        track_tags
 
 
 def embed_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10.0,
@@ -136,9 +148,9 @@ def embed_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 
     if info.duration_s > max_duration_s:
         raise AudioError(path, f"very long: {info.duration_s / 3600:.1f} h exceeds the "
                                f"{max_duration_s / 3600:.1f} h limit")
-    spans, seg, vec = _embed_chunks(model, stream_chunks(
+    spans, seg, vec, tags = _embed_chunks(model, stream_chunks(
         path, model.SAMPLE_RATE, segment_s, hop_s, batch=batch, last="shift"))
-    return Embedded(info.duration_s, spans, seg, vec)
+    return Embedded(info.duration_s, spans, seg, vec, tags)
 
 
 def embed_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0,
@@ -148,5 +160,5 @@ def embed_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0
     ch = chunk(wav, sr, segment_s, hop_s, last="shift")
     parts = (Chunks(ch.audio[i : i + batch], ch.starts_s[i : i + batch],
                     ch.valid[i : i + batch], sr) for i in range(0, len(ch), batch))
-    spans, seg, vec = _embed_chunks(model, parts)
-    return Embedded(len(wav) / sr, spans, seg, vec)
+    spans, seg, vec, tags = _embed_chunks(model, parts)
+    return Embedded(len(wav) / sr, spans, seg, vec, tags)

@@ -50,6 +50,10 @@ class LibraryModel(Protocol):
         """``N`` strings → L2-normalised ``(N, DIM)`` float32."""
         ...
 
+    # Optional: ``tag_segments(audio (B, L), valid (B,)) -> (B, T) | None``, the distilled tag
+    # student's probabilities of the same windows (a library stores each track's mean);
+    # ``tag_head``, the head that maps vectors to the same tags (the fallback).
+
 
 if TYPE_CHECKING:
     import torch
@@ -101,6 +105,7 @@ class MuLanModel:
             self.DIM = int(read_config(resolve_checkpoint(spec))["config"]["dim"])
         self._fp: str | None = None
         self._head: object = False  # False: not looked up yet
+        self._student: object = False  # likewise
         self._query: object = False  # the NumPy query tower; False: not looked up yet
 
     @property
@@ -116,6 +121,34 @@ class MuLanModel:
 
                 self._head = find_head(resolve_checkpoint(self._spec))
         return self._head
+
+    @property
+    def tag_student(self):
+        """The MuLan's distilled tag student (:mod:`lyrebird.mulan.tag_student`), or ``None``;
+        read from the checkpoint folder alone (loads torch, not the towers)."""
+        if self._student is False:
+            if self._full is not None:
+                self._student = self._full.tag_student
+            else:
+                from lyrebird.mulan.model_files import resolve_checkpoint
+                from lyrebird.mulan.tag_student import find_student
+
+                self._student = find_student(resolve_checkpoint(self._spec))
+        return self._student
+
+    def tag_segments(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+        """The student's tag probabilities ``(B, T)`` of segments ``(B, L)`` at
+        :attr:`SAMPLE_RATE` with ``valid (B,)`` real samples each, or ``None`` without one."""
+        student = self.tag_student
+        if student is None:
+            return None
+        if self.SAMPLE_RATE != student.sample_rate:
+            from lyrebird.encoders.audio import resample
+
+            audio = [resample(a[: int(n)], self.SAMPLE_RATE, student.sample_rate)
+                     for a, n in zip(audio, valid, strict=True)]
+            valid = np.array([len(a) for a in audio])
+        return student.segment_probs(audio, valid)
 
     @property
     def mulan(self):

@@ -87,11 +87,13 @@ class LibraryQueries:
         """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector."""
         return self.reader.audio_vector(audio, sr)
 
-    def tag_probs(self, vectors: np.ndarray) -> dict[str, float] | None:
-        """Distilled tag probabilities (``{tag: p}``, best first) of audio vectors ``(S, DIM)``
-        — a query's or a track's segments, averaged — or ``None`` when the model has no tag
-        head (:mod:`lyrebird.mulan.tag_head`)."""
-        return self.reader.tag_probs(vectors)
+    def tag_probs(self, vectors: np.ndarray, tags: np.ndarray | None = None
+                  ) -> dict[str, float] | None:
+        """Distilled tag probabilities (``{tag: p}``, best first) of audio: the tag student's
+        ``tags (T,)`` when given (:attr:`lyrebird.index.ingest.Embedded.tags`), else the head's
+        of the vectors ``(S, DIM)`` — a query's or a track's segments, averaged — or ``None``
+        when the model has no tag head (:mod:`lyrebird.mulan.tag_head`)."""
+        return self.reader.tag_probs(vectors, tags)
 
     def tag_space(self):
         """The library in its model's tag space (track ids, tag probabilities: a

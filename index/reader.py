@@ -74,14 +74,17 @@ class LibraryReader:
                                               head, groups, col_group))
         return self._tags[1]
 
-    def tag_probs(self, vectors: np.ndarray) -> dict[str, float] | None:
-        """Distilled tag probabilities of audio vectors ``(S, DIM)`` (a track's or a query's
-        segments; averaged), best first, or ``None`` without a tag head. Repeated names (a
-        tag of both teachers) keep their higher probability."""
+    def tag_probs(self, vectors: np.ndarray, tags: np.ndarray | None = None
+                  ) -> dict[str, float] | None:
+        """Distilled tag probabilities of audio, best first, or ``None`` without a tag head:
+        ``tags`` ``(T,)``, the tag student's (:attr:`Embedded.tags`), when given, else the head's
+        of the vectors ``(S, DIM)`` (a track's or a query's segments; averaged). Repeated
+        names (a tag of both teachers) keep their higher probability."""
         head = self.model.tag_head
         if head is None:
             return None
-        p = head.probs(np.atleast_2d(np.asarray(vectors, np.float32))).mean(0)
+        p = (np.asarray(tags, np.float32) if tags is not None and len(tags) == len(head.names)
+             else head.probs(np.atleast_2d(np.asarray(vectors, np.float32))).mean(0))
         out: dict[str, float] = {}
         for name, v in zip(head.names, p, strict=True):
             out[name] = max(out.get(name, 0.0), float(v))
@@ -122,7 +125,8 @@ class LibraryReader:
         if row is None or vec is None or not len(vecs):
             return None
         return Embedded(float(row.duration_s), [(float(a), float(b)) for a, b in times],
-                        np.asarray(vecs, np.float32), np.asarray(vec, np.float32))
+                        np.asarray(vecs, np.float32), np.asarray(vec, np.float32),
+                        store.track_tags(self.con, [int(track_id)]).get(int(track_id)))
 
     def audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
         """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector

@@ -43,7 +43,14 @@ CREATE TABLE IF NOT EXISTS segments (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
+CREATE TABLE IF NOT EXISTS track_tags (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    probs BLOB NOT NULL
+);
 """
+TRACK_TAGS = "track_tags"
+"""Each track's tag-student probabilities (float32), when the library's model has a student
+(:mod:`lyrebird.mulan.tag_student`); tracks without a row get the tag head's (from vectors)."""
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -161,9 +168,11 @@ def has_hash(con: sqlite3.Connection, content_hash: str) -> int | None:
 def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, duration_s: float,
                  meta: dict, vector: np.ndarray, segments: list[tuple[float, float]],
                  seg_vectors: np.ndarray, zs_tags: dict | None = None,
-                 stat: tuple[int, int] | None = None) -> tuple[int, list[int]]:
+                 stat: tuple[int, int] | None = None,
+                 tags: np.ndarray | None = None) -> tuple[int, list[int]]:
     """Insert a track and its segments (inside the caller's transaction); returns the ids.
-    ``stat``: the file's ``(size, mtime_ns)`` when its content was hashed."""
+    ``stat``: the file's ``(size, mtime_ns)`` when its content was hashed; ``tags``: its
+    tag-student probabilities ``(T,)`` (:data:`TRACK_TAGS`)."""
     size, mtime = stat if stat is not None else (None, None)
     tid = _new_ids(con, "tracks", 1)
     con.execute(
@@ -172,7 +181,34 @@ def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, durat
         (tid, path, content_hash, duration_s, meta.get("title"), meta.get("artist"), meta.get("genre"),
          json.dumps(meta.get("tags", {})), json.dumps(zs_tags or {}), time.time(),
          np.asarray(vector, np.float32).tobytes(), size, mtime))
+    set_track_tags(con, tid, tags)
     return tid, insert_segments(con, tid, segments, seg_vectors)
+
+
+def set_track_tags(con: sqlite3.Connection, track_id: int, tags: np.ndarray | None) -> None:
+    """Store (or, with ``None``, remove) one track's tag-student probabilities."""
+    con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(track_id),))
+    if tags is not None:
+        con.execute(f"INSERT INTO {TRACK_TAGS}(track_id, probs) VALUES (?, ?)",
+                    (int(track_id), np.asarray(tags, np.float32).tobytes()))
+
+
+def track_tags(con: sqlite3.Connection, ids: list[int]) -> dict[int, np.ndarray]:
+    """Stored tag-student probabilities of the tracks ``ids`` that have them (``{}`` for a
+    library written before they existed and opened read-only)."""
+    ids = valid_ids(ids)
+    if not ids:
+        return {}
+    out: dict[int, np.ndarray] = {}
+    try:
+        for i in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            part = ids[i:i + 900]
+            q = f"SELECT track_id, probs FROM {TRACK_TAGS} WHERE track_id IN ({','.join('?' * len(part))})"
+            out.update({int(t): np.frombuffer(p, np.float32).copy() for t, p in con.execute(q, part)})
+    except sqlite3.OperationalError as e:
+        if "no such table" not in str(e):
+            raise
+    return out
 
 
 def insert_segments(con: sqlite3.Connection, track_id: int, segments: list[tuple[float, float]],
@@ -215,23 +251,28 @@ def set_stat(con: sqlite3.Connection, track_id: int, stat: tuple[int, int] | Non
 
 
 def delete_track(con: sqlite3.Connection, track_id: int) -> None:
-    """Delete a track and its segments (inside the caller's transaction)."""
+    """Delete a track, its segments and its stored tags (inside the caller's transaction)."""
     con.execute("DELETE FROM segments WHERE track_id = ?", (int(track_id),))
+    con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(track_id),))
     con.execute("DELETE FROM tracks WHERE id = ?", (int(track_id),))
 
 
 def replace_vectors(con: sqlite3.Connection,
-                    new: dict[int, tuple[np.ndarray, dict, list[tuple[float, float]], np.ndarray]],
+                    new: dict[int, tuple[np.ndarray, dict, list[tuple[float, float]], np.ndarray,
+                                         np.ndarray | None]],
                     ) -> None:
-    """Give the tracks in ``new`` (id → vector, zero-shot tags, segments, segment vectors) their
-    new vectors and segments, and delete every other track (inside the caller's transaction)."""
+    """Give the tracks in ``new`` (id → vector, zero-shot tags, segments, segment vectors,
+    tag-student probabilities or ``None``) their new vectors, segments and tags, and delete
+    every other track (inside the caller's transaction)."""
     for (tid,) in con.execute("SELECT id FROM tracks").fetchall():
         if int(tid) not in new:
+            con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(tid),))
             con.execute("DELETE FROM tracks WHERE id = ?", (int(tid),))
     con.execute("DELETE FROM segments")
-    for tid, (vector, zs_tags, segments, seg_vectors) in new.items():
+    for tid, (vector, zs_tags, segments, seg_vectors, tags) in new.items():
         con.execute("UPDATE tracks SET vector = ?, zs_tags = ? WHERE id = ?",
                     (np.asarray(vector, np.float32).tobytes(), json.dumps(zs_tags), int(tid)))
+        set_track_tags(con, tid, tags)
         insert_segments(con, tid, segments, seg_vectors)
 
 

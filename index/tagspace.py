@@ -1,9 +1,12 @@
 """The library in tag space: each track's distilled tag probabilities, and fused search.
 
-When the library's model carries a tag head (:mod:`lyrebird.mulan.tag_head`), every stored
-10 s segment vector maps to the teachers' 100 tag probabilities, and a track's tag vector is
-the mean of its segments' (weighted by their length) — computed from the stored vectors, so
-no audio model is needed, and once per track and head: :data:`TAG_CACHE` keeps them for the
+When the library's model carries a tag student (:mod:`lyrebird.mulan.tag_student`), each
+track's tag probabilities (the teachers' 100 tags) were computed from its audio when it was
+added and stored (:data:`lyrebird.index.store.TRACK_TAGS`). Tracks added without one (a library
+built before, or by a model without a student) get the tag head's
+(:mod:`lyrebird.mulan.tag_head`): every stored 10 s segment vector maps to the same 100
+probabilities, and a track's are the mean of its segments' (weighted by their length). Both are
+read without an audio model, once per track and head: :data:`TAG_CACHE` keeps them for the
 process, shared by every reader of the library (a server's threads each hold one).
 
 Fused text search and similarity follow :mod:`lyrebird.mulan.tag_space` (the one home of the
@@ -37,11 +40,18 @@ class TagCache:
 
     def probs(self, key: tuple[str, str], con: sqlite3.Connection, head,
               ids: np.ndarray) -> np.ndarray:
-        """``(len(ids), T)`` tag probabilities of these tracks, computing the missing ones
-        from their stored segment vectors."""
+        """``(len(ids), T)`` tag probabilities of these tracks: the tag student's, stored at
+        ingestion, where the track has them, else computed by the head from its stored segment
+        vectors."""
         with self._lock:
             have = self._data.setdefault(key, {})
             missing = [int(i) for i in ids if int(i) not in have]
+        if missing:
+            stored = {t: p for t, p in store.track_tags(con, missing).items()
+                      if len(p) == len(head.names)}
+            missing = [i for i in missing if i not in stored]
+            with self._lock:
+                have.update(stored)
         if missing:
             new = {}
             segs = store.track_segment_arrays(con, missing)

@@ -175,7 +175,7 @@ class LibraryWriter:
                         self.con, path=path, content_hash=h, duration_s=emb.duration_s,
                         meta=meta, vector=emb.vector, segments=emb.segments,
                         seg_vectors=emb.seg_vectors, zs_tags=self.model.top_tags(emb.vector),
-                        stat=meta.get("_stat"))
+                        stat=meta.get("_stat"), tags=emb.tags)
                     added.append((path, tid))
                     t_ids.append(tid)
                     t_vecs.append(emb.vector)
@@ -228,7 +228,7 @@ class LibraryWriter:
         are deleted before the COMMIT (the caller reloads: they are rebuilt from the new rows).
         See :meth:`lyrebird.index.Library.switch_model`."""
         m = model.model
-        new = {tid: (e.vector, model.top_tags(e.vector), e.segments, e.seg_vectors)
+        new = {tid: (e.vector, model.top_tags(e.vector), e.segments, e.seg_vectors, e.tags)
                for tid, e in embedded.items()}
         with store.immediate(self.con):
             store.replace_vectors(self.con, new)

@@ -48,6 +48,7 @@ from .config import MuLanConfig
 from .hub import card_notes
 from .model_files import KIND, resolve_checkpoint
 from .tag_head import TagHead, find_head
+from .tag_student import TagStudent, find_student
 from .text_backbones import TextBackbone
 from .towers import AudioTower, TextTower
 from .vocabulary import DEFAULT_TEMPLATE, check_template
@@ -321,6 +322,7 @@ class MuLan(nn.Module):
         # a plain attribute, not a submodule: the head reads the vectors, it does not make
         # them, so it stays out of the state dict and the fingerprint
         model.__dict__["_tag_head"] = find_head(directory)
+        model.__dict__["_tag_student"] = find_student(directory)  # likewise: tags, not vectors
         return model.to(device or "cpu").eval()
 
     @property
@@ -328,6 +330,12 @@ class MuLan(nn.Module):
         """The distilled tag head the checkpoint carries (``tag_head/``:
         :mod:`lyrebird.mulan.tag_head`), or ``None``."""
         return self.__dict__.get("_tag_head")
+
+    @property
+    def tag_student(self) -> TagStudent | None:
+        """The distilled tag student the checkpoint carries (``tag_student/``:
+        :mod:`lyrebird.mulan.tag_student`; it tags audio, the head tags vectors), or ``None``."""
+        return self.__dict__.get("_tag_student")
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike = "default",

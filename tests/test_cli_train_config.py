@@ -153,7 +153,8 @@ def test_print_config_round_trips_through_config_from_dict(tmp_path):
      lambda d: d["backbone"]["mixer"] == "summary" and d["tokenizer"]["num_codebooks"] == 8),
     ("melrvq", ["num_codebooks=3", "restart_every=20"],
      lambda d: d["kind"] == "melrvq" and d["steps"] == 2000),
-    ("tag-head", ["hidden=0", "hop_s=2.5"], lambda d: d["epochs"] > 1 and d["lr"] > 0)])
+    ("tag-head", ["hidden=0", "hop_s=2.5"], lambda d: d["epochs"] > 1 and d["lr"] > 0),
+    ("tag-student", ["width=48", "jitter=0"], lambda d: d["epochs"] == 20 and d["top"] == 5)])
 def test_every_train_verb_takes_config_and_set(verb, sets, check, tmp_path):
     d = printed(verb, *[a for s in sets for a in ("--set", s)])
     for s in sets:
@@ -233,6 +234,7 @@ def test_a_bad_config_file_names_the_file(tmp_path):
 
 def test_data_is_required_unless_printing():
     for verb, opt in (("mulan", "--data"), ("myna", "--data"), ("muq", "--data"),
-                      ("melrvq", "--data"), ("tag-head", "--manifest")):
+                      ("melrvq", "--data"), ("tag-head", "--manifest"),
+                      ("tag-student", "--manifest")):
         res = invoke(verb)
         assert res.exit_code == 2 and f"Missing option '{opt}'" in res.output, verb

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from lyrebird.train.teachers import TEACHERS, load_teacher
-from lyrebird.train.teachers.frontend import (
+from lyrebird.encoders.musicnn_mel import (
     FrontendConfig,
     LogMelFrontend,
     float16_overflows,

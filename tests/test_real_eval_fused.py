@@ -4,6 +4,8 @@ evaluation's fused text scores and fused similarity rank the tracks as ``Library
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_index_tagspace import FREQS, permuted_head
@@ -35,3 +37,40 @@ def test_evaluation_fusion_ranks_as_the_library(tmp_path, alpha, beta):
         sim = prepared.track @ prepared.track[0]
         want = [rows[j].id for j in np.argsort(-sim) if j != 0]
         assert [h.track_id for h in lib.similar(rows[0].id, 3)] == want
+
+
+def test_evaluation_uses_the_student_tags_a_library_stores(tmp_path):
+    """A MuLan with a tag student: the evaluation embeds each track's student tags as the
+    library stores them (cached with the student's fingerprint) and ranks as the library does;
+    ``tags=head`` (student=False) falls back to the head."""
+    from test_tag_student import StudentToneModel
+
+    from lyrebird.train.realeval.embed import Settings, Track, embed_tracks
+    from lyrebird.train.realeval.models import EvalModel
+
+    head = permuted_head(0.0, 0.0)
+    model = StudentToneModel(head)
+    model.tag_student = type("S", (), {"fingerprint": lambda self: "stand-in-1"})()
+    music = [tone(tmp_path / f"tone{f}.wav", f, 23.0) for f in FREQS]
+    with Library.create(tmp_path / "lib", model) as lib:
+        lib.add(music)
+        rows = lib.tracks()
+        settings = Settings(segment_s=float(lib.meta["segment_s"]), hop_s=float(lib.meta["hop_s"]))
+        tracks = [Track(Path(r.path), 0.0, None, i) for i, r in enumerate(rows)]
+        ev = FusedEval(model, head, 0.0, 0.0)
+        spec = EvalModel("m", ev, "key")
+        v = embed_tracks(spec, tracks, settings, tmp_path / "cache")
+        stored = np.stack([lib.audio_embedded(r.path).tags for r in rows])
+        np.testing.assert_allclose(v.tags, stored, rtol=1e-5, atol=1e-6)
+        again = embed_tracks(spec, tracks, settings, tmp_path / "cache")  # from the cache
+        np.testing.assert_array_equal(again.tags, v.tags)
+        prepared = ev.prepare_vectors(v)
+        s = ev.text_scores(prepared.track, ["tone at 880 Hz"])[:, 0]
+        assert [rows[j].id for j in np.argsort(-s)][0] == lib.search("tone at 880 Hz", 1)[0].track_id
+        assert rows[int(np.argmax(s))].path.endswith("tone880.wav")  # the student's truth
+        off = FusedEval(model, head, 0.0, 0.0, student=False)
+        assert off.tag_fingerprint() is None and off.tag_segments(np.zeros((1, 10)), [10]) is None
+        v2 = embed_tracks(EvalModel("m", off, "key"), tracks, settings, tmp_path / "cache")
+        assert v2.tags is None
+        s2 = off.text_scores(off.prepare_vectors(v2).track, ["tone at 880 Hz"])[:, 0]
+        assert rows[int(np.argmax(s2))].path.endswith("tone220.wav")  # the permuted head's

@@ -64,6 +64,15 @@ class LockedModel:
         with self._lock:
             return self._m.embed_text(texts)
 
+    def tag_segments(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+        """The wrapped model's tag-student probabilities ``(N, T)`` of ``(N, L)`` windows, or
+        ``None`` without a student (:meth:`lyrebird.index.model.MuLanModel.tag_segments`)."""
+        fn = getattr(self._m, "tag_segments", None)
+        if fn is None:
+            return None
+        with self._lock:
+            return fn(audio, valid)
+
 
 class WriterModel(LockedModel):
     """The model as "add folder" uses it: the same weights as the service's
@@ -89,6 +98,17 @@ class WriterModel(LockedModel):
             with self._lock:
                 return self._m.embed_windows(audio, valid)
         return self._m.embed_windows(audio, valid)
+
+    def tag_segments(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+        """As :meth:`LockedModel.tag_segments`, without the lock when the model is thread-safe
+        (the student, like the audio tower, only reads its weights)."""
+        fn = getattr(self._m, "tag_segments", None)
+        if fn is None:
+            return None
+        if not self.thread_safe:
+            with self._lock:
+                return fn(audio, valid)
+        return fn(audio, valid)
 
     @property
     def thread_safe(self) -> bool:

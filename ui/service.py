@@ -256,7 +256,7 @@ class LibraryService:
         lib = self._lib()
         emb = lib.audio_embedded(self.check_upload(path))
         if tags is None and self.model.tag_head is not None:
-            return lib.tag_probs(emb.seg_vectors)
+            return lib.tag_probs(emb.seg_vectors, emb.tags)
         return lib.tag_vector(emb.vector, tags, template)
 
     def track(self, track_id: int) -> dict:

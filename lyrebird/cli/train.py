@@ -23,6 +23,7 @@ from lyrebird.cli._train_config import (
     resolve,
 )
 from lyrebird.cli.train_tag_head import train_tag_head_cmd
+from lyrebird.cli.train_tag_student import train_tag_student_cmd
 from lyrebird.mulan.config import MuLanConfig
 from lyrebird.train.trainers.run_config import RunConfig
 
@@ -103,6 +104,7 @@ def train() -> None:
 
 
 train.add_command(train_tag_head_cmd)
+train.add_command(train_tag_student_cmd)
 
 
 _DATA_HELP = ("Manifest (parquet/CSV) or folder of audio; repeat to combine sources "

@@ -40,12 +40,15 @@ class Settings:
 @dataclass
 class Vectors:
     """A model's vectors for the split: ``seg`` ``(S, D)`` with ``seg_track`` ``(S,)``,
-    ``track`` ``(N, D)`` and the excerpt queries ``query`` ``(N, D)``."""
+    ``track`` ``(N, D)`` and the excerpt queries ``query`` ``(N, D)``; ``tags`` ``(N, T)``:
+    each track's tag-student probabilities, as a library stores them (``None`` for a model
+    without a student)."""
 
     seg: np.ndarray
     seg_track: np.ndarray
     track: np.ndarray
     query: np.ndarray
+    tags: np.ndarray | None = None
 
     def standardised(self) -> Vectors:
         """z-scored per dimension with the segments' statistics (for audio-only features)."""
@@ -75,9 +78,13 @@ def excerpt_query(t: Track, s: Settings) -> tuple[np.ndarray, float]:
 
 def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path | None,
                  queries: dict[int, np.ndarray] | None = None) -> Vectors:
-    """Segment, track and excerpt vectors of ``tracks`` under ``spec`` (cached by key)."""
+    """Segment, track and excerpt vectors of ``tracks`` under ``spec`` (cached by key), and
+    the tag student's track probabilities when the model has one (``tag_fingerprint()``; cached
+    with that fingerprint: a retrained student is embedded again)."""
     m = spec.model
     sr = int(m.SAMPLE_RATE)
+    tag_fp = getattr(m, "tag_fingerprint", lambda: None)()
+    tags: list[np.ndarray] = []
     queries = queries if queries is not None else {}
     folder = cache / spec.key if cache is not None else None
     if folder is not None:
@@ -85,17 +92,19 @@ def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path 
     segs, seg_track, vecs, qvecs = [], [], [], []
     for i, t in enumerate(tracks):
         f = folder / f"{_key(t, s)}.npz" if folder is not None else None
-        if f is not None and f.is_file():
-            z = np.load(f)
+        z = np.load(f) if f is not None and f.is_file() else None
+        if z is not None and (tag_fp is None or ("tags_fp" in z and str(z["tags_fp"]) == tag_fp)):
             seg, vec, qv = z["seg"], z["vec"], z["query"]
+            tg = z["tags"] if tag_fp is not None else None
         else:
             dur = None if t.end_s is None else t.end_s - t.start_s
             wav = load_audio(t.path, sr, offset_s=t.start_s, duration_s=dur)
+            tg = None
             if hasattr(m, "embed_track"):  # a model that embeds a whole track itself
                 seg, vec = m.embed_track(wav, s.segment_s, s.hop_s)
             else:
                 emb = embed_waveform(m, wav, s.segment_s, s.hop_s)
-                seg, vec = emb.seg_vectors, emb.vector
+                seg, vec, tg = emb.seg_vectors, emb.vector, emb.tags
             seg, vec = np.asarray(seg, np.float32), np.asarray(vec, np.float32)
             if i not in queries:
                 queries[i] = excerpt_query(t, s)[0]
@@ -103,16 +112,19 @@ def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path 
             qv = m.embed_windows(q[None], np.array([len(q)]))[0].astype(np.float32)
             if f is not None:
                 tmp = f.with_suffix(".tmp.npz")
-                np.savez(tmp, seg=seg, vec=vec, query=qv)
+                extra = {"tags": tg, "tags_fp": np.array(tag_fp)} if tag_fp is not None else {}
+                np.savez(tmp, seg=seg, vec=vec, query=qv, **extra)
                 tmp.replace(f)
         segs.append(seg)
         seg_track.append(np.full(len(seg), i))
         vecs.append(vec)
         qvecs.append(qv)
+        if tag_fp is not None:
+            tags.append(np.asarray(tg, np.float32))
         if (i + 1) % 10 == 0:
             log.info("%s: %d/%d tracks embedded", spec.name, i + 1, len(tracks))
     return Vectors(np.concatenate(segs), np.concatenate(seg_track), np.stack(vecs),
-                   np.stack(qvecs))
+                   np.stack(qvecs), np.stack(tags) if tag_fp is not None else None)
 
 
 __all__ = ["Settings", "Track", "Vectors", "embed_tracks", "excerpt_query"]

@@ -8,7 +8,9 @@ the same behaviour, with the same formulas (:mod:`lyrebird.mulan.tag_space`):
 - similar tracks: cosine of fused vectors (``beta`` contrastive share); excerpts stay in the
   contrastive space, as a library's audio queries do.
 
-A track's tag probabilities are the mean of its segments' (as a library computes them).
+A track's tag probabilities are its tag student's (the mean of its segments', as a library
+stores them at ingestion) when the MuLan carries a student, else the mean of the head's
+probabilities of its segment vectors (as a library computes them for tracks without).
 Spec forms (:func:`lyrebird.train.realeval.models.parse_model`): a MuLan spec with a head is
 fused with the head's stored weights; ``fused:<alpha>,<beta>:<spec>`` sets the weights (the
 selection grid on valid); ``contrastive:<spec>`` switches the head off.
@@ -35,8 +37,8 @@ from lyrebird.mulan.tag_space import (
 class FusedEval:
     """Wraps a MuLan library model (``embed_windows``, ``embed_text``) and its ``head``."""
 
-    def __init__(self, model, head: TagHead, alpha: float, beta: float):
-        self.model, self.head = model, head
+    def __init__(self, model, head: TagHead, alpha: float, beta: float, student: bool = True):
+        self.model, self.head, self.student = model, head, bool(student)
         self.alpha, self.beta = float(alpha), float(beta)
         self.SAMPLE_RATE, self.DIM = model.SAMPLE_RATE, model.DIM
         self.name = f"{model.name}+tags"
@@ -57,8 +59,21 @@ class FusedEval:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         return self.model.embed_text(texts)
 
+    def tag_segments(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+        """The wrapped model's tag-student probabilities of ``(B, L)`` windows, or ``None``."""
+        fn = getattr(self.model, "tag_segments", None) if self.student else None
+        return fn(audio, valid) if fn is not None else None
+
+    def tag_fingerprint(self) -> str | None:
+        """The tag student's fingerprint (keys its cached tags), or ``None`` without one."""
+        student = getattr(self.model, "tag_student", None) if self.student else None
+        return student.fingerprint() if student is not None else None
+
     def track_probs(self, v: Any) -> np.ndarray:
-        """``(N, T)``: each track's mean segment tag probabilities."""
+        """``(N, T)``: each track's tag probabilities: the student's (``v.tags``) when there
+        are, else the mean of its segments' head probabilities."""
+        if getattr(v, "tags", None) is not None and v.tags.shape[1] == len(self.head.names):
+            return np.asarray(v.tags, np.float32)
         p = self.head.probs(v.seg)
         out = np.zeros((len(v.track), p.shape[1]), np.float64)
         np.add.at(out, v.seg_track, p)

@@ -9,7 +9,8 @@ model") names what to embed with (:func:`parse_model`):
 - a MuLan that carries a tag head is evaluated fused, as a library serves it
   (:mod:`lyrebird.train.realeval.fused`); options ``alpha`` and ``beta`` set the fusion weights
   (``default?alpha=0.6&beta=0.4``; older spelling ``fused:0.6,0.4:default``) and
-  ``head=none`` leaves the head out (``contrastive:default``);
+  ``head=none`` leaves the head out (``contrastive:default``); ``tags=head`` takes the
+  tracks' tags from the head even when the MuLan carries a tag student (the comparison);
 - ``audio=random-init`` (``default?audio=random-init``; older spelling ``random-tower[:SPEC]``):
   the MuLan with its frozen audio encoder swapped for the encoder's random-init twin (same
   family and preset, seed 0), keeping the trained head and text tower. This is *not* the
@@ -124,7 +125,7 @@ def random_tower(mulan_spec: str = "default", device: str = "cpu") -> EvalModel:
                           f"of {mulan_spec!r} unchanged; not retrained")
 
 
-EVAL_OPTIONS = ("head", "alpha", "beta", "audio")
+EVAL_OPTIONS = ("head", "alpha", "beta", "audio", "tags")
 """The options the evaluation reads on a MuLan spec (the others go to the model's loader)."""
 
 
@@ -166,6 +167,9 @@ def parse_model(spec: str | Spec, device: str = "cpu", name: str | None = None) 
     if head_opt not in (None, "none"):
         raise SpecError(f"model spec {s.written!r}: head takes 'none' (the contrastive space "
                         "alone)")
+    if s.option("tags") not in (None, "head", "student"):
+        raise SpecError(f"model spec {s.written!r}: tags takes 'student' (the default when the "
+                        "model has one) or 'head'")
     weights, fused = _weights(s), head_opt is None
     if weights is not None and not fused:
         raise SpecError(f"model spec {s.written!r}: alpha/beta fuse with the head; head=none "
@@ -182,8 +186,12 @@ def parse_model(spec: str | Spec, device: str = "cpu", name: str | None = None) 
 
     alpha, beta = weights or (head.cfg.alpha, head.cfg.beta)
     label = name or (base if weights is None else f"{base} fused {alpha:g}/{beta:g}")
-    return EvalModel(label, FusedEval(m, head, alpha, beta), str(m.fingerprint()),
-                     f"contrastive space fused with the distilled tag head (alpha {alpha:g} "
+    if s.option("tags") == "head":
+        label = name or f"{label} (head tags)"
+    f = FusedEval(m, head, alpha, beta, student=s.option("tags") != "head")
+    source = "tag student" if f.tag_fingerprint() is not None else "distilled tag head"
+    return EvalModel(label, f, str(m.fingerprint()),
+                     f"contrastive space fused with the {source}'s tags (alpha {alpha:g} "
                      f"text, beta {beta:g} similarity)")
 
 

@@ -13,7 +13,7 @@ output vocabulary, in order), ``licence`` and ``source``. The weights ship with 
 
 from __future__ import annotations
 
-from .frontend import FrontendConfig, LogMelFrontend, slaney_mel_filterbank
+from lyrebird.encoders.musicnn_mel import FrontendConfig, LogMelFrontend, slaney_mel_filterbank
 from .musicnn import (
     MSD_TAGS,
     MTT_TAGS,

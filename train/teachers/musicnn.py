@@ -33,7 +33,7 @@ from torch import nn
 from lyrebird.encoders.audio import prepare_waveform
 from lyrebird.mulan.vocabulary import MSD_TOP50
 
-from .frontend import FrontendConfig, LogMelFrontend, num_frames
+from lyrebird.encoders.musicnn_mel import FrontendConfig, LogMelFrontend, num_frames
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "musicnn"
 

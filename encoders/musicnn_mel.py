@@ -1,4 +1,6 @@
-"""musicnn's log-mel front-end in float32 torch, without librosa at run time.
+"""musicnn's log-mel front-end in float32 torch, without librosa at run time (the input of the musicnn
+teachers, :mod:`lyrebird.train.teachers`, and of the distilled tag student,
+:mod:`lyrebird.mulan.tag_student`).
 
 musicnn (Pons & Serra, 2019) computes, at 16 kHz mono::
 

@@ -1,0 +1,181 @@
+"""The distilled tag student (#25): the CNN's save/load round trip and its windows against the
+musicnn teachers' own cut; a library storing each track's student tags at ingestion and
+searching with them instead of the head's; old libraries without the table.
+
+The library tests use the transparent tone model with the deliberately permuted head of
+``test_index_tagspace`` (it calls the 880 Hz track "tone at 220 Hz") and a truthful stand-in
+student (the energy share of each tone's band), so which of the two a search used shows."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+import torch
+from test_index_tagspace import FREQS, NAMES, permuted_head
+from tone_model import EDGES, HeadToneModel, ToneModel
+from ui_library import tone
+
+from lyrebird.encoders import chunk, load_audio
+from lyrebird.index import Library
+from lyrebird.mulan.tag_student import TagStudent, TagStudentConfig, find_student
+
+BANDS = [int(np.searchsorted(EDGES, f) - 1) for f in FREQS]
+
+
+class StudentToneModel(HeadToneModel):
+    """The permuted head, plus a student that tags each window by its tones' energy shares."""
+
+    def tag_segments(self, audio: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        v = ToneModel.embed_windows(self, audio, valid) ** 2  # unit band energies, squared
+        return (v[:, BANDS] / v.sum(1, keepdims=True)).astype(np.float32)
+
+
+def small_student(**kw) -> TagStudent:
+    torch.manual_seed(0)
+    s = TagStudent(TagStudentConfig(names=("a", "b", "c"), teachers=("T",), width=8, hidden=16,
+                                    feat_dim=4, **kw))
+    with torch.no_grad():  # non-trivial BN statistics and band normalisation
+        for m in s.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+        s.mu.uniform_(0, 1)
+        s.sd.uniform_(0.5, 2)
+    return s.eval()
+
+
+def test_student_round_trip_and_refusals(tmp_path):
+    s = small_student()
+    s.save(tmp_path / "m" / "tag_student")
+    back = find_student(tmp_path / "m")
+    x = torch.randn(3, 187, 96)
+    with torch.no_grad():
+        assert torch.equal(s(x)[0], back(x)[0]) and back(x)[1].shape == (3, 4)
+    assert back.fingerprint() == s.fingerprint() and back.names == ("a", "b", "c")
+    assert find_student(tmp_path / "nothing") is None
+    with pytest.raises(ValueError, match="needs its tag names"):
+        TagStudent(TagStudentConfig())
+    (tmp_path / "m" / "tag_student" / "config.json").write_text(
+        (tmp_path / "m" / "tag_student" / "config.json").read_text().replace(
+            '"tag_student"', '"tag_head"'))
+    with pytest.raises(ValueError, match="not a 'tag_student'"):
+        TagStudent.load(tmp_path / "m" / "tag_student")
+
+
+@pytest.mark.parametrize("seconds", [0.5, 2.99, 3.0, 10.0, 17.3])
+def test_student_windows_are_the_teachers_windows(seconds):
+    """The student sees what the musicnn teachers see: the same log-mel, cut into the same
+    non-overlapping 187-frame windows (short input repeat-padded)."""
+    from lyrebird.train.teachers import load_teacher
+
+    teacher = load_teacher("MTT_musicnn")
+    wav = np.random.default_rng(1).normal(0, 0.1, int(seconds * 16000)).astype(np.float32)
+    wins = small_student().windows(wav)
+    assert len(wins) == len(teacher.predict_windows(wav, 16000))
+    mel = teacher.log_mel(wav, 16000)
+    if len(mel) >= 187:
+        np.testing.assert_allclose(wins.reshape(-1, 96).numpy(), mel[: len(wins) * 187], atol=1e-5)
+
+
+def test_segment_probs_are_the_mean_of_each_segments_windows():
+    s = small_student()
+    rng = np.random.default_rng(2)
+    audio = rng.normal(0, 0.1, (2, 160000)).astype(np.float32)
+    valid = np.array([160000, 70000])
+    got = s.segment_probs(audio, valid)
+    for i in range(2):
+        np.testing.assert_allclose(got[i], s.window_probs(audio[i, : valid[i]]).mean(0),
+                                   atol=1e-6)
+
+
+def test_the_default_mulan_ships_its_student_with_the_heads_tags():
+    from lyrebird.index.model import MuLanModel
+
+    m = MuLanModel(spec="default")
+    assert m.tag_student is not None and m.tag_student.names == m.tag_head.names
+    assert sum(p.numel() for p in m.tag_student.parameters()) < 2_000_000  # ≈ 3.7 MB fp32
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory):
+    d = tmp_path_factory.mktemp("student-tones")
+    return [tone(d / f"tone{f}.wav", f, 23.0) for f in FREQS]
+
+
+def test_a_library_stores_student_tags_and_searches_with_them(tmp_path, music):
+    model = StudentToneModel(permuted_head(alpha=0.0, beta=0.0))  # tag space only
+    lib = Library.create(tmp_path / "lib", model)
+    assert len(lib.add(music).added) == len(FREQS)
+    seg, hop = float(lib.meta["segment_s"]), float(lib.meta["hop_s"])
+    con = sqlite3.connect(lib.path / "library.sqlite")
+    stored = {t: np.frombuffer(p, np.float32) for t, p in
+              con.execute("SELECT track_id, probs FROM track_tags")}
+    assert len(stored) == len(FREQS)
+    for t in lib.tracks():  # oracle: the valid-weighted mean of the student's segment tags
+        ch = chunk(load_audio(t.path, 16000), 16000, seg, hop, last="shift")
+        w = ch.valid / ch.valid.sum()
+        want = (model.tag_segments(ch.audio, ch.valid) * w[:, None]).sum(0)
+        np.testing.assert_allclose(stored[t.id], want, rtol=1e-5, atol=1e-6)
+    by_freq = {int(t.path.rsplit("tone", 1)[1].split(".")[0]): t.id for t in lib.tracks()}
+    space = lib.tag_space()
+    for f, tid in by_freq.items():  # the student's tags, not the permuted head's
+        assert NAMES[int(np.argmax(space.probs[space.ids == tid][0]))] == f"tone at {f} Hz"
+    assert lib.search("tone at 880 Hz", 1)[0].track_id == by_freq[880]
+    held = next(t.path for t in lib.tracks() if t.id == by_freq[440])
+    emb = lib.audio_embedded(held)  # a file the library holds: its stored vectors and tags
+    assert emb.tags is not None and next(iter(lib.tag_probs(emb.seg_vectors, emb.tags))) == \
+        "tone at 440 Hz"
+    lib.remove(by_freq[440])
+    assert con.execute("SELECT COUNT(*) FROM track_tags").fetchone()[0] == len(FREQS) - 1
+    lib.close()
+
+
+def test_tracks_without_student_tags_use_the_head(tmp_path, music):
+    """A library built before the student (no table, opened read-only) and tracks added by a
+    model without one: the permuted head's tags, as before."""
+    head = permuted_head(alpha=0.0, beta=0.0)
+    with Library.create(tmp_path / "lib", HeadToneModel(head)) as lib:
+        lib.add(music)
+    con = sqlite3.connect(tmp_path / "lib" / "library.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM track_tags").fetchone()[0] == 0
+    con.execute("DROP TABLE track_tags")
+    con.commit()
+    con.close()
+    with Library.open(tmp_path / "lib", model=HeadToneModel(head), readonly=True) as lib:
+        space = lib.tag_space()
+        tid = next(t.id for t in lib.tracks() if t.path.endswith("tone880.wav"))
+        assert NAMES[int(np.argmax(space.probs[space.ids == tid][0]))] == "tone at 220 Hz"
+
+
+def test_a_learnable_teacher_is_distilled_into_the_student(tmp_path):
+    """Stand-in teachers (low- vs high-frequency energy share per window) on tone tracks: the
+    student learns them from the log-mel, saves, and a second run resumes from its last epoch."""
+    import pandas as pd
+    from test_tag_head_train import LowHighTeacher, corpus
+
+    from lyrebird.train.teachers.windows import WindowConfig, label_windows
+    from lyrebird.train.trainers.tag_student import TagStudentTrainConfig, train_tag_student
+
+    rows = (corpus(tmp_path, [0.05, 0.1, 0.15, 0.18, 0.22, 0.25, 0.3, 0.35], "train", 0)
+            + corpus(tmp_path, [0.08, 0.12, 0.28, 0.32], "valid", 1))
+    m = tmp_path / "m.parquet"
+    pd.DataFrame(rows).to_parquet(m)
+    taggers = {"T1": LowHighTeacher(), "T2": LowHighTeacher()}
+    label_windows(m, tmp_path / "w", WindowConfig(teachers=tuple(taggers), split=None),
+                  taggers=taggers)
+    cfg = TagStudentTrainConfig(teachers=("T1", "T2"), width=8, epochs=12, batch=8, lr=5e-3,
+                                top=1, jitter=0)
+    seen = []
+    rep = train_tag_student(m, tmp_path / "w", tmp_path / "student", cfg, on_epoch=seen.append)
+    assert rep["train_windows"] == 8 * 6 and rep["valid_windows"] == 4 * 6 and len(seen) == 12
+    assert rep["curve"][-1]["loss"] < rep["curve"][0]["loss"]
+    for t in cfg.teachers:
+        w = rep["fidelity"]["windows"][t]
+        assert w["n_tags"] == 2 and w["macro_roc_auc"] > 0.9, w
+    s = TagStudent.load(tmp_path / "student")
+    assert s.names == ("T1:0", "T1:1", "T2:0", "T2:1")
+    again = train_tag_student(m, tmp_path / "w", tmp_path / "student", cfg, on_epoch=seen.append)
+    assert len(seen) == 12  # resumed after the last epoch: nothing trained again
+    assert [h["loss"] for h in again["curve"]] == [h["loss"] for h in rep["curve"]]

@@ -1,0 +1,265 @@
+"""Train the distilled tag student (:mod:`lyrebird.mulan.tag_student`) on window labels.
+
+Input: a corpus manifest and a ``lyrebird teach --windows`` shard pool (each track's teacher
+probabilities and penultimate features per non-overlapping 2.992 s window). Each labelled
+track of a split is decoded at 16 kHz once and turned into musicnn's log-mel; window ``i`` of a
+track is its frames ``[187 i, 187 (i + 1))``, exactly the window the teachers labelled. The
+student learns from scratch: BCE on the teachers' probabilities + ``feat_weight`` × (1 − cosine)
+on each teacher's features, AdamW with a one-cycle schedule, ±``jitter`` frames of random shift.
+
+Fidelity (valid) is measured as for the tag head (:func:`.tag_head.fidelity`): per teacher,
+macro ROC-AUC against the teacher's own top tags, on 10 s segments at a 5 s hop (each the mean
+of the windows centred in it) and on the windows themselves. The log-mels are cached per split
+(``cache``); a run is checkpointed after every epoch and resumes from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lyrebird.encoders.audio import load_audio
+from lyrebird.mulan.tag_student import TagStudent, TagStudentConfig
+from lyrebird.train.corpora.manifest import read_manifest, resolve_path
+from lyrebird.train.teachers import MUSICNN_PAIR
+from lyrebird.train.teachers.windows import read_shard
+
+from .tag_head import _targets, fidelity
+
+SR = 16000
+
+
+@dataclass(frozen=True)
+class TagStudentTrainConfig:
+    """How the student is trained.
+
+    Attributes:
+        teachers: teachers whose outputs it predicts, in output order.
+        width: channels of the student's second conv block (:class:`TagStudentConfig`).
+        epochs, batch, lr, weight_decay: optimisation (one-cycle peak ``lr``).
+        feat_weight: weight of the (1 − cosine) feature term.
+        jitter: random shift of each training window, in frames (16 ms).
+        top: tags per window or segment that count as the teacher's own (fidelity).
+        seed: initialisation and shuffling.
+    """
+
+    teachers: tuple[str, ...] = MUSICNN_PAIR
+    width: int = 32
+    epochs: int = 20
+    batch: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    feat_weight: float = 0.5
+    jitter: int = 6
+    top: int = 5
+    seed: int = 0
+
+
+@dataclass
+class WindowSet:
+    """One split's windows: the log-mel of all its tracks end to end ``mel (frames, 96)``
+    float16, each window's first frame ``starts (W,)``, the teachers' ``probs (W, T)`` and
+    ``feats (W, F)``, each track's first window ``track_rows (N + 1,)`` and its windows'
+    start times in seconds ``track_win_s`` (N arrays)."""
+
+    mel: np.ndarray
+    starts: np.ndarray
+    probs: np.ndarray
+    feats: np.ndarray
+    track_rows: np.ndarray
+    track_win_s: list[np.ndarray]
+    names: tuple[str, ...]
+    feat_dims: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def batch(self, idx: np.ndarray, n_frames: int, jitter: int = 0,
+              rng: np.random.Generator | None = None) -> torch.Tensor:
+        """Windows ``idx`` as ``(B, n_frames, 96)`` float32 (shifted by up to ``jitter``)."""
+        st = self.starts[idx]
+        if jitter and rng is not None:
+            st = np.clip(st + rng.integers(-jitter, jitter + 1, len(st)), 0, len(self.mel) - n_frames)
+        return torch.from_numpy(np.stack([self.mel[s:s + n_frames] for s in st]).astype(np.float32))
+
+
+def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: str,
+               teachers: tuple[str, ...], cache: str | os.PathLike | None = None,
+               n_frames: int = 187) -> WindowSet:
+    """The labelled tracks of ``split`` (the manifest's split; clean copies only) as a
+    :class:`WindowSet`, read from ``cache`` when an earlier run wrote it."""
+    from lyrebird.encoders.musicnn_mel import LogMelFrontend
+
+    f = Path(cache) / f"{split}-{'+'.join(teachers)}.npz" if cache is not None else None
+    if f is not None and f.is_file():
+        with np.load(f, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+        rows = d["track_rows"]
+        return WindowSet(d["mel"], d["starts"], d["probs"], d["feats"], rows,
+                         np.split(d["win_s"], rows[1:-1]), tuple(d["names"].tolist()),
+                         tuple(int(x) for x in d["feat_dims"]))
+    df = read_manifest(manifest)
+    split_of = {(str(r["path"]), float(r.get("start_s") or 0.0)): r.get("split")
+                for r in df.to_dict("records")}
+    fe = LogMelFrontend()
+    mels, starts, probs, feats, rows, win_s, off = [], [], [], [], [], [], 0
+    tag_counts: tuple[int, ...] = ()
+    feat_dims: tuple[int, ...] = ()
+    for shard in sorted((Path(windows) / "shards").glob("*.npz")):
+        meta, arr = read_shard(shard)
+        st = float(meta["start_s"] or 0.0)
+        if meta["copy"] or split_of.get((str(meta["path"]), st)) != split:
+            continue
+        if any(f"{t}/probs" not in arr for t in teachers):
+            raise ValueError(f"{shard}: no labels of {', '.join(teachers)}; label with "
+                             f"'lyrebird teach --windows --teachers {','.join(teachers)}'")
+        wav = load_audio(resolve_path(manifest, meta["path"]), SR, offset_s=st,
+                         duration_s=None if meta["end_s"] is None else meta["end_s"] - st)
+        mel = fe(wav).numpy().astype(np.float16)
+        n = min(len(arr["starts_s"]), max(0, (len(mel) - n_frames) // n_frames + 1))
+        if n == 0:
+            continue
+        rows.append(len(starts))
+        win_s.append(np.asarray(arr["starts_s"][:n], np.float32))
+        starts.extend(off + i * n_frames for i in range(n))
+        probs.append(np.concatenate([arr[f"{t}/probs"][:n] for t in teachers], 1))
+        feats.append(np.concatenate([arr[f"{t}/feats"][:n] for t in teachers], 1))
+        feat_dims = tuple(int(arr[f"{t}/feats"].shape[1]) for t in teachers)
+        tag_counts = tuple(int(arr[f"{t}/probs"].shape[1]) for t in teachers)
+        mels.append(mel)
+        off += len(mel)
+    if not rows:
+        raise ValueError(f"'{windows}': no labelled tracks of the {split!r} split of '{manifest}'")
+    from lyrebird.train.teachers import TEACHERS  # the shipped teachers' tag names; others
+    # (stand-ins in tests) are named teacher:index
+    names = tuple(name for k, n in zip(teachers, tag_counts, strict=True)
+                  for name in (TEACHERS[k]["tags"] if k in TEACHERS else
+                               [f"{k}:{j}" for j in range(n)]))
+    ws = WindowSet(np.concatenate(mels), np.asarray(starts, np.int64),
+                   np.concatenate(probs).astype(np.float16), np.concatenate(feats).astype(np.float16),
+                   np.asarray(rows + [len(starts)], np.int64), win_s, names, feat_dims)
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(f, mel=ws.mel, starts=ws.starts, probs=ws.probs, feats=ws.feats,
+                 track_rows=ws.track_rows, win_s=np.concatenate(win_s), names=np.array(names),
+                 feat_dims=np.array(feat_dims))
+    return ws
+
+
+@torch.no_grad()
+def predict(student: TagStudent, ws: WindowSet, batch: int = 256) -> np.ndarray:
+    """``(W, T)`` float32 probabilities of every window of ``ws``."""
+    student.eval()
+    n = student.cfg.n_frames
+    out = [torch.sigmoid(student(ws.batch(np.arange(i, min(i + batch, len(ws))), n))[0])
+           for i in range(0, len(ws), batch)]
+    return torch.cat(out).numpy()
+
+
+def student_fidelity(p: np.ndarray, ws: WindowSet, teachers: tuple[str, ...], top: int,
+                     min_pos: int = 10, window_s: float = 2.992) -> dict[str, Any]:
+    """Fidelity of window probabilities ``p (W, T)`` to the teachers on ``ws``: per teacher,
+    on 10 s segments at a 5 s hop (each the mean of the windows centred in it; as the head is
+    measured) and on the windows."""
+    per = p.shape[1] // len(teachers)
+    seg_s, seg_t = [], []
+    for k in range(len(ws.track_rows) - 1):
+        a, b = ws.track_rows[k], ws.track_rows[k + 1]
+        st = ws.track_win_s[k].astype(np.float64)
+        end = float(st[-1]) + window_s
+        spans = [(s, s + 10.0) for s in np.arange(0.0, max(end - 10.0, 0.0) + 1e-6, 5.0)]
+
+        def arrays(x):
+            d = {f"{t}/probs": x[a:b, j * per:(j + 1) * per] for j, t in enumerate(teachers)}
+            d.update({f"{t}/feats": np.zeros((b - a, 1), np.float32) for t in teachers})
+            return d
+
+        ps, _, keep = _targets(st, window_s, spans, arrays(p), teachers, 1.0)
+        pt, _, _ = _targets(st, window_s, spans, arrays(ws.probs.astype(np.float32)), teachers, 1.0)
+        seg_s.append(ps[keep])
+        seg_t.append(pt[keep])
+    segs = fidelity(np.concatenate(seg_s), np.concatenate(seg_t), ws.names, teachers, top, min_pos)
+    wins = fidelity(p, ws.probs.astype(np.float32), ws.names, teachers, top, min_pos)
+    return {"segments": segs, "windows": wins}
+
+
+def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
+                      out: str | os.PathLike, cfg: TagStudentTrainConfig = TagStudentTrainConfig(),
+                      cache: str | os.PathLike | None = None,
+                      on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    """Train on the manifest's train split, measure on valid, save the student to ``out``
+    (with ``report.json``: per-epoch loss and fidelity, and the final per-tag numbers).
+    ``cache``: where the log-mels and the epoch checkpoint go (default: ``windows/student-cache``,
+    beside the labels, never in the checkpoint folder)."""
+    out = Path(out)
+    cache = Path(cache) if cache is not None else Path(windows) / "student-cache"
+    torch.manual_seed(cfg.seed)
+    tr = window_set(manifest, windows, "train", cfg.teachers, cache)
+    va = window_set(manifest, windows, "valid", cfg.teachers, cache)
+    student = TagStudent(TagStudentConfig(names=tr.names, teachers=cfg.teachers, width=cfg.width,
+                                          feat_dim=int(tr.feats.shape[1])))
+    sample = tr.mel[:: max(1, len(tr.mel) // 20000)].astype(np.float32)
+    student.mu.copy_(torch.from_numpy(sample.mean(0)))
+    student.sd.copy_(torch.from_numpy(sample.std(0) + 1e-3))
+    steps = max(1, len(tr) // cfg.batch)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps,
+                                                pct_start=0.1)
+    ck, start, hist = cache / "epoch.pt", 0, []
+    if ck.is_file():
+        s = torch.load(ck, weights_only=True)
+        if s["config"] == json.dumps(cfg.__dict__, default=list):
+            student.load_state_dict(s["model"])
+            opt.load_state_dict(s["opt"])
+            sched.load_state_dict(s["sched"])
+            start, hist = int(s["epoch"]), json.loads(s["hist"])
+    probs = torch.from_numpy(tr.probs.astype(np.float32))
+    feats = torch.from_numpy(tr.feats.astype(np.float32))
+    bounds = np.cumsum((0,) + tr.feat_dims)
+    for epoch in range(start, cfg.epochs):
+        student.train()
+        rng = np.random.default_rng(cfg.seed + epoch)
+        order, t0, total = rng.permutation(len(tr)), time.time(), 0.0
+        for k in range(steps):
+            b = order[k * cfg.batch:(k + 1) * cfg.batch]
+            logits, f = student(tr.batch(b, student.cfg.n_frames, cfg.jitter, rng))
+            cos = sum(1 - F.cosine_similarity(f[:, lo:hi], feats[b, lo:hi], dim=1)
+                      for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)) / len(tr.feat_dims)
+            loss = F.binary_cross_entropy_with_logits(logits, probs[b]) + cfg.feat_weight * cos.mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        fid = student_fidelity(predict(student, va), va, cfg.teachers, cfg.top)
+        hist.append({"epoch": epoch + 1, "loss": round(total / steps, 4),
+                     "seconds": round(time.time() - t0, 1),
+                     **{t: {"segments": round(fid["segments"][t]["macro_roc_auc"], 4),
+                            "windows": round(fid["windows"][t]["macro_roc_auc"], 4)}
+                        for t in cfg.teachers}})
+        cache.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": student.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "epoch": epoch + 1, "hist": json.dumps(hist),
+                    "config": json.dumps(cfg.__dict__, default=list)}, ck)
+        if on_epoch is not None:
+            on_epoch(hist[-1])
+    fid = student_fidelity(predict(student, va), va, cfg.teachers, cfg.top)
+    rep = {"train_windows": len(tr), "valid_windows": len(va), "curve": hist,
+           "fidelity": fid, "config": cfg.__dict__}
+    student.save(out, extra={"fidelity": {t: {k: fid[k][t]["macro_roc_auc"] for k in fid}
+                                          for t in cfg.teachers}})
+    (out / "report.json").write_text(json.dumps(rep, indent=1, default=list) + "\n")
+    return rep
+
+
+__all__ = ["TagStudentTrainConfig", "WindowSet", "predict", "student_fidelity",
+           "train_tag_student", "window_set"]
