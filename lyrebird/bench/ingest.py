@@ -1,8 +1,9 @@
 """``lyrebird bench index --files``: ingestion of real recordings, per stage and side by side.
 
 * :func:`stage_table`: one serial ``Library.add`` (``workers=0``) with a timer around each
-  stage (decode, resample, windowing, mel, encoder, heads, zero-shot tags, segment vectors,
-  SQLite, FAISS); seconds and × real time per stage, so the biggest cost is plain.
+  stage (decode, resample, windowing, mel, encoder, heads, the tag student, zero-shot tags,
+  segment vectors, SQLite, FAISS); seconds and × real time per stage, so the biggest cost is
+  plain.
 * :func:`compare_ingest`: whole ``Library.add`` runs of the same files under several settings
   (the previous path: serial, 5 s hop; the new default: worker threads, the shipped hop),
   alternated round-robin in one process so that machine load hits them alike; × real time and
@@ -26,8 +27,8 @@ import soundfile as sf
 PACKAGES = ("fretsonfire-songs-muldjord", "lordsawar-data", "biniax2-data", "amoebax-data")
 """Debian packages whose installed recordings are the benchmark's real files."""
 
-STAGES = ("decode", "resample", "window", "mel", "encoder", "heads", "tags", "segment vectors",
-          "SQLite", "FAISS")
+STAGES = ("decode", "resample", "window", "mel", "encoder", "heads", "tag student", "tags",
+          "segment vectors", "SQLite", "FAISS")
 
 
 def installed_files(packages: tuple[str, ...] = PACKAGES) -> list[Path]:
@@ -54,6 +55,7 @@ def _timers() -> Iterator[dict[str, float]]:
     from lyrebird.encoders.myna import MynaEncoder
     from lyrebird.index import indexes, ingest, model
     from lyrebird.index.writer import LibraryWriter
+    from lyrebird.mulan.tag_student import TagStudent
     from lyrebird.mulan.towers import AudioTower
 
     acc: dict[str, float] = defaultdict(float)
@@ -90,6 +92,7 @@ def _timers() -> Iterator[dict[str, float]]:
                (MynaEncoder, "mel", "mel", timed),
                (MynaEncoder, "encode_mel", "encoder", timed),
                (AudioTower, "head", "heads", timed),
+               (TagStudent, "segment_probs", "tag student", timed),
                (model.ModelHandle, "top_tags", "tags", timed),
                (mean_home, "weighted_mean", "segment vectors", timed),
                (LibraryWriter, "commit", "_commit", timed),
@@ -106,11 +109,27 @@ def _timers() -> Iterator[dict[str, float]]:
     acc["SQLite"] = max(0.0, acc.pop("_commit", 0.0) - acc["FAISS"] - acc["tags"])
 
 
+@contextmanager
+def _no_tag_student() -> Iterator[None]:
+    """Ingestion as before the tag student (the model's ``tag_segments`` answers ``None``)."""
+    from lyrebird.index.model import MuLanModel
+
+    saved = MuLanModel.tag_segments
+    MuLanModel.tag_segments = lambda self, audio, valid: None
+    try:
+        yield
+    finally:
+        MuLanModel.tag_segments = saved
+
+
 def _add(files: list[Path], model: str, hop_s: float, workers: int,
-         on_ready: Callable[[], None] | None = None) -> tuple[float, int]:
+         on_ready: Callable[[], None] | None = None, student: bool = True) -> tuple[float, int]:
     """Wall seconds of ``Library.add`` of ``files`` into a new library, and the tracks added;
     ``on_ready()`` runs after the warm-up (the model, its tag prompts, one audio query), just
-    before the timed add."""
+    before the timed add; ``student=False``: without the model's tag student."""
+    if not student:
+        with _no_tag_student():
+            return _add(files, model, hop_s, workers, on_ready)
     import numpy as np
 
     from lyrebird.index import Library
@@ -144,16 +163,16 @@ def stage_table(files: list[Path], model: str = "default", hop_s: float = 10.0) 
             "stages": stages}
 
 
-def compare_ingest(files: list[Path], settings: dict[str, tuple[float, int]],
+def compare_ingest(files: list[Path], settings: dict[str, tuple[float, int, bool]],
                    model: str = "default", repeats: int = 2) -> dict:
-    """Wall seconds of ``add`` per setting ``{name: (hop_s, workers)}``, alternated
-    ``repeats`` times (median) → ``{name: {"wall_s", "x_real_time", "ratio"}}``; ``ratio``
-    is speed relative to the first setting."""
+    """Wall seconds of ``add`` per setting ``{name: (hop_s, workers, tag student)}``,
+    alternated ``repeats`` times (median) → ``{name: {"wall_s", "x_real_time", "ratio"}}``;
+    ``ratio`` is speed relative to the first setting."""
     audio_s = audio_seconds(files)
     walls: dict[str, list[float]] = {k: [] for k in settings}
     for _ in range(repeats):
-        for name, (hop, workers) in settings.items():
-            walls[name].append(_add(files, model, hop, workers)[0])
+        for name, (hop, workers, student) in settings.items():
+            walls[name].append(_add(files, model, hop, workers, student=student)[0])
     med = {k: sorted(v)[len(v) // 2] for k, v in walls.items()}
     first = next(iter(med.values()))
     return {k: {"wall_s": w, "runs_s": walls[k], "x_real_time": audio_s / w,
@@ -184,8 +203,9 @@ def format_compare(rep: dict) -> str:
 def ingest_report(model: str = "default", workers: int | None = None, repeats: int = 2,
                   files: list[Path] | None = None) -> tuple[dict, str]:
     """``bench index``'s ingestion part on real files (default :func:`installed_files`): the
-    stage table of a serial add at the shipped hop, then the previous path (serial, 5 s hop)
-    side by side with the new default (worker threads, the shipped hop) → ``(report, text)``.
+    stage table of a serial add at the shipped hop, then the previous path (serial, 5 s hop,
+    no tag student) side by side with the new default (worker threads, the shipped hop, the tag
+    student) and the new default without its student → ``(report, text)``.
     Raises ``click.ClickException`` when no real file is installed."""
     import click
 
@@ -198,8 +218,9 @@ def ingest_report(model: str = "default", workers: int | None = None, repeats: i
                                    + " ".join(PACKAGES) + "`, or use --files generated")
     n = default_workers() if workers is None else workers
     stages = stage_table(files, model, HOP_S)
-    cmp = compare_ingest(files, {"previous: serial, hop 5 s": (5.0, 0),
-                                 f"new: {n} workers, hop {HOP_S:g} s": (HOP_S, n)},
+    cmp = compare_ingest(files, {"previous: serial, hop 5 s": (5.0, 0, False),
+                                 f"new: {n} workers, hop {HOP_S:g} s": (HOP_S, n, True),
+                                 "new without the tag student": (HOP_S, n, False)},
                          model, repeats)
     return ({"stages": stages, "compare": cmp},
             format_stages(stages) + "\n\nside by side, alternated:\n" + format_compare(cmp))
