@@ -6,23 +6,21 @@ evaluations read the saved head with :class:`lyrebird.mulan.tag_head.TagHead`, i
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
 
-from lyrebird.core.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
-from lyrebird.core.configs import config_from_dict, config_to_dict
-from lyrebird.core.fingerprint import module_fingerprint, stable_hash
+from lyrebird.core.saved_module import SavedModule
 
 from .tag_head import KIND, TagHead, TagHeadConfig
 
 
-class TagHeadNet(nn.Module):
+class TagHeadNet(SavedModule, nn.Module):
     """Trainable: ``(N, dim)`` unit vectors → ``(N, n_tags)`` logits (and ``(N, feat_dim)``
     features). Same weights and fingerprint as its NumPy twin (:meth:`frozen`)."""
+
+    KIND = KIND
+    CONFIG = TagHeadConfig
 
     def __init__(self, cfg: TagHeadConfig = TagHeadConfig()):
         super().__init__()
@@ -50,25 +48,6 @@ class TagHeadNet(nn.Module):
         out = [torch.sigmoid(self(torch.from_numpy(x[i:i + batch]))[0]).numpy()
                for i in range(0, len(x), batch)]
         return np.concatenate(out) if out else np.zeros((0, len(self.names)), np.float32)
-
-    def fingerprint(self) -> str:
-        """Identity of the weights and config (hex)."""
-        return f"{stable_hash(module_fingerprint(self), config_to_dict(self.cfg)):016x}"
-
-    def save(self, directory: str | os.PathLike, extra: dict | None = None,
-             card: str | None = None) -> Path:
-        """Write the head as a checkpoint folder (``config.json`` + ``model.safetensors``)."""
-        return save_checkpoint(directory, self.state_dict(), kind=KIND, preset=None,
-                               config=config_to_dict(self.cfg), extra=extra, card=card)
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> TagHeadNet:
-        """Read a head saved by :meth:`save`."""
-        meta, sd = load_checkpoint(directory)
-        cfg = config_from_dict(TagHeadConfig, meta["config"])
-        head = cls(cfg)
-        load_state_strict(head, sd, str(directory))
-        return head.eval()
 
     def frozen(self) -> TagHead:
         """The same head for inference in NumPy (:class:`lyrebird.mulan.tag_head.TagHead`)."""

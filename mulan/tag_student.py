@@ -21,9 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lyrebird.core.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
-from lyrebird.core.configs import config_from_dict, config_to_dict
-from lyrebird.core.fingerprint import module_fingerprint, stable_hash
+from lyrebird.core.saved_module import SavedModule
 from lyrebird.encoders.musicnn_mel import FrontendConfig, LogMelFrontend
 
 KIND = "tag_student"
@@ -57,11 +55,14 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
         nn.ReLU(inplace=True))
 
 
-class TagStudent(nn.Module):
+class TagStudent(SavedModule, nn.Module):
     """Log-mel windows ``(B, n_frames, n_mels)`` → ``(logits (B, T), features (B, feat_dim))``.
 
     Five conv blocks, global mean and max pooling over the remaining frequency × time cells,
     one hidden layer. ``mu``/``sd`` standardise each mel band (set from training data)."""
+
+    KIND = KIND
+    CONFIG = TagStudentConfig
 
     def __init__(self, cfg: TagStudentConfig):
         super().__init__()
@@ -129,27 +130,6 @@ class TagStudent(nn.Module):
         p = torch.sigmoid(self(torch.cat(wins))[0]).numpy()
         at = np.cumsum([0] + [len(w) for w in wins])
         return np.stack([p[at[i]:at[i + 1]].mean(0) for i in range(len(wins))]).astype(np.float32)
-
-    def fingerprint(self) -> str:
-        """Identity of the weights and config (hex)."""
-        return f"{stable_hash(module_fingerprint(self), config_to_dict(self.cfg)):016x}"
-
-    def save(self, directory: str | os.PathLike, extra: dict | None = None,
-             card: str | None = None) -> Path:
-        """Write the student as a checkpoint folder (``config.json`` + ``model.safetensors``)."""
-        return save_checkpoint(directory, self.state_dict(), kind=KIND, preset=None,
-                               config=config_to_dict(self.cfg), extra=extra, card=card)
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> TagStudent:
-        """Read a student saved by :meth:`save`."""
-        meta, sd = load_checkpoint(directory)
-        if meta.get("kind") != KIND:
-            raise ValueError(f"'{directory}' holds a {meta.get('kind')!r} checkpoint, "
-                             f"not a {KIND!r}")
-        student = cls(config_from_dict(TagStudentConfig, meta["config"]))
-        load_state_strict(student, sd, str(directory))
-        return student.eval()
 
 
 def find_student(checkpoint_dir: str | os.PathLike) -> TagStudent | None:

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from lyrebird.train.teachers import TEACHERS, load_teacher
 from lyrebird.encoders.musicnn_mel import (
     FrontendConfig,
     LogMelFrontend,
@@ -24,6 +23,7 @@ from lyrebird.encoders.musicnn_mel import (
     num_frames,
     slaney_mel_filterbank,
 )
+from lyrebird.train.teachers import TEACHERS, load_teacher
 
 FIXTURE = Path(__file__).parent / "fixtures" / "musicnn_reference.npz"
 SR = 16000

@@ -14,6 +14,7 @@ output vocabulary, in order), ``licence`` and ``source``. The weights ship with 
 from __future__ import annotations
 
 from lyrebird.encoders.musicnn_mel import FrontendConfig, LogMelFrontend, slaney_mel_filterbank
+
 from .musicnn import (
     MSD_TAGS,
     MTT_TAGS,

@@ -31,9 +31,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from lyrebird.encoders.audio import prepare_waveform
-from lyrebird.mulan.vocabulary import MSD_TOP50
-
 from lyrebird.encoders.musicnn_mel import FrontendConfig, LogMelFrontend, num_frames
+from lyrebird.mulan.vocabulary import MSD_TOP50
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "musicnn"
 

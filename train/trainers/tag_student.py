@@ -15,6 +15,7 @@ of the windows centred in it) and on the windows themselves. The log-mels are ca
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -146,7 +147,7 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
                                [f"{k}:{j}" for j in range(n)]))
     ws = WindowSet(np.concatenate(mels), np.asarray(starts, np.int64),
                    np.concatenate(probs).astype(np.float16), np.concatenate(feats).astype(np.float16),
-                   np.asarray(rows + [len(starts)], np.int64), win_s, names, feat_dims)
+                   np.asarray([*rows, len(starts)], np.int64), win_s, names, feat_dims)
     if f is not None:
         f.parent.mkdir(parents=True, exist_ok=True)
         np.savez(f, mel=ws.mel, starts=ws.starts, probs=ws.probs, feats=ws.feats,
@@ -178,7 +179,7 @@ def student_fidelity(p: np.ndarray, ws: WindowSet, teachers: tuple[str, ...], to
         end = float(st[-1]) + window_s
         spans = [(s, s + 10.0) for s in np.arange(0.0, max(end - 10.0, 0.0) + 1e-6, 5.0)]
 
-        def arrays(x):
+        def arrays(x, a=a, b=b):
             d = {f"{t}/probs": x[a:b, j * per:(j + 1) * per] for j, t in enumerate(teachers)}
             d.update({f"{t}/feats": np.zeros((b - a, 1), np.float32) for t in teachers})
             return d
@@ -224,7 +225,7 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
             start, hist = int(s["epoch"]), json.loads(s["hist"])
     probs = torch.from_numpy(tr.probs.astype(np.float32))
     feats = torch.from_numpy(tr.feats.astype(np.float32))
-    bounds = np.cumsum((0,) + tr.feat_dims)
+    bounds = np.cumsum((0, *tr.feat_dims))
     for epoch in range(start, cfg.epochs):
         student.train()
         rng = np.random.default_rng(cfg.seed + epoch)
@@ -233,7 +234,7 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
             b = order[k * cfg.batch:(k + 1) * cfg.batch]
             logits, f = student(tr.batch(b, student.cfg.n_frames, cfg.jitter, rng))
             cos = sum(1 - F.cosine_similarity(f[:, lo:hi], feats[b, lo:hi], dim=1)
-                      for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)) / len(tr.feat_dims)
+                      for lo, hi in itertools.pairwise(bounds)) / len(tr.feat_dims)
             loss = F.binary_cross_entropy_with_logits(logits, probs[b]) + cfg.feat_weight * cos.mean()
             opt.zero_grad()
             loss.backward()
