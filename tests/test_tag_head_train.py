@@ -60,6 +60,19 @@ def corpus(tmp_path, lows: list[float], split: str, seed: int) -> list[dict]:
     return rows
 
 
+def labelled_corpus(tmp_path) -> tuple:
+    """8 train and 4 valid tone tracks labelled window by window by two :class:`LowHighTeacher`
+    stand-ins ("T1", "T2") → ``(manifest path, windows folder)``."""
+    rows = (corpus(tmp_path, [0.05, 0.1, 0.15, 0.18, 0.22, 0.25, 0.3, 0.35], "train", 0)
+            + corpus(tmp_path, [0.08, 0.12, 0.28, 0.32], "valid", 1))
+    m = tmp_path / "m.parquet"
+    pd.DataFrame(rows).to_parquet(m)
+    taggers = {"T1": LowHighTeacher(), "T2": LowHighTeacher()}
+    label_windows(m, tmp_path / "w", WindowConfig(teachers=tuple(taggers), split=None),
+                  taggers=taggers)
+    return m, tmp_path / "w"
+
+
 def test_segment_targets_average_the_windows_centred_inside():
     starts = np.arange(0, 30, 2.992)[:10].astype(np.float32)
     arrays = {"A/probs": np.arange(10, dtype=np.float16)[:, None].repeat(2, 1),
@@ -74,13 +87,7 @@ def test_segment_targets_average_the_windows_centred_inside():
 
 
 def test_a_learnable_teacher_is_distilled(tmp_path):
-    rows = (corpus(tmp_path, [0.05, 0.1, 0.15, 0.18, 0.22, 0.25, 0.3, 0.35], "train", 0)
-            + corpus(tmp_path, [0.08, 0.12, 0.28, 0.32], "valid", 1))
-    m = tmp_path / "m.parquet"
-    pd.DataFrame(rows).to_parquet(m)
-    taggers = {"T1": LowHighTeacher(), "T2": LowHighTeacher()}
-    label_windows(m, tmp_path / "w", WindowConfig(teachers=tuple(taggers), split=None),
-                  taggers=taggers)
+    m, _ = labelled_corpus(tmp_path)
     cfg = TagHeadTrainConfig(teachers=("T1", "T2"), epochs=60, hidden=32, top=1, lr=1e-2)
     model = ToneModel()
     tr = segment_set(m, tmp_path / "w", model, tmp_path / "cache", cfg, split="train")

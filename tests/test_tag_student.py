@@ -152,19 +152,11 @@ def test_tracks_without_student_tags_use_the_head(tmp_path, music):
 def test_a_learnable_teacher_is_distilled_into_the_student(tmp_path):
     """Stand-in teachers (low- vs high-frequency energy share per window) on tone tracks: the
     student learns them from the log-mel, saves, and a second run resumes from its last epoch."""
-    import pandas as pd
-    from test_tag_head_train import LowHighTeacher, corpus
+    from test_tag_head_train import labelled_corpus
 
-    from lyrebird.train.teachers.windows import WindowConfig, label_windows
     from lyrebird.train.trainers.tag_student import TagStudentTrainConfig, train_tag_student
 
-    rows = (corpus(tmp_path, [0.05, 0.1, 0.15, 0.18, 0.22, 0.25, 0.3, 0.35], "train", 0)
-            + corpus(tmp_path, [0.08, 0.12, 0.28, 0.32], "valid", 1))
-    m = tmp_path / "m.parquet"
-    pd.DataFrame(rows).to_parquet(m)
-    taggers = {"T1": LowHighTeacher(), "T2": LowHighTeacher()}
-    label_windows(m, tmp_path / "w", WindowConfig(teachers=tuple(taggers), split=None),
-                  taggers=taggers)
+    m, _ = labelled_corpus(tmp_path)
     cfg = TagStudentTrainConfig(teachers=("T1", "T2"), width=8, epochs=12, batch=8, lr=5e-3,
                                 top=1, jitter=0)
     seen = []
