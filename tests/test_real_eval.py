@@ -174,13 +174,20 @@ def test_run_on_tone_manifest_known_answers(manifest, tmp_path):
     assert t["genre_zeroshot"]["teacher"]["teacher"] == pytest.approx(1.0)
     assert set(t["genre_queries"]["queries"]) == {"metal", "score"}
     assert t["genre_queries"]["by_lang"]["tone"]["en"] == pytest.approx(1.0)
+    by_q = t["genre_queries"]["by_query"]
+    assert set(by_q["tone"]) == {"metal", "score"} and set(by_q["salted"]) == {"metal", "score"}
+    for name in ("tone", "salted"):  # equal-sized groups: the queries' mean is the task's mean
+        assert np.mean(list(by_q[name].values())) == pytest.approx(
+            t["genre_queries"]["results"][name])
+        assert np.mean(list(t["genre_queries"]["by_lang"][name].values())) == pytest.approx(
+            t["genre_queries"]["results"][name])
     assert t["same_package"]["results"]["tone"] == pytest.approx(1.0)
     assert t["excerpt_id"]["results"]["tone"] == pytest.approx(1.0)
     assert t["teacher_agreement"]["results"]["tone"] == pytest.approx(1.0)
     assert "salted" in t["excerpt_id"]["compare"]
     assert (out / "results.json").is_file() and (out / "report.md").is_file()
     assert len(list((out / "cache").glob("*/*.npz"))) == 12  # 6 tracks x 2 models
-    assert "excerpt identification" in format_table(rep)
+    assert "excerpt identification" in format_table(rep) and "query: metal" in format_table(rep)
     again = run_real_eval(taught, _spec(), [_spec("salted", 0.5)], "test", out, n_boot=50,
                           min_pos=3, min_rel=3)
     assert again["tasks"]["excerpt_id"]["results"] == t["excerpt_id"]["results"]

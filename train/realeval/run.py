@@ -126,6 +126,11 @@ def _rows(rep: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             m = t["by_lang"][names[0]][lang]
             body.append([f"  queries ({lang})", t["metric"], "", *v, "—", _f(target),
                          "yes" if m >= target else "NO"])
+        for q, _ in t.get("by_query", {}).get(names[0], {}).items():
+            v = [_f(t["by_query"].get(n, {}).get(q)) for n in names]
+            m = t["by_query"][names[0]][q]
+            body.append([f"  query: {q}", t["metric"], str(t["queries"][q]), *v, "—",
+                         _f(target), "yes" if m >= target else "NO"])
     return head, body
 
 

@@ -108,7 +108,8 @@ def genre_zeroshot(rows, specs: list[ModelSpec], vecs: list[Vectors], min_pos: i
 def genre_queries(rows, specs: list[ModelSpec], vecs: list[Vectors], k: int = 10,
                   n_boot: int = 1000, min_rel: int = 5) -> dict[str, Any]:
     """P@k' (k' = min(k, relevant tracks)) of the genre queries in each language; a query
-    counts only when the split holds at least ``min_rel`` relevant tracks."""
+    counts only when the split holds at least ``min_rel`` relevant tracks. ``by_lang`` and
+    ``by_query`` break each model's mean down by language and by query (its languages' mean)."""
     labels = [track_labels(r) for r in rows]
     rel = np.array([[bool(q.targets & lab) for lab in labels] for q in GENRE_QUERIES], bool)
     rel = rel.reshape(len(GENRE_QUERIES), len(rows))
@@ -118,7 +119,8 @@ def genre_queries(rows, specs: list[ModelSpec], vecs: list[Vectors], k: int = 10
                            "too_few": {q.key: int(rel[i].sum())
                                        for i, q in enumerate(GENRE_QUERIES)
                                        if 0 < rel[i].sum() < min_rel},
-                           "results": {}, "by_lang": {}, "compare": {}, "n_tracks": len(rows),
+                           "results": {}, "by_lang": {}, "by_query": {}, "compare": {},
+                           "n_tracks": len(rows),
                            "n_queries": len(used) * len(LANGS)}
     if not used:
         res["note"] = f"no query has >= {min_rel} relevant tracks on this split"
@@ -134,6 +136,8 @@ def genre_queries(rows, specs: list[ModelSpec], vecs: list[Vectors], k: int = 10
         per[s.name] = np.concatenate(rows_p)
         res["results"][s.name] = _mean(per[s.name])
         res["by_lang"][s.name] = {lang: _mean(p) for lang, p in zip(LANGS, rows_p, strict=True)}
+        res["by_query"][s.name] = {GENRE_QUERIES[i].key: _mean(np.array([p[j] for p in rows_p]))
+                                   for j, i in enumerate(used)}
     main = specs[0].name
     for name, p in per.items():
         if name != main:
