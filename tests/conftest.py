@@ -125,3 +125,21 @@ def ui_service(ui_library):
     from lyrebird.ui import LibraryService, Limits
 
     return LibraryService(ui_library, model=ToneModel(), limits=Limits(200_000, 20.0))
+
+
+DEMO_METAL_PACKAGES = ["fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid"]
+"""The demo's 8 real metal tracks (Frets on Fire songs; test split of the real corpus)."""
+
+
+@pytest.fixture(scope="session")
+def demo_metal_files(tmp_path_factory) -> list[Path]:
+    """The demo's 8 metal recordings as the demo builds them (song and guitar stems mixed to
+    FLAC); skipped where ``.ci/setup`` could not install their Debian packages."""
+    from lyrebird.demo_real import build_real_part
+    from lyrebird.train.corpora.debian_packages import selected_packages
+
+    out = tmp_path_factory.mktemp("metal")
+    part = build_real_part(out, selected_packages(names=DEMO_METAL_PACKAGES), workers=1)
+    if part.report["missing"]:
+        pytest.skip(f"not installed: {part.report['install']}")
+    return part.files()

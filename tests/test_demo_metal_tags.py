@@ -8,30 +8,15 @@ the calls under the app's tagging tab. Skipped where the packages are not instal
 
 from __future__ import annotations
 
-import pytest
-
-from lyrebird.demo_real import build_real_part
-from lyrebird.train.corpora.debian_packages import selected_packages
-
-METAL_PACKAGES = ["fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid"]
 ROCK = {"metal", "heavy metal", "rock", "hard rock"}
 
 
-@pytest.fixture(scope="module")
-def metal_files(tmp_path_factory):
-    out = tmp_path_factory.mktemp("metal")
-    part = build_real_part(out / "corpus", selected_packages(names=METAL_PACKAGES), workers=1)
-    if part.report["missing"]:
-        pytest.skip(f"not installed: {part.report['install']}")
-    return out, part.files()
-
-
-def test_the_default_tags_the_demo_metal_tracks_metal_or_rock(metal_files):
+def test_the_default_tags_the_demo_metal_tracks_metal_or_rock(demo_metal_files, tmp_path):
     from lyrebird.index import Library
 
-    out, files = metal_files
+    files = demo_metal_files
     assert len(files) == 8, [str(f) for f in files]
-    with Library.create(out / "lib", "default") as lib:
+    with Library.create(tmp_path / "lib", "default") as lib:
         tops = {}
         for f in files:
             emb = lib.audio_embedded(f)
