@@ -41,6 +41,7 @@ from .pipeline import default_workers
 from .queries import LibraryQueries
 from .reader import LibraryReader
 from .reembed import reembed as _reembed
+from .reembed import retag as _retag
 from .sync import remember
 from .sync import sync as _sync
 from .types import AddReport, CheckReport, LibraryError, SyncReport
@@ -307,6 +308,12 @@ class Library(LibraryQueries):
         """Re-embed every track with another model and switch the library to it atomically
         (see :func:`lyrebird.index.reembed.reembed`)."""
         return _reembed(self, model)
+
+    def retag(self, batch_size: int = 32) -> AddReport:
+        """Store the model's tag-student tags for every track that has none or another
+        student's (a library made before the student, or by an older one); vectors stay.
+        See :func:`lyrebird.index.reembed.retag`."""
+        return _retag(self, self._model, batch_size)
 
     def switch_model(self, model: LibraryModel, embedded: dict[int, Embedded]) -> None:
         """Switch the library to ``model`` in one commit: each track in ``embedded`` (track id →

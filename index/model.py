@@ -360,6 +360,7 @@ class ModelHandle:
         if model is None and load is None:
             raise ValueError("ModelHandle needs a model or a loader")
         self._model, self._load = model, load
+        self._student_key: str | bool | None = False  # False: not computed yet
 
     @property
     def model(self) -> LibraryModel:
@@ -376,6 +377,15 @@ class ModelHandle:
         """The model's distilled tag head (:mod:`lyrebird.mulan.tag_head`), or ``None`` (an
         audio-only model, a MuLan without one, or a wrapper that does not forward it)."""
         return getattr(self.model, "tag_head", None)
+
+    @property
+    def tag_student_key(self) -> str | None:
+        """The fingerprint of the model's tag student (stored with the tags it computes), or
+        ``None`` without one; loads the student."""
+        if self._student_key is False:
+            student = getattr(self.model, "tag_student", None)
+            self._student_key = student.fingerprint() if student is not None else None
+        return self._student_key
 
     def text_vectors(self, texts: list[str]) -> np.ndarray:
         """``N`` strings → ``(N, DIM)`` normalised vectors, each text embedded once."""

@@ -61,7 +61,9 @@ class LibraryReader:
         head = self.model.tag_head
         if head is None or not self.model.model.has_text:
             return None
-        key = (store.generation(self.con), store.max_track_id(self.con), head.fingerprint())
+        version = store.tags_version(self.con)
+        key = (store.generation(self.con), store.max_track_id(self.con), head.fingerprint(),
+               version)
         if self._tags is None or self._tags[0] != key:
             from lyrebird.mulan.tag_head import tag_groups
             from lyrebird.mulan.tag_space import group_vectors
@@ -70,8 +72,8 @@ class LibraryReader:
             stored = head.stored_name_vectors(text_key(self.model.model)) or {}
             groups = group_vectors([np.stack([stored[n] for n in g]) if all(n in stored for n in g)
                                     else self.model.text_vectors(g) for g in names])
-            self._tags = (key, tagspace.build(self.con, (str(self.path), head.fingerprint()),
-                                              head, groups, col_group))
+            self._tags = (key, tagspace.build(self.con, (str(self.path), head.fingerprint(),
+                                                         version), head, groups, col_group))
         return self._tags[1]
 
     def tag_probs(self, vectors: np.ndarray, tags: np.ndarray | None = None

@@ -6,7 +6,7 @@ from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
 
 from .ingest import Embedded, embed_file
-from .model import LibraryModel, load_model
+from .model import LibraryModel, ModelHandle, load_model
 from .types import AddReport
 
 
@@ -31,4 +31,48 @@ def reembed(lib, model: str | LibraryModel) -> AddReport:
             except (AudioError, OSError) as e:
                 rep.failed.append((r.path, getattr(e, "reason", str(e))))
         lib.switch_model(m, new)
+    return rep
+
+
+def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
+    """Give every track of ``lib`` (a :class:`lyrebird.index.Library` opened for writing) the
+    tags of its model's (``handle``'s) current tag student, where it has none or another student's: a library
+    made before the student shipped, or by an older one. The files are decoded and the student
+    run on the library's segments (the encoder too: :func:`embed_file`); vectors are unchanged.
+    ``added`` lists the tracks retagged; a file gone or unreadable goes to ``failed`` and its
+    track is kept as it is. Commits every ``batch_size`` tracks; a model without a student
+    retags nothing."""
+    from . import store
+
+    rep = AddReport()
+    with lib.writing():
+        key = handle.tag_student_key
+        if key is None:
+            return rep
+        seg, hop = float(lib.meta["segment_s"]), float(lib.meta["hop_s"])
+        ids = store.tracks_without_tags(lib.con, key)
+        rows = store.get_tracks(lib.con, ids)
+        pending: list[tuple[int, str, object]] = []
+
+        def flush() -> None:
+            with store.immediate(lib.con):
+                for tid, _, tags in pending:
+                    store.set_track_tags(lib.con, tid, tags, key)
+                store.bump_tags_version(lib.con)
+            rep.added.extend((path, tid) for tid, path, _ in pending)
+            pending.clear()
+
+        for tid in progress(ids, desc="retag"):
+            path = rows[tid].path
+            try:
+                tags = embed_file(handle.model, path, seg, hop).tags
+            except (AudioError, OSError) as e:
+                rep.failed.append((path, getattr(e, "reason", str(e))))
+                continue
+            if tags is not None:
+                pending.append((tid, path, tags))
+            if len(pending) >= batch_size:
+                flush()
+        if pending:
+            flush()
     return rep

@@ -45,12 +45,15 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
 CREATE TABLE IF NOT EXISTS track_tags (
     track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
-    probs BLOB NOT NULL
+    probs BLOB NOT NULL,
+    student TEXT NOT NULL DEFAULT ''
 );
 """
 TRACK_TAGS = "track_tags"
-"""Each track's tag-student probabilities (float32), when the library's model has a student
-(:mod:`lyrebird.mulan.tag_student`); tracks without a row get the tag head's (from vectors)."""
+TAGS_VERSION = "tags_version"
+"""Each track's tag-student probabilities (float32) and the fingerprint of the student that
+computed them, when the library's model has a student (:mod:`lyrebird.mulan.tag_student`); tracks
+without a row get the tag head's (from vectors)."""
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -92,12 +95,14 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 def _migrate(con: sqlite3.Connection) -> None:
     """Add what later releases need to a database written by an earlier one: the stat
-    columns, and the id counters (``last_track_id``, ``last_segment_id``: ids are never
+    columns, the tag student's fingerprint of stored tags, and the id counters (``last_track_id``, ``last_segment_id``: ids are never
     reused, see :func:`_new_ids`) started at the highest id in use."""
     cols = {r[1] for r in con.execute("PRAGMA table_info(tracks)")}
     for col in ("file_size", "file_mtime_ns"):  # for sync: unchanged files are not re-hashed
         if col not in cols:
             con.execute(f"ALTER TABLE tracks ADD COLUMN {col} INTEGER")
+    if "student" not in {r[1] for r in con.execute(f"PRAGMA table_info({TRACK_TAGS})")}:
+        con.execute(f"ALTER TABLE {TRACK_TAGS} ADD COLUMN student TEXT NOT NULL DEFAULT ''")
     have = {r[0] for r in con.execute("SELECT key FROM meta")}
     for table, key in ID_KEYS.items():
         if key not in have:  # written only once: opening takes no write lock after that
@@ -169,10 +174,11 @@ def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, durat
                  meta: dict, vector: np.ndarray, segments: list[tuple[float, float]],
                  seg_vectors: np.ndarray, zs_tags: dict | None = None,
                  stat: tuple[int, int] | None = None,
-                 tags: np.ndarray | None = None) -> tuple[int, list[int]]:
+                 tags: np.ndarray | None = None, student: str = "") -> tuple[int, list[int]]:
     """Insert a track and its segments (inside the caller's transaction); returns the ids.
     ``stat``: the file's ``(size, mtime_ns)`` when its content was hashed; ``tags``: its
-    tag-student probabilities ``(T,)`` (:data:`TRACK_TAGS`)."""
+    tag-student probabilities ``(T,)`` from the student with fingerprint ``student``
+    (:data:`TRACK_TAGS`)."""
     size, mtime = stat if stat is not None else (None, None)
     tid = _new_ids(con, "tracks", 1)
     con.execute(
@@ -181,16 +187,39 @@ def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, durat
         (tid, path, content_hash, duration_s, meta.get("title"), meta.get("artist"), meta.get("genre"),
          json.dumps(meta.get("tags", {})), json.dumps(zs_tags or {}), time.time(),
          np.asarray(vector, np.float32).tobytes(), size, mtime))
-    set_track_tags(con, tid, tags)
+    set_track_tags(con, tid, tags, student)
     return tid, insert_segments(con, tid, segments, seg_vectors)
 
 
-def set_track_tags(con: sqlite3.Connection, track_id: int, tags: np.ndarray | None) -> None:
-    """Store (or, with ``None``, remove) one track's tag-student probabilities."""
+def set_track_tags(con: sqlite3.Connection, track_id: int, tags: np.ndarray | None,
+                   student: str = "") -> None:
+    """Store (or, with ``None``, remove) one track's tag-student probabilities, computed by the
+    student whose fingerprint is ``student``."""
     con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(track_id),))
     if tags is not None:
-        con.execute(f"INSERT INTO {TRACK_TAGS}(track_id, probs) VALUES (?, ?)",
-                    (int(track_id), np.asarray(tags, np.float32).tobytes()))
+        con.execute(f"INSERT INTO {TRACK_TAGS}(track_id, probs, student) VALUES (?, ?, ?)",
+                    (int(track_id), np.asarray(tags, np.float32).tobytes(), student))
+
+
+def tags_version(con: sqlite3.Connection) -> int:
+    """How many times stored tags were replaced for tracks that keep their ids (a re-embed, a
+    re-tag): tag caches key on it (adding or removing tracks does not change it)."""
+    r = con.execute("SELECT value FROM meta WHERE key = ?", (TAGS_VERSION,)).fetchone()
+    return int(r[0]) if r else 0
+
+
+def bump_tags_version(con: sqlite3.Connection) -> None:
+    """Mark stored tags as replaced (inside the caller's transaction)."""
+    con.execute("INSERT INTO meta(key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE "
+                "SET value = CAST(value AS INTEGER) + 1", (TAGS_VERSION,))
+
+
+def tracks_without_tags(con: sqlite3.Connection, student: str) -> list[int]:
+    """Ids of the tracks with no tags from the student ``student`` (none stored, or another
+    student's), in id order."""
+    q = (f"SELECT t.id FROM tracks t LEFT JOIN {TRACK_TAGS} g ON g.track_id = t.id "
+         "WHERE g.track_id IS NULL OR g.student != ? ORDER BY t.id")
+    return [int(r[0]) for r in con.execute(q, (student,))]
 
 
 def track_tags(con: sqlite3.Connection, ids: list[int]) -> dict[int, np.ndarray]:
@@ -260,10 +289,10 @@ def delete_track(con: sqlite3.Connection, track_id: int) -> None:
 def replace_vectors(con: sqlite3.Connection,
                     new: dict[int, tuple[np.ndarray, dict, list[tuple[float, float]], np.ndarray,
                                          np.ndarray | None]],
-                    ) -> None:
+                    student: str = "") -> None:
     """Give the tracks in ``new`` (id → vector, zero-shot tags, segments, segment vectors,
-    tag-student probabilities or ``None``) their new vectors, segments and tags, and delete
-    every other track (inside the caller's transaction)."""
+    tag-student probabilities or ``None``, from the student ``student``) their new vectors,
+    segments and tags, and delete every other track (inside the caller's transaction)."""
     for (tid,) in con.execute("SELECT id FROM tracks").fetchall():
         if int(tid) not in new:
             con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(tid),))
@@ -272,8 +301,9 @@ def replace_vectors(con: sqlite3.Connection,
     for tid, (vector, zs_tags, segments, seg_vectors, tags) in new.items():
         con.execute("UPDATE tracks SET vector = ?, zs_tags = ? WHERE id = ?",
                     (np.asarray(vector, np.float32).tobytes(), json.dumps(zs_tags), int(tid)))
-        set_track_tags(con, tid, tags)
+        set_track_tags(con, tid, tags, student)
         insert_segments(con, tid, segments, seg_vectors)
+    bump_tags_version(con)
 
 
 def _row(r) -> TrackRow:

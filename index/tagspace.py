@@ -32,18 +32,22 @@ CANDIDATES = 2000
 
 
 class TagCache:
-    """Track tag probabilities per (library, head fingerprint): id → ``(T,)`` float32."""
+    """Track tag probabilities per (library path, head fingerprint, tags version): id →
+    ``(T,)`` float32. A new key for a library drops that library's older ones."""
 
     def __init__(self):
-        self._data: dict[tuple[str, str], dict[int, np.ndarray]] = {}
+        self._data: dict[tuple, dict[int, np.ndarray]] = {}
         self._lock = threading.Lock()
 
-    def probs(self, key: tuple[str, str], con: sqlite3.Connection, head,
+    def probs(self, key: tuple, con: sqlite3.Connection, head,
               ids: np.ndarray) -> np.ndarray:
         """``(len(ids), T)`` tag probabilities of these tracks: the tag student's, stored at
         ingestion, where the track has them, else computed by the head from its stored segment
         vectors."""
         with self._lock:
+            if key not in self._data:
+                for k in [k for k in self._data if k[0] == key[0]]:
+                    del self._data[k]
             have = self._data.setdefault(key, {})
             missing = [int(i) for i in ids if int(i) not in have]
         if missing:
@@ -103,10 +107,10 @@ class TagSpace:
         return fused_vectors(vectors, probs, self.head.cfg.beta, self.head.mean_logit)
 
 
-def build(con: sqlite3.Connection, key: tuple[str, str], head, groups: np.ndarray,
+def build(con: sqlite3.Connection, key: tuple, head, groups: np.ndarray,
           col_group: np.ndarray, seed: int = 0) -> TagSpace:
-    """The :class:`TagSpace` of the library on ``con`` (``key``: library path and head
-    fingerprint, for :data:`TAG_CACHE`)."""
+    """The :class:`TagSpace` of the library on ``con`` (``key``: library path, head
+    fingerprint and :func:`lyrebird.index.store.tags_version`, for :data:`TAG_CACHE`)."""
     ids = np.array(sorted(store.row_ids(con, "tracks")), np.int64)
     probs = TAG_CACHE.probs(key, con, head, ids)
     rng = np.random.default_rng(seed)

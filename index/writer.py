@@ -175,7 +175,8 @@ class LibraryWriter:
                         self.con, path=path, content_hash=h, duration_s=emb.duration_s,
                         meta=meta, vector=emb.vector, segments=emb.segments,
                         seg_vectors=emb.seg_vectors, zs_tags=self.model.top_tags(emb.vector),
-                        stat=meta.get("_stat"), tags=emb.tags)
+                        stat=meta.get("_stat"), tags=emb.tags,
+                        student=(self.model.tag_student_key or "") if emb.tags is not None else "")
                     added.append((path, tid))
                     t_ids.append(tid)
                     t_vecs.append(emb.vector)
@@ -231,7 +232,7 @@ class LibraryWriter:
         new = {tid: (e.vector, model.top_tags(e.vector), e.segments, e.seg_vectors, e.tags)
                for tid, e in embedded.items()}
         with store.immediate(self.con):
-            store.replace_vectors(self.con, new)
+            store.replace_vectors(self.con, new, model.tag_student_key or "")
             store.set_meta(self.con, model=m.name, fingerprint=m.fingerprint(),
                            dim=str(m.DIM), sample_rate=str(m.SAMPLE_RATE))
             self.indexes.discard_files()

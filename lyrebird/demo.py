@@ -148,16 +148,22 @@ def write_tags(root: Path, wanted: dict[str, dict[str, str]]) -> int:
 def open_current(library: Path, model: str | LibraryModel = "default") -> tuple[Library, int]:
     """Open the library at ``library`` (creating it with ``model`` if absent), re-embedding it
     when it was built by another version of ``model`` — a cached demo library from an older
-    shipped default. Returns ``(library, number of tracks re-embedded)``.
+    shipped default — or giving its tracks the model's tag-student tags where they lack them.
+    Returns ``(library, number of tracks re-embedded)``.
     """
     from lyrebird.index import Library
     from lyrebird.index.model import load_model
 
     if not (library / "library.sqlite").is_file():
         return Library.create(library, model), 0
-    lib = Library.open(library)
     m = load_model(model) if isinstance(model, str) else model
-    if m.fingerprint() == lib.meta["fingerprint"]:
+    with Library.open(library, readonly=True) as old:
+        current = m.fingerprint() == old.meta["fingerprint"]
+    lib = Library.open(library, m if current else None)
+    if current:
+        retagged = lib.retag()  # a library made before the tag student shipped gets its tags
+        if retagged.added:
+            log.info("%s: %d tracks given the tag student's tags", library, len(retagged.added))
         return lib, 0
     log.warning("%s: built with an older %r model; re-embedding its tracks", library,
                 lib.meta["model"])

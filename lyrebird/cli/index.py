@@ -213,6 +213,18 @@ def reembed_cmd(library: Path, model: str, as_json: bool) -> None:
     emit(rep.to_dict(), as_json, f"re-embedded {len(rep.added)} tracks, failed {len(rep.failed)}")
 
 
+@index_group.command("retag")
+@library_arg
+@json_option
+def retag_cmd(library: Path, as_json: bool) -> None:
+    """Store the model's tag-student tags for tracks made without them (before the student
+    shipped, or by an older one); vectors are unchanged, missing files are listed and kept."""
+    with _errors():
+        rep = _open(library).retag()
+    emit(rep.to_dict(), as_json, f"retagged {len(rep.added)} tracks, failed {len(rep.failed)}"
+         + "".join(f"\n  {p}: {r}" for p, r in rep.failed))
+
+
 @index_group.command("check")
 @library_arg
 @click.option("--repair", is_flag=True,
