@@ -51,6 +51,8 @@ def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
             return rep
         seg, hop = float(lib.meta["segment_s"]), float(lib.meta["hop_s"])
         ids = store.tracks_without_tags(lib.con, key)
+        if not ids:
+            return rep
         rows = store.get_tracks(lib.con, ids)
         pending: list[tuple[int, str, object]] = []
 

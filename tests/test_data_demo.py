@@ -155,6 +155,9 @@ def test_determinism_and_cache(corpus, tmp_path):
     t0 = time.monotonic()
     cached = build_demo_corpus(out, TINY)
     assert cached.cached and time.monotonic() - t0 < 5.0
+    (tmp_path / "link").symlink_to(out)  # the same corpus under another path (or cwd)
+    moved = build_demo_corpus(tmp_path / "link", TINY)
+    assert moved.cached and moved.manifest == str(tmp_path / "link" / "manifest.parquet")
     # same seed, other folder, one worker (another schedule): identical corpus
     again = build_demo_corpus(tmp_path / "again", DemoConfig(clips=CLIPS, workers=1,
                                                              probes=False))

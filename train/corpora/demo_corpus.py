@@ -342,7 +342,8 @@ def build_demo_corpus(out: str | os.PathLike = DEFAULT_OUT, config: DemoConfig =
     if report_path.is_file() and manifest.is_file() and not force:
         rep = json.loads(report_path.read_text())
         if rep.get("fingerprint") == fp and rep.get("complete"):
-            rep["cached"] = True
+            # where it is now, not where (or from which folder) it was built
+            rep.update(cached=True, out=str(out), manifest=str(manifest))
             return BuildReport(**rep)
     stamp.write_text(json.dumps({"fingerprint": fp, "config": asdict(config)}, default=str))
     t0 = time.monotonic()
