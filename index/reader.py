@@ -180,7 +180,7 @@ class LibraryReader:
         q = self.model.text_vectors([query])[0]
         space = self.tag_space()
         n = _fetch(k, group)
-        hits = (self._search_tracks(q, n) if space is None or space.head.cfg.alpha >= 1.0
+        hits = (self._search_tracks(q, n) if space is None or space.query_alpha(q) >= 1.0
                 else self._search_fused(q, n, space))
         return self._grouped(hits, k, group)
 
@@ -216,7 +216,7 @@ class LibraryReader:
             return []
         cos = store.vectors_by_id(self.con, "tracks", cand) @ q
         t = tag[np.searchsorted(space.ids, cand)]
-        a = space.head.cfg.alpha
+        a = space.query_alpha(q)
         score = a * (cos - mu_c) / sd_c + (1 - a) * (t - tag.mean()) / (tag.std() + 1e-9)
         keep = [int(cand[j]) for j in np.argsort(-score)[:k]]
         return self._hits(keep, dict(zip(cand.tolist(), score.tolist(), strict=True)), q)

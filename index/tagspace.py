@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lyrebird.mulan.tag_space import centred_logits, column_weights, fused_vectors, unit
+from lyrebird.mulan.tag_space import (
+    centred_logits,
+    column_weights,
+    fused_vectors,
+    group_match,
+    query_alpha,
+    unit,
+)
 
 from . import store
 
@@ -100,6 +107,16 @@ class TagSpace:
         tag = self.probs.astype(np.float64) @ w
         cos = self.sample @ q if len(self.sample) else np.zeros(1)
         return tag, float(cos.mean()), float(cos.std() + 1e-9)
+
+    def query_alpha(self, q: np.ndarray) -> float:
+        """The contrastive weight for the unit query ``(D,)``: the head's ``alpha``, or more
+        when the query matches no tag concept well (:func:`lyrebird.mulan.tag_space.
+        query_alpha` with the head's ``match_full``)."""
+        cfg = self.head.cfg
+        full = float(getattr(cfg, "match_full", 0.0))
+        if full <= 0:
+            return float(cfg.alpha)
+        return float(query_alpha(cfg.alpha, group_match(q[None], self.groups), full)[0])
 
     def fused(self, vectors: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """Fused similarity vectors ``(N, D + T)`` (:func:`lyrebird.mulan.tag_space.

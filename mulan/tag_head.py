@@ -53,6 +53,7 @@ class TagHeadConfig:
             logits used for similarity; empty: zeros).
         alpha, beta: fusion weights chosen on valid (:class:`lyrebird.mulan.tag_space.
             FusionWeights`: contrastive share of text search and of similarity).
+        match_full: per-query fusion (:func:`lyrebird.mulan.tag_space.query_alpha`; 0: off).
     """
 
     tags: tuple[str, ...] = ()
@@ -63,6 +64,7 @@ class TagHeadConfig:
     mean_logit: tuple[float, ...] = ()
     alpha: float = 0.5
     beta: float = 0.5
+    match_full: float = 0.0
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -6,7 +6,11 @@
   of its tag probabilities (:func:`keyword_scores`). This is how musicnn-based library tools
   search, and the ``teacher-keyword`` peer of ``lyrebird eval real``.
 - **Fused text search**: each score is z-scored over the library's tracks for the query, then
-  ``alpha · z(contrastive cosine) + (1 − alpha) · z(tag score)`` (:func:`fuse`).
+  ``alpha · z(contrastive cosine) + (1 − alpha) · z(tag score)`` (:func:`fuse`). With
+  ``match_full`` > 0 the weight is per query (:func:`query_alpha`): a query whose best tag
+  concept takes less than ``match_full`` of its softmax weight ("Irish hornpipe on a tin
+  whistle": no tag names it) leans on the contrastive space, up to ``alpha = 1`` when it
+  matches no tag at all.
 - **Fused similarity**: a track is ``[√beta · v̂, √(1 − beta) · ĉ]`` with ``v̂`` its unit
   contrastive vector and ``ĉ`` its unit *centred tag logits* (logits minus the library's
   mean logit), so the cosine of two fused vectors is ``beta · cos(v) + (1 − beta) · cos(c)``
@@ -31,10 +35,13 @@ EPS = 1e-6
 @dataclass(frozen=True)
 class FusionWeights:
     """``alpha``: weight of the contrastive score in text search; ``beta``: weight of the
-    contrastive vector in similarity (1: contrastive only, 0: tags only)."""
+    contrastive vector in similarity (1: contrastive only, 0: tags only); ``match_full``: the
+    share of a query's tag weight its best concept needs for the full tag share (0: off; see
+    :func:`query_alpha`)."""
 
     alpha: float = 0.5
     beta: float = 0.5
+    match_full: float = 0.0
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -82,6 +89,24 @@ def column_weights(queries: np.ndarray, groups: np.ndarray, col_group: np.ndarra
     return w[:, col_group] / counts[col_group]
 
 
+def group_match(queries: np.ndarray, groups: np.ndarray,
+                temperature: float = TEMPERATURE) -> np.ndarray:
+    """``(Q,)``: the weight the best-matching tag concept takes of each unit query ``(Q, D)``
+    (:func:`keyword_weights` over the groups ``(G, K, D)``; 1/G when nothing stands out)."""
+    return keyword_weights(queries, groups, temperature).max(axis=1)
+
+
+def query_alpha(alpha: float, match: np.ndarray, match_full: float) -> np.ndarray:
+    """``(Q,)`` contrastive weights: ``alpha`` where a query's best concept takes at least
+    ``match_full`` of its weight (:func:`group_match`), rising linearly to 1 as that share
+    falls to 0; ``alpha`` everywhere when ``match_full`` ≤ 0."""
+    match = np.asarray(match, np.float64)
+    if match_full <= 0:
+        return np.full(match.shape, float(alpha))
+    g = np.clip(match / match_full, 0.0, 1.0)
+    return float(alpha) + (1.0 - float(alpha)) * (1.0 - g)
+
+
 def keyword_scores(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Tag probabilities ``(N, T)`` and query weights ``(Q, T)`` → ``(N, Q)`` scores."""
     return np.asarray(probs, np.float64) @ np.asarray(weights, np.float64).T
@@ -93,14 +118,17 @@ def zscore(s: np.ndarray, axis: int = 0) -> np.ndarray:
     return (s - s.mean(axis=axis, keepdims=True)) / (s.std(axis=axis, keepdims=True) + 1e-9)
 
 
-def fuse(contrastive: np.ndarray, tags: np.ndarray, alpha: float) -> np.ndarray:
+def fuse(contrastive: np.ndarray, tags: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
     """``(N, Q)`` contrastive cosines and ``(N, Q)`` tag scores → fused ``(N, Q)`` scores
-    (each z-scored over the N tracks; ``alpha`` weighs the contrastive one)."""
-    if alpha >= 1.0:
-        return np.asarray(contrastive, np.float64)
-    if alpha <= 0.0:
-        return np.asarray(tags, np.float64)
-    return alpha * zscore(contrastive) + (1.0 - alpha) * zscore(tags)
+    (each z-scored over the N tracks; ``alpha``, one or ``(Q,)`` per query, weighs the
+    contrastive one)."""
+    a = np.asarray(alpha, np.float64)
+    if a.ndim == 0:
+        if a >= 1.0:
+            return np.asarray(contrastive, np.float64)
+        if a <= 0.0:
+            return np.asarray(tags, np.float64)
+    return a * zscore(contrastive) + (1.0 - a) * zscore(tags)
 
 
 def centred_logits(probs: np.ndarray, mean_logit: np.ndarray | None = None) -> np.ndarray:
@@ -119,6 +147,20 @@ def fused_vectors(vectors: np.ndarray, probs: np.ndarray, beta: float,
     return np.concatenate([v, c], axis=1).astype(np.float32)
 
 
-__all__ = ["TEMPERATURE", "FusionWeights", "centred_logits", "column_weights", "fuse",
-           "fused_vectors", "group_vectors",
-           "keyword_scores", "keyword_weights", "logits", "softmax", "unit", "zscore"]
+__all__ = [
+    "TEMPERATURE",
+    "FusionWeights",
+    "centred_logits",
+    "column_weights",
+    "fuse",
+    "fused_vectors",
+    "group_match",
+    "group_vectors",
+    "keyword_scores",
+    "keyword_weights",
+    "logits",
+    "query_alpha",
+    "softmax",
+    "unit",
+    "zscore",
+]

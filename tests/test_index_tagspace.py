@@ -53,11 +53,13 @@ def make_library(tmp_path, music, head: TagHead):
     return lib
 
 
-def oracle_text(lib, head: TagHead, query: str) -> dict[int, float]:
+def oracle_text(lib, head: TagHead, query: str, alpha: float | None = None,
+                model: ToneModel | None = None) -> dict[int, float]:
     """Fused scores of every track from first principles (all tracks: the stats sample), with
-    the stored vectors read from the database file directly."""
+    the stored vectors read from the database file directly; ``alpha``: the head's unless
+    given."""
     con = sqlite3.connect(lib.path / "library.sqlite")
-    m = ToneModel()
+    m = model or ToneModel()
     q = m.embed_text([query])[0]
     names = m.embed_text(list(NAMES))
     w = softmax((names @ q) / TEMPERATURE)
@@ -73,7 +75,7 @@ def oracle_text(lib, head: TagHead, query: str) -> dict[int, float]:
         tv = con.execute("SELECT vector FROM tracks WHERE id = ?", (tid,)).fetchone()
         cos.append(float(np.frombuffer(tv[0], np.float32) @ q))
     cos, tag = np.array(cos), np.array(tag)
-    a = head.cfg.alpha
+    a = head.cfg.alpha if alpha is None else alpha
     z = a * (cos - cos.mean()) / (cos.std() + 1e-9) + (1 - a) * (tag - tag.mean()) / (tag.std() + 1e-9)
     return dict(zip(ids, z.tolist(), strict=True))
 
@@ -198,3 +200,47 @@ def test_stored_name_vectors_spare_the_text_tower(tmp_path, music):
         assert not any(t in texts for c in calls for t in c)
         stale = TagHead.load(tmp_path / "head")
         assert stale.stored_name_vectors("another text tower") is None
+
+
+class MixToneModel(HeadToneModel):
+    """The tone model whose text "a mix of A and B Hz" is both bands at once: a query that
+    matches two tag names equally, so no single tag concept takes its weight."""
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        out = super().embed_text(texts)
+        for i, t in enumerate(texts):
+            if t.startswith("a mix of "):
+                v = np.full(self.DIM, 1e-3, np.float32)
+                for hz in t[len("a mix of "):].removesuffix(" Hz").split(" and "):
+                    v[self._band(float(hz))] = 1.0
+                out[i] = v / np.linalg.norm(v)
+        return out
+
+
+def test_a_query_no_single_tag_names_leans_on_the_contrastive_space(tmp_path, music):
+    """With ``match_full`` the tag share of text search falls with the query's best tag
+    concept's weight: a pure tone query keeps the head's alpha (0.3: the lying tags win); an
+    even mix of two tones (each name takes half the weight) gets 0.3 + 0.7 (1 − 0.5 / 0.9)."""
+    net = permuted_head_net(0.3, 1.0)
+    net.cfg = replace(net.cfg, match_full=0.9)
+    head = net.frozen()
+    model = MixToneModel(head)
+    with Library.create(tmp_path / "lib", model) as lib:
+        lib.add(music)
+        space = lib.tag_space()
+        names = model.embed_text(list(NAMES))
+        for query, full_tags in (("tone at 880 Hz", True), ("a mix of 220 and 440 Hz", False)):
+            q = model.embed_text([query])[0]
+            match = float(softmax(names @ q / TEMPERATURE).max())  # independent of the code
+            want_alpha = 0.3 if full_tags else 0.3 + 0.7 * (1.0 - match / 0.9)
+            assert space.query_alpha(q) == pytest.approx(want_alpha, abs=1e-6)
+            hits = lib.search(query, k=4)
+            want = oracle_text(lib, head, query, want_alpha, model)
+            assert [h.track_id for h in hits] == sorted(want, key=lambda i: -want[i])
+            for h in hits:
+                assert h.score == pytest.approx(want[h.track_id], abs=1e-3)
+        assert match == pytest.approx(0.5, abs=0.01)
+        assert {_name(h) for h in lib.search("a mix of 220 and 440 Hz", k=2)} == {
+            "tone220.wav", "tone440.wav"}  # alpha 0.61: the tones, not the head's lie
+        top = _name(lib.search("tone at 880 Hz", k=1)[0])
+        assert top == "tone220.wav"  # the head's lie, at the full tag share

@@ -261,6 +261,9 @@ def test_library_and_eval_kinds_and_their_errors():
         parse_model("default?alpha=2&beta=0.5")
     with pytest.raises(SpecError, match="unknown baseline"):
         parse_model("baseline:mfcc")
+    for bad in ("default?match=2", "default?match=some"):
+        with pytest.raises(SpecError, match="match takes a number in"):
+            parse_model(bad)
     with pytest.raises(ValueError, match="expected 'py:<module>:<factory>'"):
         load_model("py:tone_model")
 

@@ -74,3 +74,42 @@ def test_evaluation_uses_the_student_tags_a_library_stores(tmp_path):
         assert v2.tags is None
         s2 = off.text_scores(off.prepare_vectors(v2).track, ["tone at 880 Hz"])[:, 0]
         assert rows[int(np.argmax(s2))].path.endswith("tone220.wav")  # the permuted head's
+
+
+def test_evaluation_per_query_fusion_ranks_as_the_library(tmp_path):
+    """The head's ``match_full`` (per-query alpha) in the evaluation, as the library applies
+    it: a query matching one tag and one matching two equally; the spec option ``match``
+    overrides it (0: one alpha for all, the library's ranking no longer)."""
+    from dataclasses import replace
+
+    from test_index_tagspace import MixToneModel, permuted_head_net
+
+    net = permuted_head_net(0.3, 0.5)
+    net.cfg = replace(net.cfg, match_full=0.9)
+    head = net.frozen()
+    model = MixToneModel(head)
+    music = [tone(tmp_path / f"tone{f}.wav", f, 12.0) for f in FREQS]
+    with Library.create(tmp_path / "lib", model) as lib:
+        lib.add(music)
+        rows = lib.tracks()
+        embs = [lib.audio_embedded(r.path) for r in rows]
+        v = Vectors(np.concatenate([e.seg_vectors for e in embs]),
+                    np.concatenate([np.full(len(e.seg_vectors), i) for i, e in enumerate(embs)]),
+                    np.stack([e.vector for e in embs]), np.stack([e.vector for e in embs]))
+        ev = FusedEval(model, head, 0.3, 0.5)
+        assert ev.match_full == 0.9
+        prepared = ev.prepare_vectors(v)
+        for q in ("tone at 440 Hz", "a mix of 220 and 440 Hz"):
+            s = ev.text_scores(prepared.track, [q])[:, 0]
+            hits = lib.search(q, 4)
+            assert [rows[j].id for j in np.argsort(-s)] == [h.track_id for h in hits]
+            z = {r.id: float(x) for r, x in zip(rows, s, strict=True)}
+            for h in hits:  # same statistics: all tracks are the library's candidates
+                assert h.score == pytest.approx(z[h.track_id], abs=1e-3)
+        off = FusedEval(model, head, 0.3, 0.5, match_full=0.0)
+        s_off = off.text_scores(off.prepare_vectors(v).track, ["a mix of 220 and 440 Hz"])
+        s_on = ev.text_scores(prepared.track, ["a mix of 220 and 440 Hz"])[:, 0]
+        name = {j: rows[j].path.rsplit("/", 1)[-1] for j in range(len(rows))}
+        # one alpha (0.3): the lying tags win; per query (0.61): the tones themselves
+        assert {name[j] for j in np.argsort(-s_off[:, 0])[:2]} == {"tone880.wav", "tone1760.wav"}
+        assert {name[j] for j in np.argsort(-s_on)[:2]} == {"tone220.wav", "tone440.wav"}

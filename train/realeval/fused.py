@@ -4,7 +4,9 @@ A MuLan that carries a distilled tag head (:mod:`lyrebird.mulan.tag_head`) searc
 scores in a library (:mod:`lyrebird.index.tagspace`). :class:`FusedEval` gives the evaluation
 the same behaviour, with the same formulas (:mod:`lyrebird.mulan.tag_space`):
 
-- text tasks: ``alpha · z(cosine) + (1 − alpha) · z(tag score)``, z over the split's tracks;
+- text tasks: ``alpha · z(cosine) + (1 − alpha) · z(tag score)``, z over the split's tracks
+  (``alpha`` per query with the head's ``match_full``: :func:`lyrebird.mulan.tag_space.
+  query_alpha`);
 - similar tracks: cosine of fused vectors (``beta`` contrastive share); excerpts stay in the
   contrastive space, as a library's audio queries do.
 
@@ -28,8 +30,10 @@ from lyrebird.mulan.tag_space import (
     column_weights,
     fuse,
     fused_vectors,
+    group_match,
     group_vectors,
     keyword_scores,
+    query_alpha,
     unit,
 )
 
@@ -37,9 +41,12 @@ from lyrebird.mulan.tag_space import (
 class FusedEval:
     """Wraps a MuLan library model (``embed_windows``, ``embed_text``) and its ``head``."""
 
-    def __init__(self, model, head: TagHead, alpha: float, beta: float, student: bool = True):
+    def __init__(self, model, head: TagHead, alpha: float, beta: float, student: bool = True,
+                 match_full: float | None = None):
         self.model, self.head, self.student = model, head, bool(student)
         self.alpha, self.beta = float(alpha), float(beta)
+        self.match_full = float(getattr(head.cfg, "match_full", 0.0) if match_full is None
+                                else match_full)
         self.SAMPLE_RATE, self.DIM = model.SAMPLE_RATE, model.DIM
         self.name = f"{model.name}+tags"
         self._probs: np.ndarray | None = None
@@ -108,7 +115,7 @@ class FusedEval:
         cos = self._vecs.astype(np.float64) @ q.T.astype(np.float64)
         groups, col = self._group_vectors()
         tag = keyword_scores(self._probs, column_weights(q, groups, col))
-        return fuse(cos, tag, self.alpha)
+        return fuse(cos, tag, query_alpha(self.alpha, group_match(q, groups), self.match_full))
 
 
 __all__ = ["FusedEval"]

@@ -11,6 +11,8 @@ model") names what to embed with (:func:`parse_model`):
   (``default?alpha=0.6&beta=0.4``; older spelling ``fused:0.6,0.4:default``) and
   ``head=none`` leaves the head out (``contrastive:default``); ``tags=head`` takes the
   tracks' tags from the head even when the MuLan carries a tag student (the comparison);
+  ``match`` sets the per-query fusion's ``match_full`` (``default?match=0.3``; 0: one alpha
+  for every query);
 - ``audio=random-init`` (``default?audio=random-init``; older spelling ``random-tower[:SPEC]``):
   the MuLan with its frozen audio encoder swapped for the encoder's random-init twin (same
   family and preset, seed 0), keeping the trained head and text tower. This is *not* the
@@ -125,7 +127,7 @@ def random_tower(mulan_spec: str = "default", device: str = "cpu") -> EvalModel:
                           f"of {mulan_spec!r} unchanged; not retrained")
 
 
-EVAL_OPTIONS = ("head", "alpha", "beta", "audio", "tags")
+EVAL_OPTIONS = ("head", "alpha", "beta", "audio", "tags", "match")
 """The options the evaluation reads on a MuLan spec (the others go to the model's loader)."""
 
 
@@ -170,6 +172,15 @@ def parse_model(spec: str | Spec, device: str = "cpu", name: str | None = None) 
     if s.option("tags") not in (None, "head", "student"):
         raise SpecError(f"model spec {s.written!r}: tags takes 'student' (the default when the "
                         "model has one) or 'head'")
+    match = s.option("match")
+    try:
+        match_full = None if match is None else float(match)
+    except ValueError:
+        match_full = -1.0
+    if match_full is not None and not 0.0 <= match_full <= 1.0:
+        raise SpecError(f"model spec {s.written!r}: match takes a number in [0, 1] (the share of "
+                        "a query's tag weight its best concept needs for the full tag share; "
+                        "0: off)")
     weights, fused = _weights(s), head_opt is None
     if weights is not None and not fused:
         raise SpecError(f"model spec {s.written!r}: alpha/beta fuse with the head; head=none "
@@ -188,7 +199,10 @@ def parse_model(spec: str | Spec, device: str = "cpu", name: str | None = None) 
     label = name or (base if weights is None else f"{base} fused {alpha:g}/{beta:g}")
     if s.option("tags") == "head":
         label = name or f"{label} (head tags)"
-    f = FusedEval(m, head, alpha, beta, student=s.option("tags") != "head")
+    if match_full is not None:
+        label = name or f"{label} match {match_full:g}"
+    f = FusedEval(m, head, alpha, beta, student=s.option("tags") != "head",
+                  match_full=match_full)
     source = "tag student" if f.tag_fingerprint() is not None else "distilled tag head"
     return EvalModel(label, f, str(m.fingerprint()),
                      f"contrastive space fused with the {source}'s tags (alpha {alpha:g} "
