@@ -17,6 +17,16 @@ from lyrebird.train.realeval.embed import Vectors
 from lyrebird.train.realeval.fused import FusedEval
 
 
+def library_vectors(lib: Library) -> tuple[list, Vectors]:
+    """The library's tracks and their stored vectors as the evaluation holds a split's."""
+    rows = lib.tracks()
+    embs = [lib.audio_embedded(r.path) for r in rows]
+    return rows, Vectors(
+        np.concatenate([e.seg_vectors for e in embs]),
+        np.concatenate([np.full(len(e.seg_vectors), i) for i, e in enumerate(embs)]),
+        np.stack([e.vector for e in embs]), np.stack([e.vector for e in embs]))
+
+
 @pytest.mark.parametrize(("alpha", "beta"), [(0.3, 0.4), (0.0, 0.0), (0.7, 0.9)])
 def test_evaluation_fusion_ranks_as_the_library(tmp_path, alpha, beta):
     head = permuted_head(alpha, beta)
@@ -24,11 +34,7 @@ def test_evaluation_fusion_ranks_as_the_library(tmp_path, alpha, beta):
     music = [tone(tmp_path / f"tone{f}.wav", f, 12.0) for f in FREQS]
     with Library.create(tmp_path / "lib", model) as lib:
         lib.add(music)
-        rows = lib.tracks()
-        embs = [lib.audio_embedded(r.path) for r in rows]
-        v = Vectors(np.concatenate([e.seg_vectors for e in embs]),
-                    np.concatenate([np.full(len(e.seg_vectors), i) for i, e in enumerate(embs)]),
-                    np.stack([e.vector for e in embs]), np.stack([e.vector for e in embs]))
+        rows, v = library_vectors(lib)
         ev = FusedEval(model, head, alpha, beta)
         prepared = ev.prepare_vectors(v)
         for q in ("tone at 220 Hz", "tone at 1760 Hz"):
@@ -91,11 +97,7 @@ def test_evaluation_per_query_fusion_ranks_as_the_library(tmp_path):
     music = [tone(tmp_path / f"tone{f}.wav", f, 12.0) for f in FREQS]
     with Library.create(tmp_path / "lib", model) as lib:
         lib.add(music)
-        rows = lib.tracks()
-        embs = [lib.audio_embedded(r.path) for r in rows]
-        v = Vectors(np.concatenate([e.seg_vectors for e in embs]),
-                    np.concatenate([np.full(len(e.seg_vectors), i) for i, e in enumerate(embs)]),
-                    np.stack([e.vector for e in embs]), np.stack([e.vector for e in embs]))
+        rows, v = library_vectors(lib)
         ev = FusedEval(model, head, 0.3, 0.5)
         assert ev.match_full == 0.9
         prepared = ev.prepare_vectors(v)
