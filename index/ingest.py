@@ -123,15 +123,29 @@ def _embed_chunks(model: LibraryModel, chunks: Iterable[Chunks]
         t = tag_segments(ch.audio, ch.valid) if tag_segments is not None else None
         if t is not None:
             tags.append(np.asarray(t, np.float32))
-    seg, n = np.concatenate(vecs), np.concatenate(valid).astype(np.float64)
+    seg = np.concatenate(vecs)
     from lyrebird.encoders.pooling import weighted_mean  # torch: embedding loads it anyway
 
-    track_tags = None
-    if tags and sum(len(t) for t in tags) == len(seg):
-        w = n / max(n.sum(), 1.0)
-        track_tags = (np.concatenate(tags) * w[:, None]).sum(0).astype(np.float32)
     return spans, seg, weighted_mean(seg, np.concatenate(valid), normalize=True).numpy(), \
-        track_tags
+        _track_tags(tags, valid)
+
+
+def _track_tags(tags: list[np.ndarray], valid: list[np.ndarray]) -> np.ndarray | None:
+    """A track's tags ``(T,)``: its segments' ``(S, T)`` tag-student probabilities averaged,
+    weighted by their real audio (``valid`` samples); ``None`` without one per segment."""
+    n = np.concatenate(valid).astype(np.float64) if valid else np.zeros(0)
+    if not tags or sum(len(t) for t in tags) != len(n):
+        return None
+    w = n / max(n.sum(), 1.0)
+    return (np.concatenate(tags) * w[:, None]).sum(0).astype(np.float32)
+
+
+def _checked_info(path: str | os.PathLike, max_duration_s: float):
+    info = audio_info(path)
+    if info.duration_s > max_duration_s:
+        raise AudioError(path, f"very long: {info.duration_s / 3600:.1f} h exceeds the "
+                               f"{max_duration_s / 3600:.1f} h limit")
+    return info
 
 
 def embed_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10.0,
@@ -144,13 +158,30 @@ def embed_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 
     audio (:func:`lyrebird.encoders.pooling.weighted_mean`), normalised. Memory is bounded by
     ``batch`` windows. Raises :class:`AudioError` for unusable files.
     """
-    info = audio_info(path)
-    if info.duration_s > max_duration_s:
-        raise AudioError(path, f"very long: {info.duration_s / 3600:.1f} h exceeds the "
-                               f"{max_duration_s / 3600:.1f} h limit")
+    info = _checked_info(path, max_duration_s)
     spans, seg, vec, tags = _embed_chunks(model, stream_chunks(
         path, model.SAMPLE_RATE, segment_s, hop_s, batch=batch, last="shift"))
     return Embedded(info.duration_s, spans, seg, vec, tags)
+
+
+def tag_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10.0,
+             hop_s: float = 5.0, batch: int = 8,
+             max_duration_s: float = MAX_DURATION_S) -> np.ndarray | None:
+    """The ``(T,)`` tag-student tags :func:`embed_file` would store for ``path``, without
+    running the encoder (``None`` when the model has no student). Raises :class:`AudioError`
+    for unusable files."""
+    tag_segments = getattr(model, "tag_segments", None)
+    if tag_segments is None:
+        return None
+    _checked_info(path, max_duration_s)
+    tags, valid = [], []
+    for ch in stream_chunks(path, model.SAMPLE_RATE, segment_s, hop_s, batch=batch, last="shift"):
+        t = tag_segments(ch.audio, ch.valid)
+        if t is None:
+            return None
+        tags.append(np.asarray(t, np.float32))
+        valid.append(ch.valid)
+    return _track_tags(tags, valid)
 
 
 def embed_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
 
-from .ingest import Embedded, embed_file
+from .ingest import Embedded, embed_file, tag_file
 from .model import LibraryModel, ModelHandle, load_model
 from .types import AddReport
 
@@ -36,10 +36,10 @@ def reembed(lib, model: str | LibraryModel) -> AddReport:
 
 def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
     """Give every track of ``lib`` (a :class:`lyrebird.index.Library` opened for writing) the
-    tags of its model's (``handle``'s) current tag student, where it has none or another student's: a library
-    made before the student shipped, or by an older one. The files are decoded and the student
-    run on the library's segments (the encoder too: :func:`embed_file`); vectors are unchanged.
-    ``added`` lists the tracks retagged; a file gone or unreadable goes to ``failed`` and its
+    tags of its model's (``handle``'s) current tag student, where it has none or another
+    student's: a library made before the student shipped, or by an older one. The files are
+    decoded and the student run on the library's segments (:func:`lyrebird.index.ingest.
+    tag_file`: no encoder); vectors are unchanged. ``added`` lists the tracks retagged; a file gone or unreadable goes to ``failed`` and its
     track is kept as it is. Commits every ``batch_size`` tracks; a model without a student
     retags nothing."""
     from . import store
@@ -67,7 +67,7 @@ def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
         for tid in progress(ids, desc="retag"):
             path = rows[tid].path
             try:
-                tags = embed_file(handle.model, path, seg, hop).tags
+                tags = tag_file(handle.model, path, seg, hop)
             except (AudioError, OSError) as e:
                 rep.failed.append((path, getattr(e, "reason", str(e))))
                 continue

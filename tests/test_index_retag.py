@@ -128,3 +128,18 @@ def test_index_retag_cli_reports_what_it_did(tmp_path):
     assert {s for _, s in rows(tmp_path / "lib").values()} == {"cli"}
     res = run(main, ["index", "retag", lib])
     assert res.exit_code == 0 and "retagged 0 tracks, failed 0" in res.output
+
+
+def test_tag_file_gives_ingestions_tags_without_the_encoder(tmp_path):
+    from lyrebird.index.ingest import embed_file, tag_file
+
+    path = tone(tmp_path / "t.wav", 440, 23.0)
+    model = student_model("v1")
+    want = embed_file(model, path, 10.0, 5.0).tags
+
+    class NoEncoder(StudentToneModel):
+        def embed_windows(self, audio, valid):
+            raise AssertionError("the encoder ran")
+
+    np.testing.assert_allclose(tag_file(NoEncoder(HEAD), path, 10.0, 5.0), want, rtol=1e-6)
+    assert tag_file(HeadToneModel(HEAD), path) is None  # no student
