@@ -408,8 +408,38 @@ class ModelHandle:
         s = self.text_vectors([template.format(x) for x in tags]) @ vec
         return {tags[i]: float(s[i]) for i in np.argsort(-s)}
 
+    def distilled_tags(self, vectors: np.ndarray | None, tags: np.ndarray | None = None
+                       ) -> dict[str, float] | None:
+        """Distilled tag probabilities of audio, best first, or ``None`` without a tag head:
+        ``tags`` ``(T,)``, the tag student's (:attr:`lyrebird.index.ingest.Embedded.tags`),
+        when given, else the head's of the segment vectors ``(S, DIM)`` (averaged). Repeated
+        names (a tag of both teachers) keep their higher probability."""
+        head = self.tag_head
+        if head is None:
+            return None
+        if tags is not None and len(tags) == len(head.names):
+            p = np.asarray(tags, np.float32)
+        elif vectors is not None:
+            p = head.probs(np.atleast_2d(np.asarray(vectors, np.float32))).mean(0)
+        else:
+            return None
+        out: dict[str, float] = {}
+        for name, v in zip(head.names, p, strict=True):
+            out[name] = max(out.get(name, 0.0), float(v))
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    def stored_tags(self, vector: np.ndarray | None, seg_vectors: np.ndarray | None = None,
+                    tags: np.ndarray | None = None, top: int = 5) -> dict[str, float]:
+        """The ``top`` tags stored with a track (``Hit.tags``, the API's ``tags``): with a tag
+        head, the distilled probabilities (:meth:`distilled_tags`); else the zero-shot
+        scores of the vector ``(DIM,)`` (:meth:`top_tags`)."""
+        d = self.distilled_tags(seg_vectors, tags) if self.tag_head is not None else None
+        if d is not None:
+            return dict(list(d.items())[:top])
+        return self.top_tags(vector, top) if vector is not None else {}
+
     def top_tags(self, vec: np.ndarray, top: int = 5) -> dict[str, float]:
-        """The ``top`` default-vocabulary tags stored with a track when it is added; ``{}`` for
+        """The ``top`` default-vocabulary zero-shot tags (cosine to the prompts); ``{}`` for
         an audio-only model or one without a vocabulary."""
         if not self.model.has_text:
             return {}

@@ -78,19 +78,9 @@ class LibraryReader:
 
     def tag_probs(self, vectors: np.ndarray, tags: np.ndarray | None = None
                   ) -> dict[str, float] | None:
-        """Distilled tag probabilities of audio, best first, or ``None`` without a tag head:
-        ``tags`` ``(T,)``, the tag student's (:attr:`Embedded.tags`), when given, else the head's
-        of the vectors ``(S, DIM)`` (a track's or a query's segments; averaged). Repeated
-        names (a tag of both teachers) keep their higher probability."""
-        head = self.model.tag_head
-        if head is None:
-            return None
-        p = (np.asarray(tags, np.float32) if tags is not None and len(tags) == len(head.names)
-             else head.probs(np.atleast_2d(np.asarray(vectors, np.float32))).mean(0))
-        out: dict[str, float] = {}
-        for name, v in zip(head.names, p, strict=True):
-            out[name] = max(out.get(name, 0.0), float(v))
-        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+        """Distilled tag probabilities of audio, best first, or ``None`` without a tag head
+        (:meth:`lyrebird.index.model.ModelHandle.distilled_tags`)."""
+        return self.model.distilled_tags(vectors, tags)
 
     # -------------------------------------------------------------- query vectors
     def audio_embedded(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None

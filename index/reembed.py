@@ -39,7 +39,8 @@ def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
     tags of its model's (``handle``'s) current tag student, where it has none or another
     student's: a library made before the student shipped, or by an older one. The files are
     decoded and the student run on the library's segments (:func:`lyrebird.index.ingest.
-    tag_file`: no encoder); vectors are unchanged. ``added`` lists the tracks retagged; a file gone or unreadable goes to ``failed`` and its
+    tag_file`: no encoder); the track's top tags (``Hit.tags``) become the student's; vectors
+    are unchanged. ``added`` lists the tracks retagged; a file gone or unreadable goes to ``failed`` and its
     track is kept as it is. Commits every ``batch_size`` tracks; a model without a student
     retags nothing."""
     from . import store
@@ -60,6 +61,7 @@ def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
             with store.immediate(lib.con):
                 for tid, _, tags in pending:
                     store.set_track_tags(lib.con, tid, tags, key)
+                    store.set_zs_tags(lib.con, tid, handle.stored_tags(None, None, tags))
                 store.bump_tags_version(lib.con)
             rep.added.extend((path, tid) for tid, path, _ in pending)
             pending.clear()

@@ -201,6 +201,11 @@ def set_track_tags(con: sqlite3.Connection, track_id: int, tags: np.ndarray | No
                     (int(track_id), np.asarray(tags, np.float32).tobytes(), student))
 
 
+def set_zs_tags(con: sqlite3.Connection, track_id: int, tags: dict) -> None:
+    """Replace the top tags stored with a track (its ``zs_tags`` column: ``Hit.tags``)."""
+    con.execute("UPDATE tracks SET zs_tags = ? WHERE id = ?", (json.dumps(tags), int(track_id)))
+
+
 def tags_version(con: sqlite3.Connection) -> int:
     """How many times stored tags were replaced for tracks that keep their ids (a re-embed, a
     re-tag): tag caches key on it (adding or removing tracks does not change it)."""

@@ -174,7 +174,8 @@ class LibraryWriter:
                     tid, sids = store.insert_track(
                         self.con, path=path, content_hash=h, duration_s=emb.duration_s,
                         meta=meta, vector=emb.vector, segments=emb.segments,
-                        seg_vectors=emb.seg_vectors, zs_tags=self.model.top_tags(emb.vector),
+                        seg_vectors=emb.seg_vectors,
+                        zs_tags=self.model.stored_tags(emb.vector, emb.seg_vectors, emb.tags),
                         stat=meta.get("_stat"), tags=emb.tags,
                         student=(self.model.tag_student_key or "") if emb.tags is not None else "")
                     added.append((path, tid))
@@ -229,7 +230,8 @@ class LibraryWriter:
         are deleted before the COMMIT (the caller reloads: they are rebuilt from the new rows).
         See :meth:`lyrebird.index.Library.switch_model`."""
         m = model.model
-        new = {tid: (e.vector, model.top_tags(e.vector), e.segments, e.seg_vectors, e.tags)
+        new = {tid: (e.vector, model.stored_tags(e.vector, e.seg_vectors, e.tags), e.segments,
+                     e.seg_vectors, e.tags)
                for tid, e in embedded.items()}
         with store.immediate(self.con):
             store.replace_vectors(self.con, new, model.tag_student_key or "")

@@ -13,6 +13,7 @@ import sqlite3
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from test_index_tagspace import FREQS, NAMES, permuted_head
 from test_tag_student import StudentToneModel
 from tone_model import HeadToneModel
@@ -51,6 +52,9 @@ def test_retag_gives_an_older_library_the_students_tags(tmp_path):
         ids = {int(t.path.rsplit("tone", 1)[1].split(".")[0]): t.id for t in lib.tracks()}
         vectors = lib.track_vectors()
     assert rows(tmp_path / "lib") == {}
+    with Library.open(tmp_path / "lib", model=HeadToneModel(HEAD), readonly=True) as lib:
+        # the top tags stored with each track (Hit.tags): the head's distilled ones, its lie
+        assert next(iter(lib.track(ids[880]).zs_tags)) == "tone at 220 Hz"
     model = student_model("v1")
     reader = Library.open(tmp_path / "lib", model=model, readonly=True)
     assert best_tag(reader, ids[880]) == "tone at 220 Hz"  # the permuted head's
@@ -72,6 +76,10 @@ def test_retag_gives_an_older_library_the_students_tags(tmp_path):
         assert lib.retag().added == []  # nothing left to do
 
     assert best_tag(reader, ids[880]) == "tone at 880 Hz"  # an open reader sees the new tags
+    for f, tid in ids.items():  # and the stored top tags are the student's, with its numbers
+        top = reader.track(tid).zs_tags
+        assert next(iter(top)) == f"tone at {f} Hz" and len(top) == len(FREQS)
+        assert top[f"tone at {f} Hz"] == pytest.approx(float(stored[tid][0].max()), abs=1e-6)
     for f, tid in ids.items():
         assert best_tag(reader, tid) == f"tone at {f} Hz"
     reader.close()

@@ -139,12 +139,12 @@ def test_tag_probs_of_vectors_merge_repeated_names():
     with torch.no_grad():
         head.tags.weight.zero_()
         head.tags.bias.copy_(torch.tensor([-2.0, 0.0, 1.0]))
-    from lyrebird.index.reader import LibraryReader
+    from lyrebird.index.model import ModelHandle
 
     class H:
         tag_head = head.frozen()
 
-    probs = LibraryReader.tag_probs(type("R", (), {"model": H()})(), np.zeros((2, 4)))
+    probs = ModelHandle(H()).distilled_tags(np.zeros((2, 4)))
     assert list(probs) == ["rock", "metal"]
     assert probs["rock"] == pytest.approx(1 / (1 + np.exp(-1.0)), abs=1e-6)
 

@@ -122,7 +122,10 @@ def test_a_library_stores_student_tags_and_searches_with_them(tmp_path, music):
     space = lib.tag_space()
     for f, tid in by_freq.items():  # the student's tags, not the permuted head's
         assert NAMES[int(np.argmax(space.probs[space.ids == tid][0]))] == f"tone at {f} Hz"
-    assert lib.search("tone at 880 Hz", 1)[0].track_id == by_freq[880]
+    hit = lib.search("tone at 880 Hz", 1)[0]
+    assert hit.track_id == by_freq[880]
+    assert next(iter(hit.tags)) == "tone at 880 Hz"  # its stored top tags: the student's
+    assert hit.tags["tone at 880 Hz"] == pytest.approx(float(stored[hit.track_id].max()), abs=1e-6)
     held = next(t.path for t in lib.tracks() if t.id == by_freq[440])
     emb = lib.audio_embedded(held)  # a file the library holds: its stored vectors and tags
     assert emb.tags is not None and next(iter(lib.tag_probs(emb.seg_vectors, emb.tags))) == \

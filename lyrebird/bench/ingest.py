@@ -1,7 +1,7 @@
 """``lyrebird bench index --files``: ingestion of real recordings, per stage and side by side.
 
 * :func:`stage_table`: one serial ``Library.add`` (``workers=0``) with a timer around each
-  stage (decode, resample, windowing, mel, encoder, heads, the tag student, zero-shot tags,
+  stage (decode, resample, windowing, mel, encoder, heads, the tag student, stored top tags,
   segment vectors, SQLite, FAISS); seconds and × real time per stage, so the biggest cost is
   plain.
 * :func:`compare_ingest`: whole ``Library.add`` runs of the same files under several settings
@@ -93,7 +93,7 @@ def _timers() -> Iterator[dict[str, float]]:
                (MynaEncoder, "encode_mel", "encoder", timed),
                (AudioTower, "head", "heads", timed),
                (TagStudent, "segment_probs", "tag student", timed),
-               (model.ModelHandle, "top_tags", "tags", timed),
+               (model.ModelHandle, "stored_tags", "tags", timed),
                (mean_home, "weighted_mean", "segment vectors", timed),
                (LibraryWriter, "commit", "_commit", timed),
                (indexes.LibraryIndexes, "publish", "FAISS", timed)]
