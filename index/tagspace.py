@@ -27,6 +27,7 @@ from lyrebird.mulan.tag_space import (
     fused_vectors,
     group_match,
     query_alpha,
+    tag_scores,
     unit,
 )
 
@@ -103,8 +104,8 @@ class TagSpace:
     def text_scores(self, q: np.ndarray) -> tuple[np.ndarray, float, float]:
         """A unit query ``(D,)`` → tag scores ``(N,)`` of all tracks, and the mean and spread
         of its contrastive cosine over the sample."""
-        w = column_weights(q[None], self.groups, self.col_group)[0]
-        tag = self.probs.astype(np.float64) @ w
+        w = column_weights(q[None], self.groups, self.col_group)
+        tag = tag_scores(self.probs, w, getattr(self.head.cfg, "tag_score", "sum"))[:, 0]
         cos = self.sample @ q if len(self.sample) else np.zeros(1)
         return tag, float(cos.mean()), float(cos.std() + 1e-9)
 

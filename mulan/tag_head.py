@@ -54,6 +54,8 @@ class TagHeadConfig:
         alpha, beta: fusion weights chosen on valid (:class:`lyrebird.mulan.tag_space.
             FusionWeights`: contrastive share of text search and of similarity).
         match_full: per-query fusion (:func:`lyrebird.mulan.tag_space.query_alpha`; 0: off).
+        tag_score: how a track's tags score a text query, ``"sum"`` or ``"log"``
+            (:func:`lyrebird.mulan.tag_space.tag_scores`; chosen on valid).
     """
 
     tags: tuple[str, ...] = ()
@@ -65,6 +67,7 @@ class TagHeadConfig:
     alpha: float = 0.5
     beta: float = 0.5
     match_full: float = 0.0
+    tag_score: str = "sum"
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -2,9 +2,13 @@
 
 - **Text → tags**: a query is matched to the tag names through the text tower; its weights
   over the tags are ``softmax(cos(query, name) / TEMPERATURE)``, with each tag's name taken
-  in all four languages (the best-matching language counts). A track scores the weighted sum
-  of its tag probabilities (:func:`keyword_scores`). This is how musicnn-based library tools
-  search, and the ``teacher-keyword`` peer of ``lyrebird eval real``.
+  in all four languages (the best-matching language counts). With ``tag_score="sum"`` a track
+  scores the weighted sum of its tag probabilities (:func:`keyword_scores`): how musicnn-based
+  library tools search, and the ``teacher-keyword`` peer of ``lyrebird eval real``; it acts as
+  a soft OR, so "heavy metal with distorted guitars" ranks any guitar-heavy track beside the
+  metal. With ``tag_score="log"`` it scores the weighted sum of the *log* probabilities
+  (floored at :data:`LOG_FLOOR`; the log of a weighted geometric mean), a soft AND: a track
+  must carry every concept the query names (:func:`tag_scores`).
 - **Fused text search**: each score is z-scored over the library's tracks for the query, then
   ``alpha · z(contrastive cosine) + (1 − alpha) · z(tag score)`` (:func:`fuse`). With
   ``match_full`` > 0 the weight is per query (:func:`query_alpha`): a query whose best tag
@@ -30,6 +34,13 @@ TEMPERATURE = 0.05
 """Softmax temperature of the query's weights over the tag names (cosine units)."""
 
 EPS = 1e-6
+
+LOG_FLOOR = 1e-3
+"""Probability floor of the ``log`` tag score (a tag the student calls absent costs at most
+``log(1e-3)`` ≈ −6.9 times its query weight)."""
+
+TAG_SCORES = ("sum", "log")
+"""Tag-space text scores (:func:`tag_scores`)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,18 @@ def keyword_scores(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.asarray(probs, np.float64) @ np.asarray(weights, np.float64).T
 
 
+def tag_scores(probs: np.ndarray, weights: np.ndarray, kind: str = "sum") -> np.ndarray:
+    """Tag probabilities ``(N, T)`` and query weights ``(Q, T)`` → ``(N, Q)`` tag-space scores:
+    ``"sum"`` the weighted sum of probabilities (:func:`keyword_scores`, a soft OR), ``"log"``
+    the weighted sum of log probabilities floored at :data:`LOG_FLOOR` (a soft AND)."""
+    if kind == "sum":
+        return keyword_scores(probs, weights)
+    if kind == "log":
+        lp = np.log(np.clip(np.asarray(probs, np.float64), LOG_FLOOR, 1.0))
+        return lp @ np.asarray(weights, np.float64).T
+    raise ValueError(f"tag score {kind!r}: expected one of {TAG_SCORES}")
+
+
 def zscore(s: np.ndarray, axis: int = 0) -> np.ndarray:
     """Scores standardised along ``axis`` (the tracks), so two kinds of score can be added."""
     s = np.asarray(s, np.float64)
@@ -148,6 +171,8 @@ def fused_vectors(vectors: np.ndarray, probs: np.ndarray, beta: float,
 
 
 __all__ = [
+    "LOG_FLOOR",
+    "TAG_SCORES",
     "TEMPERATURE",
     "FusionWeights",
     "centred_logits",
@@ -161,6 +186,7 @@ __all__ = [
     "logits",
     "query_alpha",
     "softmax",
+    "tag_scores",
     "unit",
     "zscore",
 ]

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from tone_model import HeadToneModel, ToneModel, linear_head
+from tone_model import HeadToneModel, ToneModel, linear_head, write_chords
 from ui_library import tone
 
 from lyrebird.index import Library
@@ -54,10 +54,10 @@ def make_library(tmp_path, music, head: TagHead):
 
 
 def oracle_text(lib, head: TagHead, query: str, alpha: float | None = None,
-                model: ToneModel | None = None) -> dict[int, float]:
+                model: ToneModel | None = None, log: bool = False) -> dict[int, float]:
     """Fused scores of every track from first principles (all tracks: the stats sample), with
     the stored vectors read from the database file directly; ``alpha``: the head's unless
-    given."""
+    given; ``log``: tags score by their weighted log probabilities (floor 0.001)."""
     con = sqlite3.connect(lib.path / "library.sqlite")
     m = model or ToneModel()
     q = m.embed_text([query])[0]
@@ -71,7 +71,7 @@ def oracle_text(lib, head: TagHead, query: str, alpha: float | None = None,
         v = np.stack([np.frombuffer(s[2], np.float16).astype(np.float32) for s in segs])
         dur = np.array([s[1] - s[0] for s in segs])
         p = (dur[:, None] * head.probs(v)).sum(0) / dur.sum()
-        tag.append(float(p @ w))
+        tag.append(float((np.log(np.maximum(p, 1e-3)) if log else p) @ w))
         tv = con.execute("SELECT vector FROM tracks WHERE id = ?", (tid,)).fetchone()
         cos.append(float(np.frombuffer(tv[0], np.float32) @ q))
     cos, tag = np.array(cos), np.array(tag)
@@ -244,3 +244,39 @@ def test_a_query_no_single_tag_names_leans_on_the_contrastive_space(tmp_path, mu
             "tone220.wav", "tone440.wav"}  # alpha 0.61: the tones, not the head's lie
         top = _name(lib.search("tone at 880 Hz", k=1)[0])
         assert top == "tone220.wav"  # the head's lie, at the full tag share
+
+
+def test_the_log_tag_score_is_a_soft_and():
+    """Hand-computed: a query naming two concepts equally. Track 0 carries both a little
+    (0.4, 0.4), track 1 one strongly and the other not (0.95, 0.01). The sum (a soft OR:
+    0.40 vs 0.48) prefers track 1; the log (0.5 ln 0.4 + 0.5 ln 0.4 = −0.92 vs
+    0.5 ln 0.95 + 0.5 ln 0.01 = −2.33) prefers track 0, which has both."""
+    from lyrebird.mulan.tag_space import tag_scores
+
+    probs, w = np.array([[0.4, 0.4], [0.95, 0.01]]), np.array([[0.5, 0.5]])
+    assert tag_scores(probs, w, "sum")[:, 0] == pytest.approx([0.40, 0.48])
+    assert tag_scores(probs, w, "log")[:, 0] == pytest.approx([-0.9163, -2.3282], abs=1e-4)
+    # a probability under the floor costs the floor, not minus infinity
+    assert tag_scores(np.array([[0.0, 1.0]]), w, "log")[0, 0] == pytest.approx(0.5 * np.log(1e-3))
+    with pytest.raises(ValueError, match="tag score 'max'"):
+        tag_scores(probs, w, "max")
+
+
+@pytest.mark.parametrize("query", ["tone at 220 Hz", "a mix of 880 and 1760 Hz"])
+def test_fused_search_with_the_log_tag_score_matches_the_oracle(tmp_path, music, query):
+    """The head's ``tag_score="log"`` is what the library searches with; a chord of 220 and
+    440 Hz carries two tags at once, so the two score kinds give different fused scores."""
+    net = permuted_head_net(0.3, 1.0)
+    net.cfg = replace(net.cfg, tag_score="log")
+    head = net.frozen()
+    model = MixToneModel(head)
+    chord = write_chords(tmp_path / "chord.wav", [(220, 440)], seconds=12.0)
+    with Library.create(tmp_path / "lib", model) as lib:
+        lib.add([*music, chord])
+        hits = lib.search(query, k=5)
+        want = oracle_text(lib, head, query, model=model, log=True)
+        assert [h.track_id for h in hits] == sorted(want, key=lambda i: -want[i])
+        for h in hits:
+            assert h.score == pytest.approx(want[h.track_id], abs=1e-3)
+        if "mix" in query:  # the chord's two tags make the kinds differ
+            assert want != pytest.approx(oracle_text(lib, head, query, model=model), abs=1e-3)

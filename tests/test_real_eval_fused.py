@@ -115,3 +115,34 @@ def test_evaluation_per_query_fusion_ranks_as_the_library(tmp_path):
         # one alpha (0.3): the lying tags win; per query (0.61): the tones themselves
         assert {name[j] for j in np.argsort(-s_off[:, 0])[:2]} == {"tone880.wav", "tone1760.wav"}
         assert {name[j] for j in np.argsort(-s_on)[:2]} == {"tone220.wav", "tone440.wav"}
+
+
+def test_evaluation_log_tag_score_scores_as_the_library(tmp_path):
+    """The head's ``tag_score="log"`` in the evaluation, as the library applies it (a chord
+    carries two tags, so the kind matters); the spec option ``score`` overrides it."""
+    from dataclasses import replace
+
+    from test_index_tagspace import MixToneModel, permuted_head_net
+    from tone_model import write_chords
+
+    net = permuted_head_net(0.3, 0.5)
+    net.cfg = replace(net.cfg, tag_score="log")
+    head = net.frozen()
+    model = MixToneModel(head)
+    music = [tone(tmp_path / f"tone{f}.wav", f, 12.0) for f in FREQS]
+    music.append(write_chords(tmp_path / "chord.wav", [(220, 440)], seconds=12.0))
+    with Library.create(tmp_path / "lib", model) as lib:
+        lib.add(music)
+        rows, v = library_vectors(lib)
+        ev = FusedEval(model, head, 0.3, 0.5)
+        assert ev.tag_score == "log"
+        q = "a mix of 880 and 1760 Hz"
+        s = ev.text_scores(ev.prepare_vectors(v).track, [q])[:, 0]
+        hits = lib.search(q, 5)
+        assert [rows[j].id for j in np.argsort(-s)] == [h.track_id for h in hits]
+        z = {r.id: float(x) for r, x in zip(rows, s, strict=True)}
+        for h in hits:
+            assert h.score == pytest.approx(z[h.track_id], abs=1e-3)
+        summed = FusedEval(model, head, 0.3, 0.5, tag_score="sum")
+        s_sum = summed.text_scores(summed.prepare_vectors(v).track, [q])[:, 0]
+        assert not np.allclose(s, s_sum, atol=1e-3)

@@ -6,7 +6,8 @@ the same behaviour, with the same formulas (:mod:`lyrebird.mulan.tag_space`):
 
 - text tasks: ``alpha · z(cosine) + (1 − alpha) · z(tag score)``, z over the split's tracks
   (``alpha`` per query with the head's ``match_full``: :func:`lyrebird.mulan.tag_space.
-  query_alpha`);
+  query_alpha`; the tag score is the head's ``tag_score``: :func:`lyrebird.mulan.tag_space.
+  tag_scores`);
 - similar tracks: cosine of fused vectors (``beta`` contrastive share); excerpts stay in the
   contrastive space, as a library's audio queries do.
 
@@ -32,8 +33,8 @@ from lyrebird.mulan.tag_space import (
     fused_vectors,
     group_match,
     group_vectors,
-    keyword_scores,
     query_alpha,
+    tag_scores,
     unit,
 )
 
@@ -42,11 +43,12 @@ class FusedEval:
     """Wraps a MuLan library model (``embed_windows``, ``embed_text``) and its ``head``."""
 
     def __init__(self, model, head: TagHead, alpha: float, beta: float, student: bool = True,
-                 match_full: float | None = None):
+                 match_full: float | None = None, tag_score: str | None = None):
         self.model, self.head, self.student = model, head, bool(student)
         self.alpha, self.beta = float(alpha), float(beta)
         self.match_full = float(getattr(head.cfg, "match_full", 0.0) if match_full is None
                                 else match_full)
+        self.tag_score = tag_score or getattr(head.cfg, "tag_score", "sum")
         self.SAMPLE_RATE, self.DIM = model.SAMPLE_RATE, model.DIM
         self.name = f"{model.name}+tags"
         self._probs: np.ndarray | None = None
@@ -114,7 +116,7 @@ class FusedEval:
         q = unit(np.asarray(self.model.embed_text(list(texts)), np.float32))
         cos = self._vecs.astype(np.float64) @ q.T.astype(np.float64)
         groups, col = self._group_vectors()
-        tag = keyword_scores(self._probs, column_weights(q, groups, col))
+        tag = tag_scores(self._probs, column_weights(q, groups, col), self.tag_score)
         return fuse(cos, tag, query_alpha(self.alpha, group_match(q, groups), self.match_full))
 
 

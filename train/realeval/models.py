@@ -12,7 +12,8 @@ model") names what to embed with (:func:`parse_model`):
   ``head=none`` leaves the head out (``contrastive:default``); ``tags=head`` takes the
   tracks' tags from the head even when the MuLan carries a tag student (the comparison);
   ``match`` sets the per-query fusion's ``match_full`` (``default?match=0.3``; 0: one alpha
-  for every query);
+  for every query); ``score`` how tags score a text query (``default?score=log``:
+  :func:`lyrebird.mulan.tag_space.tag_scores`);
 - ``audio=random-init`` (``default?audio=random-init``; older spelling ``random-tower[:SPEC]``):
   the MuLan with its frozen audio encoder swapped for the encoder's random-init twin (same
   family and preset, seed 0), keeping the trained head and text tower. This is *not* the
@@ -37,6 +38,7 @@ import torch
 from lyrebird.core.model_spec import ModelSpec as Spec
 from lyrebird.core.model_spec import SpecError, parse_spec
 from lyrebird.index.model import LibraryModel, MuLanModel, load_model
+from lyrebird.mulan.tag_space import TAG_SCORES
 
 
 @dataclass
@@ -127,7 +129,7 @@ def random_tower(mulan_spec: str = "default", device: str = "cpu") -> EvalModel:
                           f"of {mulan_spec!r} unchanged; not retrained")
 
 
-EVAL_OPTIONS = ("head", "alpha", "beta", "audio", "tags", "match")
+EVAL_OPTIONS = ("head", "alpha", "beta", "audio", "tags", "match", "score")
 """The options the evaluation reads on a MuLan spec (the others go to the model's loader)."""
 
 
@@ -181,6 +183,9 @@ def parse_model(spec: str | Spec, device: str = "cpu", name: str | None = None) 
         raise SpecError(f"model spec {s.written!r}: match takes a number in [0, 1] (the share of "
                         "a query's tag weight its best concept needs for the full tag share; "
                         "0: off)")
+    if s.option("score") not in (None, *TAG_SCORES):
+        raise SpecError(f"model spec {s.written!r}: score takes one of {', '.join(TAG_SCORES)} "
+                        "(how a track's tags score a text query)")
     weights, fused = _weights(s), head_opt is None
     if weights is not None and not fused:
         raise SpecError(f"model spec {s.written!r}: alpha/beta fuse with the head; head=none "
@@ -201,8 +206,10 @@ def parse_model(spec: str | Spec, device: str = "cpu", name: str | None = None) 
         label = name or f"{label} (head tags)"
     if match_full is not None:
         label = name or f"{label} match {match_full:g}"
+    if s.option("score") is not None:
+        label = name or f"{label} score {s.option('score')}"
     f = FusedEval(m, head, alpha, beta, student=s.option("tags") != "head",
-                  match_full=match_full)
+                  match_full=match_full, tag_score=s.option("score"))
     source = "tag student" if f.tag_fingerprint() is not None else "distilled tag head"
     return EvalModel(label, f, str(m.fingerprint()),
                      f"contrastive space fused with the {source}'s tags (alpha {alpha:g} "
