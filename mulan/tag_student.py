@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lyrebird.core.configs import config_to_dict
+from lyrebird.core.fingerprint import module_fingerprint, stable_hash
 from lyrebird.core.saved_module import SavedModule
 from lyrebird.encoders.musicnn_mel import FrontendConfig, LogMelFrontend
 
@@ -34,7 +36,10 @@ class TagStudentConfig:
     """``names``: the output tags, teacher by teacher (``teachers`` order, 50 each);
     ``width``: channels of the second conv block (the five blocks: w/2, w, 2w, 4w, 8w);
     ``feat_dim``: the teachers' penultimate features it also predicts (training only);
-    ``n_frames``: log-mel frames per window (187 = 2.992 s at 16 ms)."""
+    ``n_frames``: log-mel frames per window (187 = 2.992 s at 16 ms);
+    ``thresholds``: per-tag probability from which a tag counts as present (the chips),
+    calibrated on the valid split's 10 s segments against the teachers' own top tags (empty:
+    0.5 for every tag)."""
 
     names: tuple[str, ...] = ()
     teachers: tuple[str, ...] = ()
@@ -44,6 +49,7 @@ class TagStudentConfig:
     n_frames: int = 187
     hidden: int = 512
     dropout: float = 0.2
+    thresholds: tuple[float, ...] = ()
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -83,6 +89,19 @@ class TagStudent(SavedModule, nn.Module):
     @property
     def names(self) -> tuple[str, ...]:
         return self.cfg.names
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``(T,)`` probabilities from which each tag is present."""
+        t = self.cfg.thresholds
+        return np.asarray(t if t else [0.5] * len(self.names), np.float32)
+
+    def fingerprint(self) -> str:
+        """Identity of the weights and config, thresholds left out: they decide which tags show
+        as chips, not the probabilities, so tags stored with a recalibrated student stay its
+        own (hex)."""
+        cfg = {k: v for k, v in config_to_dict(self.cfg).items() if k != "thresholds"}
+        return f"{stable_hash(module_fingerprint(self), cfg):016x}"
 
     @property
     def sample_rate(self) -> int:

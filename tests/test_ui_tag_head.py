@@ -63,3 +63,30 @@ def test_a_higher_threshold_hides_a_chip(tmp_path):
     p = svc.tag_audio(tone(tmp_path / "q.wav", 440, 4.0))["piano"]
     assert p < 0.999 and np.isfinite(p)
     assert svc.search("tone at 440 Hz", k=1)[0]["chips"] == []
+
+
+class CalibratedStudent:
+    """What the chips read of a tag student: its names, calibrated thresholds, fingerprint."""
+
+    def __init__(self, names, thresholds):
+        from lyrebird.mulan.tag_student import TagStudentConfig
+
+        self.cfg = TagStudentConfig(names=tuple(names), thresholds=tuple(thresholds))
+        self.names = self.cfg.names
+        self.thresholds = np.asarray(thresholds, np.float32)
+
+    def fingerprint(self) -> str:
+        return "calibrated-stand-in"
+
+
+@pytest.mark.parametrize(("student_thr", "piano_chip"), [((0.5, 0.999, 0.5, 0.5), False),
+                                                          ((), True)])
+def test_chips_use_the_students_own_calibration(tmp_path, student_thr, piano_chip):
+    """The chips take the tag student's thresholds when it carries its own (its tags are the
+    ones the library stores); a student without keeps the head's (0.5 for every tag)."""
+    model = HeadToneModel(band_head())
+    model.tag_student = CalibratedStudent(NAMES, student_thr)
+    with Library.create(tmp_path / "lib", model) as lib:
+        lib.add([tone(tmp_path / "tone440.wav", 440, 12.0)])
+    svc = LibraryService(tmp_path / "lib", model=model)
+    assert svc.search("tone at 440 Hz", k=1)[0]["chips"] == (["piano"] if piano_chip else [])

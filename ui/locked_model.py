@@ -44,6 +44,12 @@ class LockedModel:
         return getattr(self._m, "tag_head", None)
 
     @property
+    def tag_student(self):
+        """The wrapped model's tag student, or ``None``: read for its names and calibrated
+        thresholds (the chips); running it goes through the lock (:meth:`tag_segments`)."""
+        return getattr(self._m, "tag_student", None)
+
+    @property
     def has_text(self) -> bool:
         return self._m.has_text
 

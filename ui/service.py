@@ -173,7 +173,7 @@ class LibraryService:
     def _chip_rule(self, tags: list[str], scores: np.ndarray) -> ChipRule:
         head = self.model.tag_head
         if head is not None and tags == list(head.names):
-            return ChipRule(tags, head_calibration(head))
+            return ChipRule(tags, head_calibration(head, self.model.tag_student))
         fp = self.model.fingerprint()
         cal = TagCalibration.load(self.path, fp, DEFAULT_TEMPLATE)
         return ChipRule(tags, cal or uncalibrated(tags, scores, fp, DEFAULT_TEMPLATE))

@@ -77,15 +77,19 @@ class TagCalibration:
         return cal if (cal.fingerprint, cal.template) == (fingerprint, template) else None
 
 
-def head_calibration(head) -> TagCalibration:
-    """The thresholds a distilled tag head carries (probabilities, calibrated on the real
-    corpus's valid split against the teachers' own top tags); a name given twice (a tag of
-    both teachers) keeps the lower one."""
+def head_calibration(head, student=None) -> TagCalibration:
+    """The thresholds a distilled tagger carries (probabilities, calibrated on the real
+    corpus's valid split against the teachers' own top tags): the tag student's when it has
+    its own (its tags are the ones libraries store and show), else the head's; a name given
+    twice (a tag of both teachers) keeps the lower one."""
+    src = student if student is not None and student.cfg.thresholds \
+        and tuple(student.names) == tuple(head.names) else head
     thr: dict[str, float] = {}
-    for name, t in zip(head.names, head.thresholds, strict=True):
+    for name, t in zip(src.names, src.thresholds, strict=True):
         thr[name] = min(thr.get(name, 1.0), float(t))
-    return TagCalibration(head.fingerprint(), "distilled tag head", thr,
-                          method="tag head thresholds calibrated on the real valid split")
+    kind = "tag student" if src is student else "tag head"
+    return TagCalibration(src.fingerprint(), f"distilled {kind}", thr,
+                          method=f"{kind} thresholds calibrated on the real valid split")
 
 
 def uncalibrated(tags: Sequence[str], scores: np.ndarray, fingerprint: str,

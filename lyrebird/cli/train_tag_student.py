@@ -31,12 +31,15 @@ _CFG = "lyrebird.train.trainers.tag_student:TagStudentTrainConfig"
                    "resumes from it.")
 @click.option("--epochs", type=click.IntRange(1), default=ConfigDefault(_CFG, "epochs"),
               show_default=True)
+@click.option("--calibrate-only", is_flag=True,
+              help="Do not train: calibrate the chips' per-tag thresholds of the student in "
+                   "--out on the valid labels and save it back (its stored tags stay valid).")
 @config_options
 @json_option
 @click.pass_context
 def train_tag_student_cmd(ctx: click.Context, manifest: Path | None, windows: Path | None,
-                          out: Path | None, cache: Path | None, as_json: bool, print_config: bool,
-                          **_: object) -> None:
+                          out: Path | None, cache: Path | None, calibrate_only: bool,
+                          as_json: bool, print_config: bool, **_: object) -> None:
     """Train the tag student on window labels and report its fidelity to the teachers."""
     from lyrebird.train.trainers.tag_student import TagStudentTrainConfig
 
@@ -44,7 +47,17 @@ def train_tag_student_cmd(ctx: click.Context, manifest: Path | None, windows: Pa
     if print_config:
         return print_settings(got)
     need(ctx, "manifest", "windows", "out")
-    from lyrebird.train.trainers.tag_student import train_tag_student
+    from lyrebird.train.trainers.tag_student import calibrate_student, train_tag_student
+
+    if calibrate_only:
+        try:
+            rep = calibrate_student(manifest, windows, out, got["student"].top, cache)
+        except (ValueError, OSError) as e:
+            raise click.ClickException(str(e)) from e
+        lines = [f"calibrated '{out}' on {rep['valid_windows']} valid windows"]
+        lines += [f"  {t}: macro ROC-AUC {d['macro_roc_auc']:.3f} on segments"
+                  for t, d in rep["fidelity"]["segments"].items()]
+        return emit(rep, as_json, "\n".join(lines))
 
     def progress(h: dict) -> None:
         if not as_json:

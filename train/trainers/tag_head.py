@@ -242,10 +242,15 @@ def fidelity(student: np.ndarray, teacher: np.ndarray, names: Sequence[str],
     return out
 
 
-def calibrate(student: np.ndarray, teacher: np.ndarray, top: int = 5) -> np.ndarray:
-    """Per-tag thresholds on the student's probabilities that best reproduce (F1) the
-    teacher's top-``top`` decisions on valid segments; ``(T,)`` float32."""
-    pos = _top_mask(teacher, top)
+def calibrate(student: np.ndarray, teacher: np.ndarray, top: int = 5,
+              n_teachers: int = 1) -> np.ndarray:
+    """Per-tag thresholds on the student's probabilities that best reproduce (F1) each
+    teacher's top-``top`` decisions on valid segments; ``(S, T)`` in, the ``T`` columns being
+    ``n_teachers`` equal blocks (one per teacher, as :func:`fidelity` reads them); ``(T,)``
+    float32 out. A tag never among its teacher's top gets 0.99 (never shown)."""
+    per = teacher.shape[1] // n_teachers
+    pos = np.concatenate([_top_mask(teacher[:, j * per:(j + 1) * per], top)
+                          for j in range(n_teachers)], axis=1)
     grid = np.linspace(0.02, 0.98, 49)
     out = np.full(student.shape[1], 0.5, np.float32)
     for k in range(student.shape[1]):
@@ -283,7 +288,7 @@ def train_tag_head(manifest: str | Path, windows: str | Path, model: str = "defa
     head, rep = fit(tr, va, names, cfg)
     student = head.probs(va.x)
     fid = fidelity(student, va.probs, names, cfg.teachers, cfg.top)
-    thresholds = calibrate(student, va.probs, cfg.top)
+    thresholds = calibrate(student, va.probs, cfg.top, len(cfg.teachers))
     mean_logit = logits(head.probs(tr.x)).mean(0)
     head = _with(head, thresholds=tuple(float(t) for t in thresholds),
                  mean_logit=tuple(float(m) for m in mean_logit))

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from lyrebird.train.corpora.manifest import read_manifest, resolve_path
 from lyrebird.train.teachers import MUSICNN_PAIR
 from lyrebird.train.teachers.windows import read_shard
 
-from .tag_head import _targets, fidelity
+from .tag_head import _targets, calibrate, fidelity
 
 SR = 16000
 
@@ -166,11 +166,11 @@ def predict(student: TagStudent, ws: WindowSet, batch: int = 256) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
-def student_fidelity(p: np.ndarray, ws: WindowSet, teachers: tuple[str, ...], top: int,
-                     min_pos: int = 10, window_s: float = 2.992) -> dict[str, Any]:
-    """Fidelity of window probabilities ``p (W, T)`` to the teachers on ``ws``: per teacher,
-    on 10 s segments at a 5 s hop (each the mean of the windows centred in it; as the head is
-    measured) and on the windows."""
+def segment_pairs(p: np.ndarray, ws: WindowSet, teachers: tuple[str, ...],
+                  window_s: float = 2.992) -> tuple[np.ndarray, np.ndarray]:
+    """Window probabilities ``p (W, T)`` of ``ws`` → ``(student, teacher)`` probabilities of
+    its 10 s segments at a 5 s hop ``(S, T)`` each (each the mean of the windows centred in
+    it; as the head is measured and calibrated)."""
     per = p.shape[1] // len(teachers)
     seg_s, seg_t = [], []
     for k in range(len(ws.track_rows) - 1):
@@ -188,9 +188,51 @@ def student_fidelity(p: np.ndarray, ws: WindowSet, teachers: tuple[str, ...], to
         pt, _, _ = _targets(st, window_s, spans, arrays(ws.probs.astype(np.float32)), teachers, 1.0)
         seg_s.append(ps[keep])
         seg_t.append(pt[keep])
-    segs = fidelity(np.concatenate(seg_s), np.concatenate(seg_t), ws.names, teachers, top, min_pos)
+    return np.concatenate(seg_s), np.concatenate(seg_t)
+
+
+def student_fidelity(p: np.ndarray, ws: WindowSet, teachers: tuple[str, ...], top: int,
+                     min_pos: int = 10) -> dict[str, Any]:
+    """Fidelity of window probabilities ``p (W, T)`` to the teachers on ``ws``: per teacher,
+    on 10 s segments (:func:`segment_pairs`) and on the windows."""
+    seg_s, seg_t = segment_pairs(p, ws, teachers)
+    segs = fidelity(seg_s, seg_t, ws.names, teachers, top, min_pos)
     wins = fidelity(p, ws.probs.astype(np.float32), ws.names, teachers, top, min_pos)
     return {"segments": segs, "windows": wins}
+
+
+def calibrated(student: TagStudent, p: np.ndarray, ws: WindowSet, top: int) -> TagStudent:
+    """``student`` with per-tag thresholds (the chips) calibrated on valid: on its 10 s
+    segments, the probability that best reproduces (F1) each teacher's top-``top`` tags
+    (:func:`.tag_head.calibrate`, as the head's); ``p (W, T)``: its window probabilities."""
+    seg_s, seg_t = segment_pairs(p, ws, student.cfg.teachers)
+    thr = calibrate(seg_s, seg_t, top, len(student.cfg.teachers))
+    out = TagStudent(replace(student.cfg, thresholds=tuple(float(t) for t in thr)))
+    out.load_state_dict(student.state_dict())
+    return out.eval()
+
+
+def calibrate_student(manifest: str | os.PathLike, windows: str | os.PathLike,
+                      student_dir: str | os.PathLike, top: int = 5,
+                      cache: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Calibrate the chips' thresholds of the student saved in ``student_dir`` on the valid
+    labels of ``windows`` (no training) and save it back; its fingerprint, and so the tags
+    libraries stored with it, stay valid. Returns the fidelity on valid."""
+    d = Path(student_dir)
+    student = TagStudent.load(d)
+    cache = Path(cache) if cache is not None else Path(windows) / "student-cache"
+    va = window_set(manifest, windows, "valid", student.cfg.teachers, cache)
+    if va.names != student.names:
+        raise ValueError(f"'{windows}': valid labels name other tags than the student in '{d}'")
+    p = predict(student, va)
+    fid = student_fidelity(p, va, student.cfg.teachers, top)
+    meta = json.loads((d / "config.json").read_text())
+    card = (d / "README.md").read_text() if (d / "README.md").is_file() else None
+    keep = {k: v for k, v in meta.items() if k not in ("format_version", "kind", "preset",
+                                                      "config", "dtype")}
+    keep["calibration"] = {"split": "valid", "top": top, "segments_of_windows": len(va)}
+    calibrated(student, p, va, top).save(d, extra=keep, card=card)
+    return {"valid_windows": len(va), "fidelity": fid}
 
 
 def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
@@ -253,7 +295,9 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
                     "config": json.dumps(cfg.__dict__, default=list)}, ck)
         if on_epoch is not None:
             on_epoch(hist[-1])
-    fid = student_fidelity(predict(student, va), va, cfg.teachers, cfg.top)
+    p = predict(student, va)
+    fid = student_fidelity(p, va, cfg.teachers, cfg.top)
+    student = calibrated(student, p, va, cfg.top)
     rep = {"train_windows": len(tr), "valid_windows": len(va), "curve": hist,
            "fidelity": fid, "config": cfg.__dict__}
     student.save(out, extra={"fidelity": {t: {k: fid[k][t]["macro_roc_auc"] for k in fid}
@@ -262,5 +306,5 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     return rep
 
 
-__all__ = ["TagStudentTrainConfig", "WindowSet", "predict", "student_fidelity",
-           "train_tag_student", "window_set"]
+__all__ = ["TagStudentTrainConfig", "WindowSet", "calibrate_student", "calibrated", "predict",
+           "segment_pairs", "student_fidelity", "train_tag_student", "window_set"]
