@@ -101,19 +101,21 @@ def file_metadata(path: str | os.PathLike) -> dict:
 @dataclass
 class Embedded:
     """A file's vectors: ``segments`` ``(S, 2)`` [start_s, end_s], ``seg_vectors`` ``(S, D)``,
-    ``vector`` ``(D,)`` = normalised mean of the segments; ``tags`` ``(T,)``: the model's tag
-    student's probabilities, the segments' mean weighted by their real audio (``None`` when
-    the model has no student)."""
+    ``vector`` ``(D,)`` = normalised mean of the segments; ``seg_tags`` ``(S, T)``: the
+    model's tag student's probabilities of each segment, and ``tags`` ``(T,)`` their mean
+    weighted by the segments' real audio (both ``None`` when the model has no student)."""
 
     duration_s: float
     segments: list[tuple[float, float]]
     seg_vectors: np.ndarray
     vector: np.ndarray
     tags: np.ndarray | None = None
+    seg_tags: np.ndarray | None = None
 
 
 def _embed_chunks(model: LibraryModel, chunks: Iterable[Chunks]
-                  ) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray, np.ndarray | None]:
+                  ) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray,
+                             tuple[np.ndarray, np.ndarray] | None]:
     spans, vecs, valid, tags = [], [], [], []
     tag_segments = getattr(model, "tag_segments", None)
     for ch in chunks:
@@ -130,14 +132,17 @@ def _embed_chunks(model: LibraryModel, chunks: Iterable[Chunks]
         _track_tags(tags, valid)
 
 
-def _track_tags(tags: list[np.ndarray], valid: list[np.ndarray]) -> np.ndarray | None:
-    """A track's tags ``(T,)``: its segments' ``(S, T)`` tag-student probabilities averaged,
-    weighted by their real audio (``valid`` samples); ``None`` without one per segment."""
+def _track_tags(tags: list[np.ndarray], valid: list[np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(track (T,), segments (S, T))``: a track's segments' tag-student probabilities, and
+    their mean weighted by their real audio (``valid`` samples); ``None`` without one per
+    segment."""
     n = np.concatenate(valid).astype(np.float64) if valid else np.zeros(0)
     if not tags or sum(len(t) for t in tags) != len(n):
         return None
     w = n / max(n.sum(), 1.0)
-    return (np.concatenate(tags) * w[:, None]).sum(0).astype(np.float32)
+    seg = np.concatenate(tags).astype(np.float32)
+    return (seg * w[:, None]).sum(0).astype(np.float32), seg
 
 
 def _checked_info(path: str | os.PathLike, max_duration_s: float):
@@ -161,15 +166,15 @@ def embed_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 
     info = _checked_info(path, max_duration_s)
     spans, seg, vec, tags = _embed_chunks(model, stream_chunks(
         path, model.SAMPLE_RATE, segment_s, hop_s, batch=batch, last="shift"))
-    return Embedded(info.duration_s, spans, seg, vec, tags)
+    return Embedded(info.duration_s, spans, seg, vec, *(tags or (None, None)))
 
 
 def tag_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10.0,
              hop_s: float = 5.0, batch: int = 8,
-             max_duration_s: float = MAX_DURATION_S) -> np.ndarray | None:
-    """The ``(T,)`` tag-student tags :func:`embed_file` would store for ``path``, without
-    running the encoder (``None`` when the model has no student). Raises :class:`AudioError`
-    for unusable files."""
+             max_duration_s: float = MAX_DURATION_S) -> tuple[np.ndarray, np.ndarray] | None:
+    """The tag-student tags :func:`embed_file` would store for ``path``, the track's ``(T,)``
+    and its segments' ``(S, T)``, without running the encoder (``None`` when the model has no
+    student). Raises :class:`AudioError` for unusable files."""
     tag_segments = getattr(model, "tag_segments", None)
     if tag_segments is None:
         return None
@@ -192,4 +197,4 @@ def embed_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0
     parts = (Chunks(ch.audio[i : i + batch], ch.starts_s[i : i + batch],
                     ch.valid[i : i + batch], sr) for i in range(0, len(ch), batch))
     spans, seg, vec, tags = _embed_chunks(model, parts)
-    return Embedded(len(wav) / sr, spans, seg, vec, tags)
+    return Embedded(len(wav) / sr, spans, seg, vec, *(tags or (None, None)))

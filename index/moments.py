@@ -4,6 +4,15 @@ A track's segment arrays come from :data:`SEGMENT_CACHE` or SQLite (:func:`segme
 :func:`best_segments` picks each track's segment closest to a vector (the ``start_s``/``end_s``
 of a hit or a playlist item); :func:`segment_matches` searches the segment index with the
 segments of an audio query, for :meth:`.reader.LibraryReader.search_audio`.
+
+:func:`fused_moments` ranks a text query's moments in both spaces when the model has a tag
+head: a segment scores as a track does in text search (:mod:`lyrebird.mulan.tag_space`),
+``alpha · z(cosine) + (1 − alpha) · z(tag score)``, ``alpha`` per query, the z-scores taken over
+a fixed sample of the library's segments (:func:`lyrebird.index.tagspace.segment_sample`). A
+segment's tags are its tag student's, stored at ingestion (:mod:`.tag_store`), else the head's
+of its stored vector: no audio model runs. Candidates are the segments nearest the query by
+cosine and every segment of the tracks with the best tag scores (:data:`SEGMENT_TRACKS`), so
+a moment in a track that scores poorly as a whole can be missed by the tag side.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import sqlite3
 
 import numpy as np
 
-from . import store
+from . import store, tagspace
 from .caches import SegmentCache
 from .indexes import LibraryIndexes
 from .types import TrackRow
@@ -87,5 +96,44 @@ def segment_matches(con: sqlite3.Connection, indexes: LibraryIndexes, segs: np.n
     return best, floor, moment
 
 
-__all__ = ["MAX_QUERY_SEGMENTS", "SEGMENT_CACHE", "SEGMENT_CANDIDATES", "best_segments",
-           "segment_arrays", "segment_matches"]
+SEGMENT_TRACKS = 100
+"""Tracks, best by tag score, whose segments join the candidates of a fused moment search."""
+
+
+def fused_moments(con: sqlite3.Connection, indexes: LibraryIndexes, space: tagspace.TagSpace,
+                  q: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best ``(segment id, fused score)`` for the unit text query ``q (D,)``."""
+    indexes.refresh()
+    n = indexes.index("segments").ntotal
+    if n == 0 or len(space.ids) == 0:
+        return []
+    _, near = indexes.knn("segments", q, min(n, tagspace.CANDIDATES))
+    track_tag, _, _ = space.text_scores(q)
+    best = space.ids[np.argsort(-track_tag)[:SEGMENT_TRACKS]]
+    cand = np.unique(np.concatenate([near[near >= 0],
+                                     store.segments_of_tracks(con, best.tolist())]).astype(np.int64))
+    if len(cand) == 0:
+        return []
+    vecs = store.vectors_by_id(con, "segments", cand)
+    probs = tagspace.segment_probs(con, space.head, cand, vecs)
+    sample_vecs, sample_probs = tagspace.segment_sample(space, con)
+    cos, tag = vecs @ q, space.tag_scores(q, probs)
+    cs = sample_vecs @ q if len(sample_vecs) else cos
+    ts = space.tag_scores(q, sample_probs) if len(sample_probs) else tag
+    a = space.query_alpha(q)
+    score = a * (cos - cs.mean()) / (cs.std() + 1e-9) + \
+        (1 - a) * (tag - ts.mean()) / (ts.std() + 1e-9)
+    top = np.argsort(-score)[:k]
+    return [(int(cand[j]), float(score[j])) for j in top]
+
+
+__all__ = [
+    "MAX_QUERY_SEGMENTS",
+    "SEGMENT_CACHE",
+    "SEGMENT_CANDIDATES",
+    "SEGMENT_TRACKS",
+    "best_segments",
+    "fused_moments",
+    "segment_arrays",
+    "segment_matches",
+]

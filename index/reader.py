@@ -19,7 +19,7 @@ from lyrebird.core.fingerprint import content_hash
 from lyrebird.encoders import load_audio, prepare_waveform
 from lyrebird.mulan import DEFAULT_TEMPLATE
 
-from . import store, tagspace, works
+from . import moments, store, tag_store, tagspace, works
 from .indexes import LibraryIndexes
 from .ingest import Embedded, embed_file, embed_waveform
 from .model import ModelHandle, text_key
@@ -61,7 +61,7 @@ class LibraryReader:
         head = self.model.tag_head
         if head is None or not self.model.model.has_text:
             return None
-        version = store.tags_version(self.con)
+        version = tag_store.tags_version(self.con)
         key = (store.generation(self.con), store.max_track_id(self.con), head.fingerprint(),
                version)
         if self._tags is None or self._tags[0] != key:
@@ -116,9 +116,13 @@ class LibraryReader:
         times, vecs = store.track_segments(self.con, int(track_id))
         if row is None or vec is None or not len(vecs):
             return None
+        tags = tag_store.track_tags(self.con, [int(track_id)]).get(int(track_id))
+        sids = store.segment_ids(self.con, int(track_id))
+        found = tag_store.segment_tags(self.con, sids)
+        seg_tags = np.stack([found[i] for i in sids]) if tags is not None and \
+            len(found) == len(sids) == len(vecs) else None
         return Embedded(float(row.duration_s), [(float(a), float(b)) for a, b in times],
-                        np.asarray(vecs, np.float32), np.asarray(vec, np.float32),
-                        store.track_tags(self.con, [int(track_id)]).get(int(track_id)))
+                        np.asarray(vecs, np.float32), np.asarray(vec, np.float32), tags, seg_tags)
 
     def audio_vector(self, audio: str | os.PathLike | np.ndarray, sr: int | None = None) -> np.ndarray:
         """A query file or ``(T,)`` array at ``sr`` Hz → its normalised mean segment vector
@@ -296,13 +300,23 @@ class LibraryReader:
 
     def search_segments(self, query, k: int = 10) -> list[Hit]:
         """Moments: the ``k`` best segments (``segment_s`` windows, 10 s by default) for text,
-        an audio file or an array."""
+        an audio file or an array. With a tag head, text ranks them by the fused score of
+        text search (:func:`lyrebird.index.moments.fused_moments`; ``score`` in standard
+        deviations), audio by cosine."""
         q = self._query_vector(query)
+        space = self.tag_space() if isinstance(query, str) else None
+        if space is not None and space.query_alpha(q) < 1.0:
+            found = moments.fused_moments(self.con, self.indexes, space, q, k)
+            scores, ids = np.array([s for _, s in found]), np.array([i for i, _ in found])
+            return self._segment_hits(scores, ids)
         self.indexes.refresh()
         n = self.indexes.index("segments").ntotal
         if n == 0:
             return []
         scores, ids = self.indexes.knn("segments", q, min(n, k))
+        return self._segment_hits(scores, ids)
+
+    def _segment_hits(self, scores: np.ndarray, ids: np.ndarray) -> list[Hit]:
         seg = store.segments_info(self.con, [int(i) for i in ids if i >= 0])
         rows = store.get_tracks(self.con, list({t for t, _, _ in seg.values()}))
         hits = []

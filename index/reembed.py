@@ -36,14 +36,15 @@ def reembed(lib, model: str | LibraryModel) -> AddReport:
 
 def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
     """Give every track of ``lib`` (a :class:`lyrebird.index.Library` opened for writing) the
-    tags of its model's (``handle``'s) current tag student, where it has none or another
-    student's: a library made before the student shipped, or by an older one. The files are
+    tags of its model's (``handle``'s) current tag student, for the track and each of its
+    segments, where it has none or another student's: a library made before the student
+    shipped (or before segments kept their tags), or by an older one. The files are
     decoded and the student run on the library's segments (:func:`lyrebird.index.ingest.
     tag_file`: no encoder); the track's top tags (``Hit.tags``) become the student's; vectors
     are unchanged. ``added`` lists the tracks retagged; a file gone or unreadable goes to ``failed`` and its
     track is kept as it is. Commits every ``batch_size`` tracks; a model without a student
     retags nothing."""
-    from . import store
+    from . import store, tag_store
 
     rep = AddReport()
     with lib.writing():
@@ -51,18 +52,19 @@ def retag(lib, handle: ModelHandle, batch_size: int = 32) -> AddReport:
         if key is None:
             return rep
         seg, hop = float(lib.meta["segment_s"]), float(lib.meta["hop_s"])
-        ids = store.tracks_without_tags(lib.con, key)
+        ids = tag_store.tracks_without_tags(lib.con, key)
         if not ids:
             return rep
         rows = store.get_tracks(lib.con, ids)
-        pending: list[tuple[int, str, object]] = []
+        pending: list[tuple[int, str, tuple]] = []
 
         def flush() -> None:
             with store.immediate(lib.con):
-                for tid, _, tags in pending:
-                    store.set_track_tags(lib.con, tid, tags, key)
+                for tid, _, (tags, seg_tags) in pending:
+                    tag_store.set_tags(lib.con, tid, store.segment_ids(lib.con, tid), tags,
+                                       seg_tags, key)
                     store.set_zs_tags(lib.con, tid, handle.stored_tags(None, None, tags))
-                store.bump_tags_version(lib.con)
+                tag_store.bump_tags_version(lib.con)
             rep.added.extend((path, tid) for tid, path, _ in pending)
             pending.clear()
 

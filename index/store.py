@@ -48,11 +48,16 @@ CREATE TABLE IF NOT EXISTS track_tags (
     probs BLOB NOT NULL,
     student TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS segment_tags (
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
+    probs BLOB NOT NULL
+);
 """
 TRACK_TAGS = "track_tags"
-TAGS_VERSION = "tags_version"
-"""Each track's tag-student probabilities (float32) and the fingerprint of the student that
-computed them, when the library's model has a student (:mod:`lyrebird.mulan.tag_student`); tracks
+SEGMENT_TAGS = "segment_tags"
+"""Each track's and each segment's tag-student probabilities (float32; the track row also holds
+the fingerprint of the student that computed both), when the library's model has a student
+(:mod:`lyrebird.mulan.tag_student`; read and written by :mod:`.tag_store`); tracks and segments
 without a row get the tag head's (from vectors)."""
 
 
@@ -174,11 +179,11 @@ def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, durat
                  meta: dict, vector: np.ndarray, segments: list[tuple[float, float]],
                  seg_vectors: np.ndarray, zs_tags: dict | None = None,
                  stat: tuple[int, int] | None = None,
-                 tags: np.ndarray | None = None, student: str = "") -> tuple[int, list[int]]:
+                 ) -> tuple[int, list[int]]:
     """Insert a track and its segments (inside the caller's transaction); returns the ids.
-    ``stat``: the file's ``(size, mtime_ns)`` when its content was hashed; ``tags``: its
-    tag-student probabilities ``(T,)`` from the student with fingerprint ``student``
-    (:data:`TRACK_TAGS`)."""
+    ``stat``: the file's ``(size, mtime_ns)`` when its content was hashed. Its tag-student
+    tags go in with :func:`lyrebird.index.tag_store.set_tags`."""
+
     size, mtime = stat if stat is not None else (None, None)
     tid = _new_ids(con, "tracks", 1)
     con.execute(
@@ -187,62 +192,12 @@ def insert_track(con: sqlite3.Connection, *, path: str, content_hash: str, durat
         (tid, path, content_hash, duration_s, meta.get("title"), meta.get("artist"), meta.get("genre"),
          json.dumps(meta.get("tags", {})), json.dumps(zs_tags or {}), time.time(),
          np.asarray(vector, np.float32).tobytes(), size, mtime))
-    set_track_tags(con, tid, tags, student)
     return tid, insert_segments(con, tid, segments, seg_vectors)
-
-
-def set_track_tags(con: sqlite3.Connection, track_id: int, tags: np.ndarray | None,
-                   student: str = "") -> None:
-    """Store (or, with ``None``, remove) one track's tag-student probabilities, computed by the
-    student whose fingerprint is ``student``."""
-    con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(track_id),))
-    if tags is not None:
-        con.execute(f"INSERT INTO {TRACK_TAGS}(track_id, probs, student) VALUES (?, ?, ?)",
-                    (int(track_id), np.asarray(tags, np.float32).tobytes(), student))
 
 
 def set_zs_tags(con: sqlite3.Connection, track_id: int, tags: dict) -> None:
     """Replace the top tags stored with a track (its ``zs_tags`` column: ``Hit.tags``)."""
     con.execute("UPDATE tracks SET zs_tags = ? WHERE id = ?", (json.dumps(tags), int(track_id)))
-
-
-def tags_version(con: sqlite3.Connection) -> int:
-    """How many times stored tags were replaced for tracks that keep their ids (a re-embed, a
-    re-tag): tag caches key on it (adding or removing tracks does not change it)."""
-    r = con.execute("SELECT value FROM meta WHERE key = ?", (TAGS_VERSION,)).fetchone()
-    return int(r[0]) if r else 0
-
-
-def bump_tags_version(con: sqlite3.Connection) -> None:
-    """Mark stored tags as replaced (inside the caller's transaction)."""
-    con.execute("INSERT INTO meta(key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE "
-                "SET value = CAST(value AS INTEGER) + 1", (TAGS_VERSION,))
-
-
-def tracks_without_tags(con: sqlite3.Connection, student: str) -> list[int]:
-    """Ids of the tracks with no tags from the student ``student`` (none stored, or another
-    student's), in id order."""
-    q = (f"SELECT t.id FROM tracks t LEFT JOIN {TRACK_TAGS} g ON g.track_id = t.id "
-         "WHERE g.track_id IS NULL OR g.student != ? ORDER BY t.id")
-    return [int(r[0]) for r in con.execute(q, (student,))]
-
-
-def track_tags(con: sqlite3.Connection, ids: list[int]) -> dict[int, np.ndarray]:
-    """Stored tag-student probabilities of the tracks ``ids`` that have them (``{}`` for a
-    library written before they existed and opened read-only)."""
-    ids = valid_ids(ids)
-    if not ids:
-        return {}
-    out: dict[int, np.ndarray] = {}
-    try:
-        for i in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-            part = ids[i:i + 900]
-            q = f"SELECT track_id, probs FROM {TRACK_TAGS} WHERE track_id IN ({','.join('?' * len(part))})"
-            out.update({int(t): np.frombuffer(p, np.float32).copy() for t, p in con.execute(q, part)})
-    except sqlite3.OperationalError as e:
-        if "no such table" not in str(e):
-            raise
-    return out
 
 
 def insert_segments(con: sqlite3.Connection, track_id: int, segments: list[tuple[float, float]],
@@ -260,9 +215,20 @@ def insert_segments(con: sqlite3.Connection, track_id: int, segments: list[tuple
 
 
 def segment_ids(con: sqlite3.Connection, track_id: int) -> list[int]:
-    """Ids of one track's segments."""
-    return [int(r[0]) for r in con.execute("SELECT id FROM segments WHERE track_id = ?",
-                                           (int(track_id),))]
+    """Ids of one track's segments, in time order (as :func:`track_segments` lists them)."""
+    return [int(r[0]) for r in con.execute("SELECT id FROM segments WHERE track_id = ? ORDER BY "
+                                           "start_s, id", (int(track_id),))]
+
+
+def segments_of_tracks(con: sqlite3.Connection, track_ids: list[int]) -> list[int]:
+    """Ids of the segments of the tracks ``track_ids``."""
+    ids = valid_ids(track_ids)
+    out: list[int] = []
+    for i in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+        part = ids[i:i + 900]
+        q = f"SELECT id FROM segments WHERE track_id IN ({','.join('?' * len(part))})"
+        out += [int(r[0]) for r in con.execute(q, part)]
+    return out
 
 
 def track_files(con: sqlite3.Connection) -> list[tuple[int, str, str, tuple[int, int] | None]]:
@@ -286,29 +252,32 @@ def set_stat(con: sqlite3.Connection, track_id: int, stat: tuple[int, int] | Non
 
 def delete_track(con: sqlite3.Connection, track_id: int) -> None:
     """Delete a track, its segments and its stored tags (inside the caller's transaction)."""
+    con.execute(f"DELETE FROM {SEGMENT_TAGS} WHERE segment_id IN (SELECT id FROM segments "
+                "WHERE track_id = ?)", (int(track_id),))
     con.execute("DELETE FROM segments WHERE track_id = ?", (int(track_id),))
     con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(track_id),))
     con.execute("DELETE FROM tracks WHERE id = ?", (int(track_id),))
 
 
 def replace_vectors(con: sqlite3.Connection,
-                    new: dict[int, tuple[np.ndarray, dict, list[tuple[float, float]], np.ndarray,
-                                         np.ndarray | None]],
-                    student: str = "") -> None:
-    """Give the tracks in ``new`` (id → vector, zero-shot tags, segments, segment vectors,
-    tag-student probabilities or ``None``, from the student ``student``) their new vectors,
-    segments and tags, and delete every other track (inside the caller's transaction)."""
+                    new: dict[int, tuple[np.ndarray, dict, list[tuple[float, float]], np.ndarray]]
+                    ) -> dict[int, list[int]]:
+    """Give the tracks in ``new`` (id → vector, zero-shot tags, segments, segment vectors)
+    their new vectors and segments, and delete every other track, and every stored tag-student
+    tag (inside the caller's transaction; the caller stores the new ones with
+    :func:`lyrebird.index.tag_store.set_tags`). Returns each track's new segment ids."""
     for (tid,) in con.execute("SELECT id FROM tracks").fetchall():
         if int(tid) not in new:
-            con.execute(f"DELETE FROM {TRACK_TAGS} WHERE track_id = ?", (int(tid),))
             con.execute("DELETE FROM tracks WHERE id = ?", (int(tid),))
+    con.execute(f"DELETE FROM {SEGMENT_TAGS}")
+    con.execute(f"DELETE FROM {TRACK_TAGS}")
     con.execute("DELETE FROM segments")
-    for tid, (vector, zs_tags, segments, seg_vectors, tags) in new.items():
+    sids = {}
+    for tid, (vector, zs_tags, segments, seg_vectors) in new.items():
         con.execute("UPDATE tracks SET vector = ?, zs_tags = ? WHERE id = ?",
                     (np.asarray(vector, np.float32).tobytes(), json.dumps(zs_tags), int(tid)))
-        set_track_tags(con, tid, tags, student)
-        insert_segments(con, tid, segments, seg_vectors)
-    bump_tags_version(con)
+        sids[int(tid)] = insert_segments(con, tid, segments, seg_vectors)
+    return sids
 
 
 def _row(r) -> TrackRow:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from lyrebird.mulan.tag_space import (
     unit,
 )
 
-from . import store
+from . import store, tag_store
 
 STATS_SAMPLE = 4096
 """Tracks whose scores estimate the library-wide mean and spread of a query's scores."""
@@ -59,7 +59,7 @@ class TagCache:
             have = self._data.setdefault(key, {})
             missing = [int(i) for i in ids if int(i) not in have]
         if missing:
-            stored = {t: p for t, p in store.track_tags(con, missing).items()
+            stored = {t: p for t, p in tag_store.track_tags(con, missing).items()
                       if len(p) == len(head.names)}
             missing = [i for i in missing if i not in stored]
             with self._lock:
@@ -100,12 +100,20 @@ class TagSpace:
     col_group: np.ndarray
     sample: np.ndarray
     head: object
+    segments: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """A sample of segment vectors ``(S, D)`` and their tag probabilities ``(S, T)`` (moment
+    search's statistics; filled on first use by :func:`segment_sample`)."""
+
+    def tag_scores(self, q: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """A unit query ``(D,)`` → the tag scores ``(N,)`` of tag probabilities ``(N, T)``
+        (the head's ``tag_score``)."""
+        w = column_weights(q[None], self.groups, self.col_group)
+        return tag_scores(probs, w, getattr(self.head.cfg, "tag_score", "sum"))[:, 0]
 
     def text_scores(self, q: np.ndarray) -> tuple[np.ndarray, float, float]:
         """A unit query ``(D,)`` → tag scores ``(N,)`` of all tracks, and the mean and spread
         of its contrastive cosine over the sample."""
-        w = column_weights(q[None], self.groups, self.col_group)
-        tag = tag_scores(self.probs, w, getattr(self.head.cfg, "tag_score", "sum"))[:, 0]
+        tag = self.tag_scores(q, self.probs)
         cos = self.sample @ q if len(self.sample) else np.zeros(1)
         return tag, float(cos.mean()), float(cos.std() + 1e-9)
 
@@ -128,7 +136,7 @@ class TagSpace:
 def build(con: sqlite3.Connection, key: tuple, head, groups: np.ndarray,
           col_group: np.ndarray, seed: int = 0) -> TagSpace:
     """The :class:`TagSpace` of the library on ``con`` (``key``: library path, head
-    fingerprint and :func:`lyrebird.index.store.tags_version`, for :data:`TAG_CACHE`)."""
+    fingerprint and :func:`lyrebird.index.tag_store.tags_version`, for :data:`TAG_CACHE`)."""
     ids = np.array(sorted(store.row_ids(con, "tracks")), np.int64)
     probs = TAG_CACHE.probs(key, con, head, ids)
     rng = np.random.default_rng(seed)
@@ -138,10 +146,43 @@ def build(con: sqlite3.Connection, key: tuple, head, groups: np.ndarray,
     return TagSpace(ids, probs.astype(np.float32), groups, col_group, unit(sample), head)
 
 
+def segment_probs(con: sqlite3.Connection, head, ids: np.ndarray, vectors: np.ndarray
+                  ) -> np.ndarray:
+    """``(N, T)`` tag probabilities of the segments ``ids``: the tag student's, stored at
+    ingestion, where the segment has them, else the head's of its stored vector
+    (``vectors (N, D)``, in the same order)."""
+    stored = tag_store.segment_tags(con, [int(i) for i in ids])
+    out = np.empty((len(ids), len(head.names)), np.float32)
+    todo = []
+    for j, i in enumerate(ids):
+        p = stored.get(int(i))
+        if p is not None and len(p) == len(head.names):
+            out[j] = p
+        else:
+            todo.append(j)
+    if todo:
+        out[todo] = head.probs(np.asarray(vectors, np.float32)[todo])
+    return out
+
+
+def segment_sample(space: TagSpace, con: sqlite3.Connection, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed sample of the library's segments (:data:`STATS_SAMPLE`): unit vectors
+    ``(S, D)`` and tag probabilities ``(S, T)``, kept on ``space``."""
+    if space.segments is None:
+        ids = np.array(sorted(store.row_ids(con, "segments")), np.int64)
+        pick = np.sort(np.random.default_rng(seed).choice(
+            ids, min(len(ids), STATS_SAMPLE), replace=False)) if len(ids) else ids
+        vecs = store.vectors_by_id(con, "segments", pick) if len(pick) else \
+            np.zeros((0, space.sample.shape[1]), np.float32)
+        space.segments = (unit(vecs), segment_probs(con, space.head, pick, vecs))
+    return space.segments
+
+
 def centred(space: TagSpace, probs: np.ndarray) -> np.ndarray:
     """Centred tag logits of ``probs (N, T)`` with the head's centre."""
     return centred_logits(probs, space.head.mean_logit)
 
 
 __all__ = ["CANDIDATES", "STATS_SAMPLE", "TAG_CACHE", "TagCache", "TagSpace", "build",
-           "centred"]
+           "centred", "segment_probs", "segment_sample"]

@@ -26,7 +26,7 @@ import numpy as np
 from lyrebird.core.progress import progress
 from lyrebird.encoders import AudioError
 
-from . import store
+from . import store, tag_store
 from .indexes import LibraryIndexes
 from .ingest import Embedded, embed_file, file_metadata
 from .model import ModelHandle
@@ -176,8 +176,10 @@ class LibraryWriter:
                         meta=meta, vector=emb.vector, segments=emb.segments,
                         seg_vectors=emb.seg_vectors,
                         zs_tags=self.model.stored_tags(emb.vector, emb.seg_vectors, emb.tags),
-                        stat=meta.get("_stat"), tags=emb.tags,
-                        student=(self.model.tag_student_key or "") if emb.tags is not None else "")
+                        stat=meta.get("_stat"))
+                    if emb.tags is not None:
+                        tag_store.set_tags(self.con, tid, sids, emb.tags, emb.seg_tags,
+                                           self.model.tag_student_key or "")
                     added.append((path, tid))
                     t_ids.append(tid)
                     t_vecs.append(emb.vector)
@@ -231,10 +233,15 @@ class LibraryWriter:
         See :meth:`lyrebird.index.Library.switch_model`."""
         m = model.model
         new = {tid: (e.vector, model.stored_tags(e.vector, e.seg_vectors, e.tags), e.segments,
-                     e.seg_vectors, e.tags)
+                     e.seg_vectors)
                for tid, e in embedded.items()}
         with store.immediate(self.con):
-            store.replace_vectors(self.con, new, model.tag_student_key or "")
+            sids = store.replace_vectors(self.con, new)
+            for tid, e in embedded.items():
+                if e.tags is not None:
+                    tag_store.set_tags(self.con, tid, sids[int(tid)], e.tags, e.seg_tags,
+                                       model.tag_student_key or "")
+            tag_store.bump_tags_version(self.con)
             store.set_meta(self.con, model=m.name, fingerprint=m.fingerprint(),
                            dim=str(m.DIM), sample_rate=str(m.SAMPLE_RATE))
             self.indexes.discard_files()

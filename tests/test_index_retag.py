@@ -143,11 +143,14 @@ def test_tag_file_gives_ingestions_tags_without_the_encoder(tmp_path):
 
     path = tone(tmp_path / "t.wav", 440, 23.0)
     model = student_model("v1")
-    want = embed_file(model, path, 10.0, 5.0).tags
+    emb = embed_file(model, path, 10.0, 5.0)
+    assert emb.seg_tags.shape == (len(emb.segments), len(FREQS))
 
     class NoEncoder(StudentToneModel):
         def embed_windows(self, audio, valid):
             raise AssertionError("the encoder ran")
 
-    np.testing.assert_allclose(tag_file(NoEncoder(HEAD), path, 10.0, 5.0), want, rtol=1e-6)
+    tags, seg_tags = tag_file(NoEncoder(HEAD), path, 10.0, 5.0)
+    np.testing.assert_allclose(tags, emb.tags, rtol=1e-6)
+    np.testing.assert_allclose(seg_tags, emb.seg_tags, rtol=1e-6)
     assert tag_file(HeadToneModel(HEAD), path) is None  # no student
