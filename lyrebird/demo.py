@@ -340,7 +340,7 @@ def next_steps(result: DemoResult) -> str:
     tid = result.library.get("first_track") or 1
     steps = [(f"{cli} serve {lib}", "the app again, no rebuild"),
              (f"{cli} search {lib} \"{DEMO_QUERIES[2]}\" -k 5", "text search"),
-             (f"{cli} search {lib} \"drum solo\" -k 5 --segments", "which moment"),
+             (f"{cli} search {lib} \"a drum groove\" -k 5 --segments", "which moment"),
              (f"{cli} similar {lib} {tid} -k 5", f"music like #{tid}"),
              (f"{cli} index info {lib}", "what is in it"),
              (f"{cli} index add {lib} ~/Music", "add your own music")]
