@@ -5,7 +5,8 @@ A track's segment arrays come from :data:`SEGMENT_CACHE` or SQLite (:func:`segme
 of a hit or a playlist item); :func:`segment_matches` searches the segment index with the
 segments of an audio query, for :meth:`.reader.LibraryReader.search_audio`.
 
-:func:`fused_moments` ranks a text query's moments in both spaces when the model has a tag
+:func:`fused_moments` ranks a text query's moments, and :func:`best_fused_segments` picks a
+text hit's moment, in both spaces when the model has a tag
 head: a segment scores as a track does in text search (:mod:`lyrebird.mulan.tag_space`),
 ``alpha · z(cosine) + (1 − alpha) · z(tag score)``, ``alpha`` per query, the z-scores taken over
 a fixed sample of the library's segments (:func:`lyrebird.index.tagspace.segment_sample`). A
@@ -100,6 +101,20 @@ SEGMENT_TRACKS = 100
 """Tracks, best by tag score, whose segments join the candidates of a fused moment search."""
 
 
+def fused_scores(con: sqlite3.Connection, space: tagspace.TagSpace, q: np.ndarray,
+                 vecs: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Fused scores ``(N,)`` of segments with unit vectors ``vecs (N, D)`` and tag
+    probabilities ``probs (N, T)`` for the unit text query ``q (D,)`` (z over the library's
+    segment sample)."""
+    sample_vecs, sample_probs = tagspace.segment_sample(space, con)
+    cos, tag = vecs @ q, space.tag_scores(q, probs)
+    cs = sample_vecs @ q if len(sample_vecs) else cos
+    ts = space.tag_scores(q, sample_probs) if len(sample_probs) else tag
+    a = space.query_alpha(q)
+    return a * (cos - cs.mean()) / (cs.std() + 1e-9) + \
+        (1 - a) * (tag - ts.mean()) / (ts.std() + 1e-9)
+
+
 def fused_moments(con: sqlite3.Connection, indexes: LibraryIndexes, space: tagspace.TagSpace,
                   q: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The ``k`` best ``(segment id, fused score)`` for the unit text query ``q (D,)``."""
@@ -109,22 +124,37 @@ def fused_moments(con: sqlite3.Connection, indexes: LibraryIndexes, space: tagsp
         return []
     _, near = indexes.knn("segments", q, min(n, tagspace.CANDIDATES))
     track_tag, _, _ = space.text_scores(q)
-    best = space.ids[np.argsort(-track_tag)[:SEGMENT_TRACKS]]
-    cand = np.unique(np.concatenate([near[near >= 0],
-                                     store.segments_of_tracks(con, best.tolist())]).astype(np.int64))
+    best = space.ids[np.argsort(-track_tag)[:SEGMENT_TRACKS]].tolist()
+    of_best = [i for ids in store.track_segment_ids(con, best).values() for i in ids]
+    cand = np.unique(np.concatenate([near[near >= 0], of_best]).astype(np.int64))
     if len(cand) == 0:
         return []
     vecs = store.vectors_by_id(con, "segments", cand)
-    probs = tagspace.segment_probs(con, space.head, cand, vecs)
-    sample_vecs, sample_probs = tagspace.segment_sample(space, con)
-    cos, tag = vecs @ q, space.tag_scores(q, probs)
-    cs = sample_vecs @ q if len(sample_vecs) else cos
-    ts = space.tag_scores(q, sample_probs) if len(sample_probs) else tag
-    a = space.query_alpha(q)
-    score = a * (cos - cs.mean()) / (cs.std() + 1e-9) + \
-        (1 - a) * (tag - ts.mean()) / (ts.std() + 1e-9)
+    score = fused_scores(con, space, q, vecs, tagspace.segment_probs(con, space.head, cand, vecs))
     top = np.argsort(-score)[:k]
     return [(int(cand[j]), float(score[j])) for j in top]
+
+
+def best_fused_segments(con: sqlite3.Connection, key: tuple[str, str],
+                        rows: dict[int, TrackRow], q: np.ndarray, space: tagspace.TagSpace
+                        ) -> dict[int, tuple[float, float]]:
+    """Track id → ``(start_s, end_s)`` of its segment with the best fused score for the unit
+    text query ``q`` (:func:`best_segments` in both spaces: a text hit's moment)."""
+    arrays = segment_arrays(con, key, rows)
+    ids = store.track_segment_ids(con, list(arrays))
+    tids = [t for t in arrays if len(ids.get(t, ())) == len(arrays[t][1]) > 0]
+    if not tids:
+        return {}
+    flat = np.array([i for t in tids for i in ids[t]], np.int64)
+    vecs = np.concatenate([arrays[t][1] for t in tids])
+    score = fused_scores(con, space, q, vecs, tagspace.segment_probs(con, space.head, flat, vecs))
+    out, at = {}, 0
+    for t in tids:
+        times = arrays[t][0]
+        i = int(np.argmax(score[at:at + len(times)]))
+        out[t] = (float(times[i, 0]), float(times[i, 1]))
+        at += len(times)
+    return out
 
 
 __all__ = [

@@ -138,10 +138,14 @@ class LibraryReader:
         return self.model.text_vectors([str(query)])[0]
 
     # -------------------------------------------------------------- results
-    def _best_segments(self, rows: dict[int, TrackRow], q: np.ndarray
-                       ) -> dict[int, tuple[float, float]]:
-        """Track id → ``(start_s, end_s)`` of its segment closest to ``q`` (:mod:`.moments`)."""
-        return best_segments(self.con, (str(self.path), self.meta["fingerprint"]), rows, q)
+    def _best_segments(self, rows: dict[int, TrackRow], q: np.ndarray,
+                       space: tagspace.TagSpace | None = None) -> dict[int, tuple[float, float]]:
+        """Track id → ``(start_s, end_s)`` of its segment closest to ``q``, or with ``space``
+        (a fused text search) its best segment by the fused score (:mod:`.moments`)."""
+        key = (str(self.path), self.meta["fingerprint"])
+        if space is not None:
+            return moments.best_fused_segments(self.con, key, rows, q, space)
+        return best_segments(self.con, key, rows, q)
 
     def best_segment(self, track_id: int, q: np.ndarray) -> tuple[float, float]:
         """``(start_s, end_s)`` of a track's segment closest to the vector ``q`` (the first of
@@ -158,8 +162,8 @@ class LibraryReader:
         rows = store.get_tracks(self.con, [int(i) for i in ids if i >= 0])
         keep = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True)
                 if int(i) in rows and int(i) != exclude][:k]  # not yet committed: invisible
-        moments = self._best_segments({i: rows[i] for _, i in keep}, q)
-        return [Hit(i, rows[i].path, s, *moments.get(i, (0.0, 0.0)), rows[i].title,
+        best = self._best_segments({i: rows[i] for _, i in keep}, q)
+        return [Hit(i, rows[i].path, s, *best.get(i, (0.0, 0.0)), rows[i].title,
                     rows[i].artist, rows[i].zs_tags) for s, i in keep]
 
     def search(self, query: str, k: int = 10, group: bool = True) -> list[Hit]:
@@ -187,11 +191,12 @@ class LibraryReader:
         skip = works.work_key(rows[skip_track]) if skip_track in rows else None
         return works.group_by_work(hits, rows, k, skip)
 
-    def _hits(self, ids: list[int], score: dict[int, float], q: np.ndarray) -> list[Hit]:
+    def _hits(self, ids: list[int], score: dict[int, float], q: np.ndarray,
+              space: tagspace.TagSpace | None = None) -> list[Hit]:
         rows = store.get_tracks(self.con, ids)
         ids = [i for i in ids if i in rows]  # not yet committed: invisible
-        moments = self._best_segments({i: rows[i] for i in ids}, q)
-        return [Hit(i, rows[i].path, float(score[i]), *moments.get(i, (0.0, 0.0)),
+        best = self._best_segments({i: rows[i] for i in ids}, q, space)
+        return [Hit(i, rows[i].path, float(score[i]), *best.get(i, (0.0, 0.0)),
                     rows[i].title, rows[i].artist, rows[i].zs_tags) for i in ids]
 
     def _search_fused(self, q: np.ndarray, k: int, space: tagspace.TagSpace) -> list[Hit]:
@@ -213,7 +218,7 @@ class LibraryReader:
         a = space.query_alpha(q)
         score = a * (cos - mu_c) / sd_c + (1 - a) * (t - tag.mean()) / (tag.std() + 1e-9)
         keep = [int(cand[j]) for j in np.argsort(-score)[:k]]
-        return self._hits(keep, dict(zip(cand.tolist(), score.tolist(), strict=True)), q)
+        return self._hits(keep, dict(zip(cand.tolist(), score.tolist(), strict=True)), q, space)
 
     def _similar_fused(self, tid: int, k: int, space: tagspace.TagSpace) -> list[Hit]:
         """Tracks like library track ``tid`` by fused vectors: candidates are its nearest

@@ -220,14 +220,17 @@ def segment_ids(con: sqlite3.Connection, track_id: int) -> list[int]:
                                            "start_s, id", (int(track_id),))]
 
 
-def segments_of_tracks(con: sqlite3.Connection, track_ids: list[int]) -> list[int]:
-    """Ids of the segments of the tracks ``track_ids``."""
+def track_segment_ids(con: sqlite3.Connection, track_ids: list[int]) -> dict[int, list[int]]:
+    """Track id → the ids of its segments in time order (as :func:`track_segment_arrays` lists
+    them), for the tracks that have segments."""
     ids = valid_ids(track_ids)
-    out: list[int] = []
+    out: dict[int, list[int]] = {}
     for i in range(0, len(ids), 900):  # SQLite's bound-parameter limit
         part = ids[i:i + 900]
-        q = f"SELECT id FROM segments WHERE track_id IN ({','.join('?' * len(part))})"
-        out += [int(r[0]) for r in con.execute(q, part)]
+        q = (f"SELECT track_id, id FROM segments WHERE track_id IN ({','.join('?' * len(part))})"
+             " ORDER BY track_id, start_s")
+        for t, sid in con.execute(q, part):
+            out.setdefault(int(t), []).append(int(sid))
     return out
 
 

@@ -56,6 +56,17 @@ def test_moments_follow_the_tags_a_text_query_names(tmp_path, track):
         assert 10.0 <= (h.start_s + h.end_s) / 2 <= 20.0  # audio: contrastive
 
 
+def test_a_text_hits_moment_is_its_best_segment_by_the_fused_score(tmp_path, track):
+    """A text hit plays from its best moment in both spaces: tag space only (alpha 0) with the
+    permuted head, "tone at 880 Hz" starts the three-section track in its 220 Hz section (the
+    head's 880 Hz tag); the contrastive space alone (alpha 1) in its 880 Hz section."""
+    for alpha, lo, hi in ((0.0, 0.0, 10.0), (1.0, 10.0, 20.0)):
+        with Library.create(tmp_path / f"a{alpha}", HeadToneModel(permuted_head(alpha, 1.0))) as lib:
+            lib.add([track])
+            h = lib.search("tone at 880 Hz", k=1)[0]
+            assert lo <= (h.start_s + h.end_s) / 2 <= hi, (alpha, h.start_s, h.end_s)
+
+
 def test_fused_moment_scores_match_the_oracle(tmp_path, track):
     """Scores from first principles, reading the database file directly: the stored segment
     tags, the segments' float16 vectors, z-scores over all segments (the statistics sample)."""
