@@ -230,7 +230,7 @@ def calibrate_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     card = (d / "README.md").read_text() if (d / "README.md").is_file() else None
     keep = {k: v for k, v in meta.items() if k not in ("format_version", "kind", "preset",
                                                       "config", "dtype")}
-    keep["calibration"] = {"split": "valid", "top": top, "segments_of_windows": len(va)}
+    keep["calibration"] = {"split": "valid", "top": top, "valid_windows": len(va)}
     calibrated(student, p, va, top).save(d, extra=keep, card=card)
     return {"valid_windows": len(va), "fidelity": fid}
 
