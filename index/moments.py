@@ -162,8 +162,10 @@ __all__ = [
     "SEGMENT_CACHE",
     "SEGMENT_CANDIDATES",
     "SEGMENT_TRACKS",
+    "best_fused_segments",
     "best_segments",
     "fused_moments",
+    "fused_scores",
     "segment_arrays",
     "segment_matches",
 ]
