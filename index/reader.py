@@ -129,11 +129,16 @@ class LibraryReader:
         ``(DIM,)`` (the same vector a track gets when it is added)."""
         return self.audio_embedded(audio, sr).vector
 
+    @staticmethod
+    def _is_text(query) -> bool:
+        """Whether a query is text (not an array, a path or the name of an existing file)."""
+        return not isinstance(query, np.ndarray | Path) and not Path(str(query)).is_file()
+
     def _query_vector(self, query) -> np.ndarray:
         if isinstance(query, np.ndarray):
             return query.astype(np.float32) if query.ndim == 1 and len(query) == int(self.meta["dim"]) \
                 else self.audio_vector(query)
-        if isinstance(query, Path) or (isinstance(query, str) and Path(query).is_file()):
+        if not self._is_text(query):
             return self.audio_vector(query)
         return self.model.text_vectors([str(query)])[0]
 
@@ -309,7 +314,7 @@ class LibraryReader:
         text search (:func:`lyrebird.index.moments.fused_moments`; ``score`` in standard
         deviations), audio by cosine."""
         q = self._query_vector(query)
-        space = self.tag_space() if isinstance(query, str) else None
+        space = self.tag_space() if self._is_text(query) else None
         if space is not None and space.query_alpha(q) < 1.0:
             found = moments.fused_moments(self.con, self.indexes, space, q, k)
             scores, ids = np.array([s for _, s in found]), np.array([i for i, _ in found])

@@ -52,8 +52,10 @@ def test_moments_follow_the_tags_a_text_query_names(tmp_path, track):
         lib.add([track])
         a, b = best_moment(lib, "tone at 880 Hz")
         assert (a + b) / 2 < 10.0, (a, b)  # the head's 880 Hz tag fires on the 220 Hz band
-        h = lib.search_segments(write_chords(tmp_path / "q.wav", [(880,)], 10.0), k=1)[0]
-        assert 10.0 <= (h.start_s + h.end_s) / 2 <= 20.0  # audio: contrastive
+        q = write_chords(tmp_path / "q.wav", [(880,)], 10.0)
+        for audio in (q, str(q)):  # a file, named by a path or a string: contrastive
+            h = lib.search_segments(audio, k=1)[0]
+            assert 10.0 <= (h.start_s + h.end_s) / 2 <= 20.0, audio
 
 
 def test_a_text_hits_moment_is_its_best_segment_by_the_fused_score(tmp_path, track):
