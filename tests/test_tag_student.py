@@ -202,3 +202,35 @@ def check_calibration(s: TagStudent, manifest, windows, folder) -> None:
     back = TagStudent.load(folder)
     assert back.cfg.thresholds == s.cfg.thresholds and back.fingerprint() == s.fingerprint()
     assert rep["fidelity"]["windows"]["T1"]["macro_roc_auc"] > 0.9
+
+
+def test_augmented_copies_train_on_the_audio_their_labels_came_from(tmp_path):
+    """``window_set(copies=True)`` adds each labelled augmented copy, its log-mel made from the
+    same seeded augmentation the teachers heard: the low-band energy share read back from each
+    window's log-mel follows that window's label (and not the clean window's label, which the
+    copy's EQ tilt moved)."""
+    import pandas as pd
+    from test_tag_head_train import LowHighTeacher, corpus
+
+    from lyrebird.encoders.musicnn_mel import slaney_mel_filterbank
+    from lyrebird.train.teachers.windows import WindowConfig, label_windows
+    from lyrebird.train.trainers.tag_student import window_set
+
+    m = tmp_path / "m.parquet"
+    pd.DataFrame(corpus(tmp_path, [0.1, 0.2, 0.3], "train", 0)).to_parquet(m)
+    t = {"T": LowHighTeacher()}
+    label_windows(m, tmp_path / "w", WindowConfig(teachers=("T",), split=None, copies=1), taggers=t)
+    clean = window_set(m, tmp_path / "w", "train", ("T",), tmp_path / "c")
+    both = window_set(m, tmp_path / "w", "train", ("T",), tmp_path / "c", copies=True)
+    assert len(clean) == 3 * 6 and len(both) == 2 * len(clean)
+    again = window_set(m, tmp_path / "w", "train", ("T",), tmp_path / "c", copies=True)  # cached
+    assert np.array_equal(again.probs, both.probs) and np.array_equal(again.mel, both.mel)
+    fb = slaney_mel_filterbank(16000, 512, 96)
+    centre = (fb * np.fft.rfftfreq(512, 1 / 16000)).sum(1) / fb.sum(1)
+    power = (10 ** both.mel.astype(np.float64) - 1) / 10000 / fb.max(1)  # each band's energy
+    share = np.array([power[s:s + 187, centre < 1000].sum() / power[s:s + 187].sum()
+                      for s in both.starts])
+    label = both.probs[:, 0].astype(np.float64)
+    assert np.abs(share - label).max() < 0.04, np.abs(share - label).max()
+    far = np.abs(label[:, None] - clean.probs[None, :, 0].astype(np.float64)).min(1)
+    assert (far > 0.05).sum() >= 6, far  # the copies' labels are not the clean windows' labels

@@ -48,8 +48,14 @@ class TagStudentTrainConfig:
         width: channels of the student's second conv block (:class:`TagStudentConfig`).
         epochs, batch, lr, weight_decay: optimisation (one-cycle peak ``lr``).
         feat_weight: weight of the (1 − cosine) feature term.
+        logit_weight: weight of a mean-squared error between the student's and the teachers'
+            logits (the teachers' probabilities clipped to [``logit_floor``, 1 − ``logit_floor``]),
+            which, unlike the BCE, keeps the order of small probabilities (a tag a window
+            hardly has) and of the top (0 = off, the shipped student's recipe).
         jitter: random shift of each training window, in frames (16 ms).
         top: tags per window or segment that count as the teacher's own (fidelity).
+        copies: train on the train tracks' labelled augmented copies too (``lyrebird teach
+            --windows --copies N``); the valid windows stay clean.
         seed: initialisation and shuffling.
     """
 
@@ -60,8 +66,11 @@ class TagStudentTrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     feat_weight: float = 0.5
+    logit_weight: float = 0.0
+    logit_floor: float = 1e-3
     jitter: int = 6
     top: int = 5
+    copies: bool = False
     seed: int = 0
 
 
@@ -95,12 +104,17 @@ class WindowSet:
 
 def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: str,
                teachers: tuple[str, ...], cache: str | os.PathLike | None = None,
-               n_frames: int = 187) -> WindowSet:
-    """The labelled tracks of ``split`` (the manifest's split; clean copies only) as a
-    :class:`WindowSet`, read from ``cache`` when an earlier run wrote it."""
+               n_frames: int = 187, copies: bool = False) -> WindowSet:
+    """The labelled tracks of ``split`` (the manifest's split) as a :class:`WindowSet`, read
+    from ``cache`` when an earlier run wrote it. ``copies``: the labelled augmented copies too,
+    each made again from its track by the labeller's seeded augmentation
+    (:func:`lyrebird.train.teachers.windows.augment`, seeded by the shard's key), so its log-mel
+    is the audio the teachers labelled; otherwise the clean tracks only."""
     from lyrebird.encoders.musicnn_mel import LogMelFrontend
+    from lyrebird.train.teachers.windows import augment
 
-    f = Path(cache) / f"{split}-{'+'.join(teachers)}.npz" if cache is not None else None
+    name = f"{split}-{'+'.join(teachers)}{'-copies' if copies else ''}.npz"
+    f = Path(cache) / name if cache is not None else None
     if f is not None and f.is_file():
         with np.load(f, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
@@ -118,13 +132,15 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
     for shard in sorted((Path(windows) / "shards").glob("*.npz")):
         meta, arr = read_shard(shard)
         st = float(meta["start_s"] or 0.0)
-        if meta["copy"] or split_of.get((str(meta["path"]), st)) != split:
+        if (meta["copy"] and not copies) or split_of.get((str(meta["path"]), st)) != split:
             continue
         if any(f"{t}/probs" not in arr for t in teachers):
             raise ValueError(f"{shard}: no labels of {', '.join(teachers)}; label with "
                              f"'lyrebird teach --windows --teachers {','.join(teachers)}'")
         wav = load_audio(resolve_path(manifest, meta["path"]), SR, offset_s=st,
                          duration_s=None if meta["end_s"] is None else meta["end_s"] - st)
+        if meta["copy"]:
+            wav, _ = augment(wav, SR, np.random.default_rng(int(shard.stem[:8], 16)))
         mel = fe(wav).numpy().astype(np.float16)
         n = min(len(arr["starts_s"]), max(0, (len(mel) - n_frames) // n_frames + 1))
         if n == 0:
@@ -246,7 +262,7 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     out = Path(out)
     cache = Path(cache) if cache is not None else Path(windows) / "student-cache"
     torch.manual_seed(cfg.seed)
-    tr = window_set(manifest, windows, "train", cfg.teachers, cache)
+    tr = window_set(manifest, windows, "train", cfg.teachers, cache, copies=cfg.copies)
     va = window_set(manifest, windows, "valid", cfg.teachers, cache)
     student = TagStudent(TagStudentConfig(names=tr.names, teachers=cfg.teachers, width=cfg.width,
                                           feat_dim=int(tr.feats.shape[1])))
@@ -267,6 +283,7 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
             start, hist = int(s["epoch"]), json.loads(s["hist"])
     probs = torch.from_numpy(tr.probs.astype(np.float32))
     feats = torch.from_numpy(tr.feats.astype(np.float32))
+    target_logits = torch.logit(probs.clamp(cfg.logit_floor, 1 - cfg.logit_floor))
     bounds = np.cumsum((0, *tr.feat_dims))
     for epoch in range(start, cfg.epochs):
         student.train()
@@ -278,6 +295,8 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
             cos = sum(1 - F.cosine_similarity(f[:, lo:hi], feats[b, lo:hi], dim=1)
                       for lo, hi in itertools.pairwise(bounds)) / len(tr.feat_dims)
             loss = F.binary_cross_entropy_with_logits(logits, probs[b]) + cfg.feat_weight * cos.mean()
+            if cfg.logit_weight:
+                loss = loss + cfg.logit_weight * F.mse_loss(logits, target_logits[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
