@@ -234,3 +234,23 @@ def test_augmented_copies_train_on_the_audio_their_labels_came_from(tmp_path):
     assert np.abs(share - label).max() < 0.04, np.abs(share - label).max()
     far = np.abs(label[:, None] - clean.probs[None, :, 0].astype(np.float64)).min(1)
     assert (far > 0.05).sum() >= 6, far  # the copies' labels are not the clean windows' labels
+
+
+def test_the_listwise_loss_against_a_hand_computed_value():
+    """ListNet per tag over the batch: 0 when the student's logits are the teacher's (or differ
+    by a constant per tag), the KL divergence of the two softmaxes over windows otherwise."""
+    from lyrebird.train.trainers.tag_student import listwise_loss
+
+    t = torch.tensor([[2.0, -1.0], [0.0, -3.0], [-2.0, 0.5]])
+    assert float(listwise_loss(t, t)) == pytest.approx(0.0, abs=1e-6)
+    assert float(listwise_loss(t + torch.tensor([5.0, -7.0]), t)) == pytest.approx(0.0, abs=1e-6)
+    s = torch.tensor([[0.0, 0.5], [1.0, -3.0], [-1.0, 0.5]])
+
+    def kl(a, b):  # KL(softmax(b) || softmax(a)) of one column, by hand
+        pa = np.exp(a) / np.exp(a).sum()
+        pb = np.exp(b) / np.exp(b).sum()
+        return float((pb * np.log(pb / pa)).sum())
+
+    want = np.mean([kl(s[:, j].numpy() / 2, t[:, j].numpy() / 2) for j in range(2)])
+    assert float(listwise_loss(s, t, temperature=2.0)) == pytest.approx(want, rel=1e-5)
+    assert float(listwise_loss(-t, t)) > float(listwise_loss(s, t)) > 0

@@ -52,6 +52,10 @@ class TagStudentTrainConfig:
             logits (the teachers' probabilities clipped to [``logit_floor``, 1 − ``logit_floor``]),
             which, unlike the BCE, keeps the order of small probabilities (a tag a window
             hardly has) and of the top (0 = off, the shipped student's recipe).
+        rank_weight: weight of a listwise ranking term (ListNet): per tag, the cross-entropy
+            between the teachers' and the student's softmax over the batch's windows of
+            logit / ``rank_temperature``, so the student learns which windows have a tag
+            most, what a search ranks by (0 = off).
         jitter: random shift of each training window, in frames (16 ms).
         top: tags per window or segment that count as the teacher's own (fidelity).
         copies: train on the train tracks' labelled augmented copies too (``lyrebird teach
@@ -68,6 +72,8 @@ class TagStudentTrainConfig:
     feat_weight: float = 0.5
     logit_weight: float = 0.0
     logit_floor: float = 1e-3
+    rank_weight: float = 0.0
+    rank_temperature: float = 1.0
     jitter: int = 6
     top: int = 5
     copies: bool = False
@@ -170,6 +176,17 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
                  track_rows=ws.track_rows, win_s=np.concatenate(win_s), names=np.array(names),
                  feat_dims=np.array(feat_dims))
     return ws
+
+
+def listwise_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0
+                  ) -> torch.Tensor:
+    """ListNet over a batch, per tag: ``logits``, ``target`` ``(B, T)`` → the mean over tags of
+    the cross-entropy between ``softmax(target / τ)`` and ``softmax(logits / τ)`` taken over the
+    B windows, minus the target's entropy (so a student that ranks and spaces the windows as
+    the teacher does scores 0)."""
+    t = F.softmax(target / temperature, dim=0)
+    ce = -(t * F.log_softmax(logits / temperature, dim=0)).sum(0)
+    return (ce + (t * torch.log(t.clamp_min(1e-12))).sum(0)).mean()
 
 
 @torch.no_grad()
@@ -297,6 +314,9 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
             loss = F.binary_cross_entropy_with_logits(logits, probs[b]) + cfg.feat_weight * cos.mean()
             if cfg.logit_weight:
                 loss = loss + cfg.logit_weight * F.mse_loss(logits, target_logits[b])
+            if cfg.rank_weight:
+                loss = loss + cfg.rank_weight * listwise_loss(logits, target_logits[b],
+                                                              cfg.rank_temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -325,5 +345,5 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     return rep
 
 
-__all__ = ["TagStudentTrainConfig", "WindowSet", "calibrate_student", "calibrated", "predict",
-           "segment_pairs", "student_fidelity", "train_tag_student", "window_set"]
+__all__ = ["TagStudentTrainConfig", "WindowSet", "calibrate_student", "calibrated", "listwise_loss",
+           "predict", "segment_pairs", "student_fidelity", "train_tag_student", "window_set"]
