@@ -189,6 +189,24 @@ def tag_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10
     return _track_tags(tags, valid)
 
 
+def tag_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0,
+                 hop_s: float = 5.0, batch: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`tag_file` for a ``(T,)`` float32 waveform already at ``model.SAMPLE_RATE``: the
+    tags :func:`embed_waveform` gives, without running the encoder."""
+    tag_segments = getattr(model, "tag_segments", None)
+    if tag_segments is None:
+        return None
+    ch = chunk(wav, model.SAMPLE_RATE, segment_s, hop_s, last="shift")
+    tags, valid = [], []
+    for i in range(0, len(ch), batch):
+        t = tag_segments(ch.audio[i : i + batch], ch.valid[i : i + batch])
+        if t is None:
+            return None
+        tags.append(np.asarray(t, np.float32))
+        valid.append(ch.valid[i : i + batch])
+    return _track_tags(tags, valid)
+
+
 def embed_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0,
                    hop_s: float = 5.0, batch: int = 8) -> Embedded:
     """:func:`embed_file` for a ``(T,)`` float32 waveform already at ``model.SAMPLE_RATE``."""

@@ -74,12 +74,39 @@ def test_evaluation_uses_the_student_tags_a_library_stores(tmp_path):
         s = ev.text_scores(prepared.track, ["tone at 880 Hz"])[:, 0]
         assert rows[int(np.argmax(s))].id == lib.search("tone at 880 Hz", 1)[0].track_id
         assert rows[int(np.argmax(s))].path.endswith("tone880.wav")  # the student's truth
+        check_other_student(model, spec, tracks, settings, tmp_path / "cache", v)
         off = FusedEval(model, head, 0.0, 0.0, student=False)
         assert off.tag_fingerprint() is None and off.tag_segments(np.zeros((1, 10)), [10]) is None
         v2 = embed_tracks(EvalModel("m", off, "key"), tracks, settings, tmp_path / "cache")
         assert v2.tags is None
         s2 = off.text_scores(off.prepare_vectors(v2).track, ["tone at 880 Hz"])[:, 0]
         assert rows[int(np.argmax(s2))].path.endswith("tone220.wav")  # the permuted head's
+
+
+def check_other_student(model, spec, tracks, settings, cache, first) -> None:
+    """Another student of the same model (same spec key) runs only the student: the encoder's
+    cached vectors stay, each student's tags are cached under its own fingerprint, and going
+    back to the first student runs nothing."""
+    from lyrebird.train.realeval.embed import embed_tracks
+
+    calls = []
+    encode = spec.model.embed_windows
+    spec.model.embed_windows = lambda a, v: calls.append(len(a)) or encode(a, v)
+    tag = model.tag_segments
+    model.tag_segments = lambda a, v: tag(a, v)[:, ::-1].copy()  # a different student
+    model.tag_student = type("S", (), {"fingerprint": lambda self: "stand-in-2"})()
+    try:
+        second = embed_tracks(spec, tracks, settings, cache)
+        assert not calls  # no encoder call: vectors and excerpts from the cache
+        np.testing.assert_allclose(second.tags, first.tags[:, ::-1], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(second.track, first.track)
+        model.tag_segments = lambda a, v: 1 / 0  # neither runs again
+        model.tag_student = type("S", (), {"fingerprint": lambda self: "stand-in-1"})()
+        back = embed_tracks(spec, tracks, settings, cache)
+        np.testing.assert_array_equal(back.tags, first.tags)
+    finally:
+        spec.model.embed_windows, model.tag_segments = encode, tag
+        model.tag_student = type("S", (), {"fingerprint": lambda self: "stand-in-1"})()
 
 
 def test_evaluation_per_query_fusion_ranks_as_the_library(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lyrebird.encoders.audio import audio_info, load_audio, resample
-from lyrebird.index.ingest import embed_waveform
+from lyrebird.index.ingest import embed_waveform, tag_waveform
 from lyrebird.train.realeval.degrade import QUERY_SR, excerpt_offset, make_query
 from lyrebird.train.realeval.models import ModelSpec
 
@@ -76,11 +76,18 @@ def excerpt_query(t: Track, s: Settings) -> tuple[np.ndarray, float]:
     return q, start
 
 
+def _save(f: Path, **arrays: np.ndarray) -> None:
+    tmp = f.with_name(f.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(f)
+
+
 def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path | None,
                  queries: dict[int, np.ndarray] | None = None) -> Vectors:
     """Segment, track and excerpt vectors of ``tracks`` under ``spec`` (cached by key), and
     the tag student's track probabilities when the model has one (``tag_fingerprint()``; cached
-    with that fingerprint: a retrained student is embedded again)."""
+    beside the vectors under that fingerprint, so another student of the same model runs only
+    the student)."""
     m = spec.model
     sr = int(m.SAMPLE_RATE)
     tag_fp = getattr(m, "tag_fingerprint", lambda: None)()
@@ -92,14 +99,17 @@ def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path 
     segs, seg_track, vecs, qvecs = [], [], [], []
     for i, t in enumerate(tracks):
         f = folder / f"{_key(t, s)}.npz" if folder is not None else None
+        ft = f.with_suffix(f".tags-{tag_fp[:16]}.npz") if f is not None and tag_fp else None
         z = np.load(f) if f is not None and f.is_file() else None
-        if z is not None and (tag_fp is None or ("tags_fp" in z and str(z["tags_fp"]) == tag_fp)):
+        tg = np.load(ft)["tags"] if ft is not None and ft.is_file() else None
+        dur = None if t.end_s is None else t.end_s - t.start_s
+        if z is not None:
             seg, vec, qv = z["seg"], z["vec"], z["query"]
-            tg = z["tags"] if tag_fp is not None else None
+            if tag_fp is not None and tg is None:  # another student: its tags only
+                wav = load_audio(t.path, sr, offset_s=t.start_s, duration_s=dur)
+                tg = (tag_waveform(m, wav, s.segment_s, s.hop_s) or (None,))[0]
         else:
-            dur = None if t.end_s is None else t.end_s - t.start_s
             wav = load_audio(t.path, sr, offset_s=t.start_s, duration_s=dur)
-            tg = None
             if hasattr(m, "embed_track"):  # a model that embeds a whole track itself
                 seg, vec = m.embed_track(wav, s.segment_s, s.hop_s)
             else:
@@ -111,10 +121,9 @@ def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path 
             q = resample(queries[i], QUERY_SR, sr)
             qv = m.embed_windows(q[None], np.array([len(q)]))[0].astype(np.float32)
             if f is not None:
-                tmp = f.with_suffix(".tmp.npz")
-                extra = {"tags": tg, "tags_fp": np.array(tag_fp)} if tag_fp is not None else {}
-                np.savez(tmp, seg=seg, vec=vec, query=qv, **extra)
-                tmp.replace(f)
+                _save(f, seg=seg, vec=vec, query=qv)
+        if ft is not None and tg is not None and not ft.is_file():
+            _save(ft, tags=np.asarray(tg, np.float32))
         segs.append(seg)
         seg_track.append(np.full(len(seg), i))
         vecs.append(vec)
