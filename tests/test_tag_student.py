@@ -254,3 +254,34 @@ def test_the_listwise_loss_against_a_hand_computed_value():
     want = np.mean([kl(s[:, j].numpy() / 2, t[:, j].numpy() / 2) for j in range(2)])
     assert float(listwise_loss(s, t, temperature=2.0)) == pytest.approx(want, rel=1e-5)
     assert float(listwise_loss(-t, t)) > float(listwise_loss(s, t)) > 0
+
+
+def test_the_distillation_loss_against_a_hand_computed_value():
+    """BCE + feature cosine over two teachers' blocks + logit MSE + listwise, by hand."""
+    from dataclasses import replace
+
+    from lyrebird.train.trainers.tag_student import TagStudentTrainConfig, distill_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits, probs = torch.randn(5, 3, generator=g), torch.rand(5, 3, generator=g)
+    probs[0, 0], probs[1, 1] = 0.0, 1.0  # clipped to the floor for the logit terms
+    f, tf = torch.randn(5, 6, generator=g), torch.randn(5, 6, generator=g)
+    x, p = logits.double().numpy(), probs.double().numpy()
+    bce = np.mean(-(p * np.log(1 / (1 + np.exp(-x))) + (1 - p) * np.log(1 - 1 / (1 + np.exp(-x)))))
+
+    def cos(a, b):
+        return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+    a, b = f.double().numpy(), tf.double().numpy()
+    feat = np.mean(((1 - cos(a[:, :2], b[:, :2])) + (1 - cos(a[:, 2:], b[:, 2:]))) / 2)
+    q = np.clip(p, 0.01, 0.99)
+    t = np.log(q / (1 - q))
+    mse = np.mean((x - t) ** 2)
+    ps, pt = (np.exp(v / 2) / np.exp(v / 2).sum(0) for v in (x, t))
+    rank = np.mean((pt * np.log(pt / ps)).sum(0))
+    cfg = TagStudentTrainConfig(feat_weight=0.5, logit_floor=0.01)
+    got = distill_loss(logits, f, probs, tf, (2, 4), cfg)
+    assert float(got) == pytest.approx(bce + 0.5 * feat, rel=1e-5)
+    cfg = replace(cfg, logit_weight=0.3, rank_weight=2.0, rank_temperature=2.0)
+    got = distill_loss(logits, f, probs, tf, (2, 4), cfg)
+    assert float(got) == pytest.approx(bce + 0.5 * feat + 0.3 * mse + 2.0 * rank, rel=1e-5)

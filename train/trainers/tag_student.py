@@ -189,6 +189,27 @@ def listwise_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float
     return (ce + (t * torch.log(t.clamp_min(1e-12))).sum(0)).mean()
 
 
+def distill_loss(logits: torch.Tensor, feats: torch.Tensor, probs: torch.Tensor,
+                 teacher_feats: torch.Tensor, feat_dims: tuple[int, ...],
+                 cfg: TagStudentTrainConfig) -> torch.Tensor:
+    """The student's loss on a batch: ``logits``, ``probs`` ``(B, T)`` (the teachers'
+    probabilities), ``feats``, ``teacher_feats`` ``(B, sum(feat_dims))`` (each teacher's
+    penultimate features, in ``feat_dims`` blocks). BCE on the probabilities, plus
+    ``feat_weight`` × the mean over teachers of (1 − cosine) of their feature blocks, plus the
+    optional logit MSE and listwise terms (:class:`TagStudentTrainConfig`)."""
+    bounds = np.cumsum((0, *feat_dims))
+    cos = sum(1 - F.cosine_similarity(feats[:, lo:hi], teacher_feats[:, lo:hi], dim=1)
+              for lo, hi in itertools.pairwise(bounds)) / len(feat_dims)
+    loss = F.binary_cross_entropy_with_logits(logits, probs) + cfg.feat_weight * cos.mean()
+    if cfg.logit_weight or cfg.rank_weight:
+        target = torch.logit(probs.clamp(cfg.logit_floor, 1 - cfg.logit_floor))
+        if cfg.logit_weight:
+            loss = loss + cfg.logit_weight * F.mse_loss(logits, target)
+        if cfg.rank_weight:
+            loss = loss + cfg.rank_weight * listwise_loss(logits, target, cfg.rank_temperature)
+    return loss
+
+
 @torch.no_grad()
 def predict(student: TagStudent, ws: WindowSet, batch: int = 256) -> np.ndarray:
     """``(W, T)`` float32 probabilities of every window of ``ws``."""
@@ -300,8 +321,6 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
             start, hist = int(s["epoch"]), json.loads(s["hist"])
     probs = torch.from_numpy(tr.probs.astype(np.float32))
     feats = torch.from_numpy(tr.feats.astype(np.float32))
-    target_logits = torch.logit(probs.clamp(cfg.logit_floor, 1 - cfg.logit_floor))
-    bounds = np.cumsum((0, *tr.feat_dims))
     for epoch in range(start, cfg.epochs):
         student.train()
         rng = np.random.default_rng(cfg.seed + epoch)
@@ -309,14 +328,7 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
         for k in range(steps):
             b = order[k * cfg.batch:(k + 1) * cfg.batch]
             logits, f = student(tr.batch(b, student.cfg.n_frames, cfg.jitter, rng))
-            cos = sum(1 - F.cosine_similarity(f[:, lo:hi], feats[b, lo:hi], dim=1)
-                      for lo, hi in itertools.pairwise(bounds)) / len(tr.feat_dims)
-            loss = F.binary_cross_entropy_with_logits(logits, probs[b]) + cfg.feat_weight * cos.mean()
-            if cfg.logit_weight:
-                loss = loss + cfg.logit_weight * F.mse_loss(logits, target_logits[b])
-            if cfg.rank_weight:
-                loss = loss + cfg.rank_weight * listwise_loss(logits, target_logits[b],
-                                                              cfg.rank_temperature)
+            loss = distill_loss(logits, f, probs[b], feats[b], tr.feat_dims, cfg)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -345,5 +357,6 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     return rep
 
 
-__all__ = ["TagStudentTrainConfig", "WindowSet", "calibrate_student", "calibrated", "listwise_loss",
-           "predict", "segment_pairs", "student_fidelity", "train_tag_student", "window_set"]
+__all__ = ["TagStudentTrainConfig", "WindowSet", "calibrate_student", "calibrated", "distill_loss",
+           "listwise_loss", "predict", "segment_pairs", "student_fidelity", "train_tag_student",
+           "window_set"]
