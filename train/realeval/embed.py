@@ -102,6 +102,8 @@ def embed_tracks(spec: ModelSpec, tracks: list[Track], s: Settings, cache: Path 
         ft = f.with_suffix(f".tags-{tag_fp[:16]}.npz") if f is not None and tag_fp else None
         z = np.load(f) if f is not None and f.is_file() else None
         tg = np.load(ft)["tags"] if ft is not None and ft.is_file() else None
+        if tg is None and z is not None and "tags_fp" in z and str(z["tags_fp"]) == tag_fp:
+            tg = z["tags"]  # an older cache: the tags beside the vectors
         dur = None if t.end_s is None else t.end_s - t.start_s
         if z is not None:
             seg, vec, qv = z["seg"], z["vec"], z["query"]
