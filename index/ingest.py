@@ -169,19 +169,13 @@ def embed_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 
     return Embedded(info.duration_s, spans, seg, vec, *(tags or (None, None)))
 
 
-def tag_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10.0,
-             hop_s: float = 5.0, batch: int = 8,
-             max_duration_s: float = MAX_DURATION_S) -> tuple[np.ndarray, np.ndarray] | None:
-    """The tag-student tags :func:`embed_file` would store for ``path``, the track's ``(T,)``
-    and its segments' ``(S, T)``, without running the encoder (``None`` when the model has no
-    student). Raises :class:`AudioError` for unusable files."""
-    tag_segments = getattr(model, "tag_segments", None)
-    if tag_segments is None:
-        return None
-    _checked_info(path, max_duration_s)
+def _tag_chunks(model: LibraryModel, parts: Iterable[Chunks]
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The tag student over batches of segments → :func:`_track_tags` (``None`` when it
+    declines a batch)."""
     tags, valid = [], []
-    for ch in stream_chunks(path, model.SAMPLE_RATE, segment_s, hop_s, batch=batch, last="shift"):
-        t = tag_segments(ch.audio, ch.valid)
+    for ch in parts:
+        t = model.tag_segments(ch.audio, ch.valid)
         if t is None:
             return None
         tags.append(np.asarray(t, np.float32))
@@ -189,30 +183,39 @@ def tag_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10
     return _track_tags(tags, valid)
 
 
+def tag_file(model: LibraryModel, path: str | os.PathLike, segment_s: float = 10.0,
+             hop_s: float = 5.0, batch: int = 8,
+             max_duration_s: float = MAX_DURATION_S) -> tuple[np.ndarray, np.ndarray] | None:
+    """The tag-student tags :func:`embed_file` would store for ``path``, the track's ``(T,)``
+    and its segments' ``(S, T)``, without running the encoder (``None`` when the model has no
+    student). Raises :class:`AudioError` for unusable files."""
+    if getattr(model, "tag_segments", None) is None:
+        return None
+    _checked_info(path, max_duration_s)
+    return _tag_chunks(model, stream_chunks(path, model.SAMPLE_RATE, segment_s, hop_s,
+                                            batch=batch, last="shift"))
+
+
 def tag_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0,
                  hop_s: float = 5.0, batch: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`tag_file` for a ``(T,)`` float32 waveform already at ``model.SAMPLE_RATE``: the
     tags :func:`embed_waveform` gives, without running the encoder."""
-    tag_segments = getattr(model, "tag_segments", None)
-    if tag_segments is None:
+    if getattr(model, "tag_segments", None) is None:
         return None
-    ch = chunk(wav, model.SAMPLE_RATE, segment_s, hop_s, last="shift")
-    tags, valid = [], []
-    for i in range(0, len(ch), batch):
-        t = tag_segments(ch.audio[i : i + batch], ch.valid[i : i + batch])
-        if t is None:
-            return None
-        tags.append(np.asarray(t, np.float32))
-        valid.append(ch.valid[i : i + batch])
-    return _track_tags(tags, valid)
+    return _tag_chunks(model, _batches(wav, model.SAMPLE_RATE, segment_s, hop_s, batch))
 
 
 def embed_waveform(model: LibraryModel, wav: np.ndarray, segment_s: float = 10.0,
                    hop_s: float = 5.0, batch: int = 8) -> Embedded:
     """:func:`embed_file` for a ``(T,)`` float32 waveform already at ``model.SAMPLE_RATE``."""
     sr = model.SAMPLE_RATE
-    ch = chunk(wav, sr, segment_s, hop_s, last="shift")
-    parts = (Chunks(ch.audio[i : i + batch], ch.starts_s[i : i + batch],
-                    ch.valid[i : i + batch], sr) for i in range(0, len(ch), batch))
-    spans, seg, vec, tags = _embed_chunks(model, parts)
+    spans, seg, vec, tags = _embed_chunks(model, _batches(wav, sr, segment_s, hop_s, batch))
     return Embedded(len(wav) / sr, spans, seg, vec, *(tags or (None, None)))
+
+
+def _batches(wav: np.ndarray, sr: int, segment_s: float, hop_s: float, batch: int
+             ) -> Iterable[Chunks]:
+    """A waveform's segments (the last one shifted to end with the audio), ``batch`` at a time."""
+    ch = chunk(wav, sr, segment_s, hop_s, last="shift")
+    return (Chunks(ch.audio[i : i + batch], ch.starts_s[i : i + batch], ch.valid[i : i + batch],
+                   sr) for i in range(0, len(ch), batch))
