@@ -208,7 +208,7 @@ def test_augmented_copies_train_on_the_audio_their_labels_came_from(tmp_path):
     """``window_set(copies=True)`` adds each labelled augmented copy, its log-mel made from the
     same seeded augmentation the teachers heard: the low-band energy share read back from each
     window's log-mel follows that window's label (and not the clean window's label, which the
-    copy's EQ tilt moved)."""
+    copy's EQ tilt moved). Its cache is made again once more shards are labelled."""
     import pandas as pd
     from test_tag_head_train import LowHighTeacher, corpus
 
@@ -219,10 +219,13 @@ def test_augmented_copies_train_on_the_audio_their_labels_came_from(tmp_path):
     m = tmp_path / "m.parquet"
     pd.DataFrame(corpus(tmp_path, [0.1, 0.2, 0.3], "train", 0)).to_parquet(m)
     t = {"T": LowHighTeacher()}
+    label_windows(m, tmp_path / "w", WindowConfig(teachers=("T",), split=None), taggers=t)
+    before = window_set(m, tmp_path / "w", "train", ("T",), tmp_path / "c", copies=True)
+    assert len(before) == 3 * 6  # no copies labelled yet
     label_windows(m, tmp_path / "w", WindowConfig(teachers=("T",), split=None, copies=1), taggers=t)
     clean = window_set(m, tmp_path / "w", "train", ("T",), tmp_path / "c")
     both = window_set(m, tmp_path / "w", "train", ("T",), tmp_path / "c", copies=True)
-    assert len(clean) == 3 * 6 and len(both) == 2 * len(clean)
+    assert len(clean) == 3 * 6 and len(both) == 2 * len(clean)  # the cache made again
     again = window_set(m, tmp_path / "w", "train", ("T",), tmp_path / "c", copies=True)  # cached
     assert np.array_equal(again.probs, both.probs) and np.array_equal(again.mel, both.mel)
     fb = slaney_mel_filterbank(16000, 512, 96)

@@ -115,31 +115,29 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
     from ``cache`` when an earlier run wrote it. ``copies``: the labelled augmented copies too,
     each made again from its track by the labeller's seeded augmentation
     (:func:`lyrebird.train.teachers.windows.augment`, seeded by the shard's key), so its log-mel
-    is the audio the teachers labelled; otherwise the clean tracks only."""
+    is the audio the teachers labelled; otherwise the clean tracks only. The cache is used
+    only while it was made from the same shards (more labels since: made again)."""
     from lyrebird.encoders.musicnn_mel import LogMelFrontend
     from lyrebird.train.teachers.windows import augment
 
+    members = _members(manifest, windows, split, copies)
     name = f"{split}-{'+'.join(teachers)}{'-copies' if copies else ''}.npz"
     f = Path(cache) / name if cache is not None else None
     if f is not None and f.is_file():
         with np.load(f, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
-        rows = d["track_rows"]
-        return WindowSet(d["mel"], d["starts"], d["probs"], d["feats"], rows,
-                         np.split(d["win_s"], rows[1:-1]), tuple(d["names"].tolist()),
-                         tuple(int(x) for x in d["feat_dims"]))
-    df = read_manifest(manifest)
-    split_of = {(str(r["path"]), float(r.get("start_s") or 0.0)): r.get("split")
-                for r in df.to_dict("records")}
+        if "shards" in d and d["shards"].tolist() == [m.stem for m in members]:
+            rows = d["track_rows"]
+            return WindowSet(d["mel"], d["starts"], d["probs"], d["feats"], rows,
+                             np.split(d["win_s"], rows[1:-1]), tuple(d["names"].tolist()),
+                             tuple(int(x) for x in d["feat_dims"]))
     fe = LogMelFrontend()
     mels, starts, probs, feats, rows, win_s, off = [], [], [], [], [], [], 0
     tag_counts: tuple[int, ...] = ()
     feat_dims: tuple[int, ...] = ()
-    for shard in sorted((Path(windows) / "shards").glob("*.npz")):
+    for shard in members:
         meta, arr = read_shard(shard)
         st = float(meta["start_s"] or 0.0)
-        if (meta["copy"] and not copies) or split_of.get((str(meta["path"]), st)) != split:
-            continue
         if any(f"{t}/probs" not in arr for t in teachers):
             raise ValueError(f"{shard}: no labels of {', '.join(teachers)}; label with "
                              f"'lyrebird teach --windows --teachers {','.join(teachers)}'")
@@ -174,8 +172,25 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
         f.parent.mkdir(parents=True, exist_ok=True)
         np.savez(f, mel=ws.mel, starts=ws.starts, probs=ws.probs, feats=ws.feats,
                  track_rows=ws.track_rows, win_s=np.concatenate(win_s), names=np.array(names),
-                 feat_dims=np.array(feat_dims))
+                 feat_dims=np.array(feat_dims), shards=np.array([m.stem for m in members]))
     return ws
+
+
+def _members(manifest: str | os.PathLike, windows: str | os.PathLike, split: str,
+             copies: bool) -> list[Path]:
+    """The shards of ``split``'s tracks (the manifest's split), copies only with ``copies``."""
+    df = read_manifest(manifest)
+    split_of = {(str(r["path"]), float(r.get("start_s") or 0.0)): r.get("split")
+                for r in df.to_dict("records")}
+    out = []
+    for shard in sorted((Path(windows) / "shards").glob("*.npz")):
+        with np.load(shard) as z:
+            meta = json.loads(str(z["meta"]))
+        if (meta["copy"] and not copies) or split_of.get(
+                (str(meta["path"]), float(meta["start_s"] or 0.0))) != split:
+            continue
+        out.append(shard)
+    return out
 
 
 def listwise_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0
