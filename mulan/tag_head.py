@@ -54,7 +54,7 @@ class TagHeadConfig:
         alpha, beta: fusion weights chosen on valid (:class:`lyrebird.mulan.tag_space.
             FusionWeights`: contrastive share of text search and of similarity).
         match_full: per-query fusion (:func:`lyrebird.mulan.tag_space.query_alpha`; 0: off).
-        tag_score: how a track's tags score a text query, ``"sum"`` or ``"log"``
+        tag_score: how a track's tags score a text query, ``"sum"``, ``"log"`` or ``"z"``
             (:func:`lyrebird.mulan.tag_space.tag_scores`; chosen on valid).
     """
 

@@ -8,7 +8,11 @@
   a soft OR, so "heavy metal with distorted guitars" ranks any guitar-heavy track beside the
   metal. With ``tag_score="log"`` it scores the weighted sum of the *log* probabilities
   (floored at :data:`LOG_FLOOR`; the log of a weighted geometric mean), a soft AND: a track
-  must carry every concept the query names (:func:`tag_scores`).
+  must carry every concept the query names (:func:`tag_scores`). With ``tag_score="z"`` each
+  tag's logit is first standardised over the library's tracks (:func:`tag_stats`), so a concept
+  scores how far a track stands out from the library in it, not its raw probability: a tag
+  that most tracks carry ("guitar" in a library of guitar music) weighs less beside a rarer one
+  ("metal") that the query also names, as a term's rarity does in text retrieval.
 - **Fused text search**: each score is z-scored over the library's tracks for the query, then
   ``alpha · z(contrastive cosine) + (1 − alpha) · z(tag score)`` (:func:`fuse`). With
   ``match_full`` > 0 the weight is per query (:func:`query_alpha`): a query whose best tag
@@ -39,7 +43,10 @@ LOG_FLOOR = 1e-3
 """Probability floor of the ``log`` tag score (a tag the student calls absent costs at most
 ``log(1e-3)`` ≈ −6.9 times its query weight)."""
 
-TAG_SCORES = ("sum", "log")
+SD_FLOOR = 0.1
+"""Smallest spread (logit units) of the ``z`` tag score's per-tag standardisation."""
+
+TAG_SCORES = ("sum", "log", "z")
 """Tag-space text scores (:func:`tag_scores`)."""
 
 
@@ -123,15 +130,30 @@ def keyword_scores(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.asarray(probs, np.float64) @ np.asarray(weights, np.float64).T
 
 
-def tag_scores(probs: np.ndarray, weights: np.ndarray, kind: str = "sum") -> np.ndarray:
+def tag_stats(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-tag mean ``(T,)`` and spread ``(T,)`` (at least :data:`SD_FLOOR`) of the logits of
+    ``(N, T)`` probabilities: the ``z`` tag score's reference (a library's tracks)."""
+    lg = logits(probs)
+    if not len(lg):
+        return np.zeros(lg.shape[1]), np.ones(lg.shape[1])
+    return lg.mean(axis=0), np.maximum(lg.std(axis=0), SD_FLOOR)
+
+
+def tag_scores(probs: np.ndarray, weights: np.ndarray, kind: str = "sum",
+               stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Tag probabilities ``(N, T)`` and query weights ``(Q, T)`` → ``(N, Q)`` tag-space scores:
     ``"sum"`` the weighted sum of probabilities (:func:`keyword_scores`, a soft OR), ``"log"``
-    the weighted sum of log probabilities floored at :data:`LOG_FLOOR` (a soft AND)."""
+    the weighted sum of log probabilities floored at :data:`LOG_FLOOR` (a soft AND), ``"z"``
+    the weighted sum of standardised logits ``(logit − mean) / spread``, with the reference
+    ``stats`` of :func:`tag_stats` (default: of ``probs`` itself)."""
     if kind == "sum":
         return keyword_scores(probs, weights)
     if kind == "log":
         lp = np.log(np.clip(np.asarray(probs, np.float64), LOG_FLOOR, 1.0))
         return lp @ np.asarray(weights, np.float64).T
+    if kind == "z":
+        mu, sd = tag_stats(probs) if stats is None else stats
+        return ((logits(probs) - mu) / sd) @ np.asarray(weights, np.float64).T
     raise ValueError(f"tag score {kind!r}: expected one of {TAG_SCORES}")
 
 
@@ -172,6 +194,7 @@ def fused_vectors(vectors: np.ndarray, probs: np.ndarray, beta: float,
 
 __all__ = [
     "LOG_FLOOR",
+    "SD_FLOOR",
     "TAG_SCORES",
     "TEMPERATURE",
     "FusionWeights",
@@ -187,6 +210,7 @@ __all__ = [
     "query_alpha",
     "softmax",
     "tag_scores",
+    "tag_stats",
     "unit",
     "zscore",
 ]

@@ -54,27 +54,33 @@ def make_library(tmp_path, music, head: TagHead):
 
 
 def oracle_text(lib, head: TagHead, query: str, alpha: float | None = None,
-                model: ToneModel | None = None, log: bool = False) -> dict[int, float]:
+                model: ToneModel | None = None, score: str = "sum") -> dict[int, float]:
     """Fused scores of every track from first principles (all tracks: the stats sample), with
     the stored vectors read from the database file directly; ``alpha``: the head's unless
-    given; ``log``: tags score by their weighted log probabilities (floor 0.001)."""
+    given; ``score``: tags score by their weighted probabilities (``sum``), log probabilities
+    (``log``, floor 0.001) or logits standardised over the library's tracks (``z``, spread
+    floored at 0.1)."""
     con = sqlite3.connect(lib.path / "library.sqlite")
     m = model or ToneModel()
     q = m.embed_text([query])[0]
     names = m.embed_text(list(NAMES))
     w = softmax((names @ q) / TEMPERATURE)
     ids = [r.id for r in lib.tracks()]
-    cos, tag = [], []
+    cos, probs = [], []
     for tid in ids:
         segs = con.execute("SELECT start_s, end_s, vector FROM segments WHERE "
                                       "track_id = ? ORDER BY start_s", (tid,)).fetchall()
         v = np.stack([np.frombuffer(s[2], np.float16).astype(np.float32) for s in segs])
         dur = np.array([s[1] - s[0] for s in segs])
-        p = (dur[:, None] * head.probs(v)).sum(0) / dur.sum()
-        tag.append(float((np.log(np.maximum(p, 1e-3)) if log else p) @ w))
+        probs.append((dur[:, None] * head.probs(v)).sum(0) / dur.sum())
         tv = con.execute("SELECT vector FROM tracks WHERE id = ?", (tid,)).fetchone()
         cos.append(float(np.frombuffer(tv[0], np.float32) @ q))
-    cos, tag = np.array(cos), np.array(tag)
+    cos, p = np.array(cos), np.clip(np.array(probs, np.float64), 1e-6, 1 - 1e-6)
+    if score == "z":
+        lg = np.log(p / (1 - p))
+        tag = ((lg - lg.mean(0)) / np.maximum(lg.std(0), 0.1)) @ w
+    else:
+        tag = (np.log(np.maximum(p, 1e-3)) if score == "log" else p) @ w
     a = head.cfg.alpha if alpha is None else alpha
     z = a * (cos - cos.mean()) / (cos.std() + 1e-9) + (1 - a) * (tag - tag.mean()) / (tag.std() + 1e-9)
     return dict(zip(ids, z.tolist(), strict=True))
@@ -262,19 +268,38 @@ def test_the_log_tag_score_is_a_soft_and():
         tag_scores(probs, w, "max")
 
 
+def test_the_z_tag_score_weighs_a_concept_by_how_a_track_stands_out():
+    """Hand-computed: logits of "metal" −2, 0, 2 over three tracks (mean 0, spread √(8/3) =
+    1.633) and of "guitar" 3, 1, 2 (mean 2, spread √(2/3) = 0.816) standardise to
+    (−1.225, 0, 1.225) and (1.225, −1.225, 0); a query weighing both 0.5 scores 0, −0.612,
+    0.612. Scored against the library's statistics, a subset of the tracks keeps its scores."""
+    from lyrebird.mulan.tag_space import tag_scores, tag_stats
+
+    sig = lambda x: 1 / (1 + np.exp(-np.asarray(x, np.float64)))  # noqa: E731
+    probs = np.stack([sig([-2, 0, 2]), sig([3, 1, 2])], axis=1)
+    w = np.array([[0.5, 0.5]])
+    assert tag_scores(probs, w, "z")[:, 0] == pytest.approx([0.0, -0.6124, 0.6124], abs=1e-4)
+    stats = tag_stats(probs)
+    assert tag_scores(probs[1:], w, "z", stats)[:, 0] == pytest.approx([-0.6124, 0.6124], abs=1e-4)
+    # a tag every track carries alike is not blown up: its spread is floored at 0.1 logits
+    flat = np.stack([sig([0, 0, 0.01]), sig([3, 1, 2])], axis=1)
+    assert abs(tag_scores(flat, np.array([[1.0, 0.0]]), "z")[2, 0]) == pytest.approx(0.0667, abs=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["log", "z"])
 @pytest.mark.parametrize("query", ["tone at 220 Hz", "a mix of 880 and 1760 Hz"])
-def test_fused_search_with_the_log_tag_score_matches_the_oracle(tmp_path, music, query):
-    """The head's ``tag_score="log"`` is what the library searches with; a chord of 220 and
-    440 Hz carries two tags at once, so the two score kinds give different fused scores."""
+def test_fused_search_with_other_tag_scores_matches_the_oracle(tmp_path, music, query, kind):
+    """The head's ``tag_score`` is what the library searches with; a chord of 220 and
+    440 Hz carries two tags at once, so the score kinds give different fused scores."""
     net = permuted_head_net(0.3, 1.0)
-    net.cfg = replace(net.cfg, tag_score="log")
+    net.cfg = replace(net.cfg, tag_score=kind)
     head = net.frozen()
     model = MixToneModel(head)
     chord = write_chords(tmp_path / "chord.wav", [(220, 440)], seconds=12.0)
     with Library.create(tmp_path / "lib", model) as lib:
         lib.add([*music, chord])
         hits = lib.search(query, k=5)
-        want = oracle_text(lib, head, query, model=model, log=True)
+        want = oracle_text(lib, head, query, model=model, score=kind)
         assert [h.track_id for h in hits] == sorted(want, key=lambda i: -want[i])
         for h in hits:
             assert h.score == pytest.approx(want[h.track_id], abs=1e-3)

@@ -264,9 +264,10 @@ def test_library_and_eval_kinds_and_their_errors():
     for bad in ("default?match=2", "default?match=some"):
         with pytest.raises(SpecError, match="match takes a number in"):
             parse_model(bad)
-    with pytest.raises(SpecError, match="score takes one of sum, log"):
+    with pytest.raises(SpecError, match="score takes one of sum, log, z"):
         parse_model("default?score=max")
     assert parse_model("default?score=log").model.tag_score == "log"
+    assert parse_model("default?score=z").model.tag_score == "z"
     with pytest.raises(ValueError, match="expected 'py:<module>:<factory>'"):
         load_model("py:tone_model")
 

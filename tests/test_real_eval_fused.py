@@ -154,16 +154,18 @@ def test_evaluation_per_query_fusion_ranks_as_the_library(tmp_path):
         assert {name[j] for j in np.argsort(-s_on)[:2]} == {"tone220.wav", "tone440.wav"}
 
 
-def test_evaluation_log_tag_score_scores_as_the_library(tmp_path):
-    """The head's ``tag_score="log"`` in the evaluation, as the library applies it (a chord
-    carries two tags, so the kind matters); the spec option ``score`` overrides it."""
+@pytest.mark.parametrize("kind", ["log", "z"])
+def test_evaluation_tag_score_scores_as_the_library(tmp_path, kind):
+    """The head's ``tag_score`` in the evaluation, as the library applies it (a chord
+    carries two tags, so the kind matters; ``z`` standardises over the split's tracks as the
+    library over its tracks); the spec option ``score`` overrides it."""
     from dataclasses import replace
 
     from test_index_tagspace import MixToneModel, permuted_head_net
     from tone_model import write_chords
 
     net = permuted_head_net(0.3, 0.5)
-    net.cfg = replace(net.cfg, tag_score="log")
+    net.cfg = replace(net.cfg, tag_score=kind)
     head = net.frozen()
     model = MixToneModel(head)
     music = [tone(tmp_path / f"tone{f}.wav", f, 12.0) for f in FREQS]
@@ -172,7 +174,7 @@ def test_evaluation_log_tag_score_scores_as_the_library(tmp_path):
         lib.add(music)
         rows, v = library_vectors(lib)
         ev = FusedEval(model, head, 0.3, 0.5)
-        assert ev.tag_score == "log"
+        assert ev.tag_score == kind
         q = "a mix of 880 and 1760 Hz"
         s = ev.text_scores(ev.prepare_vectors(v).track, [q])[:, 0]
         hits = lib.search(q, 5)

@@ -116,6 +116,7 @@ class FusedEval:
         q = unit(np.asarray(self.model.embed_text(list(texts)), np.float32))
         cos = self._vecs.astype(np.float64) @ q.T.astype(np.float64)
         groups, col = self._group_vectors()
+        # the z score's reference is the split's tracks, as a library's is its tracks
         tag = tag_scores(self._probs, column_weights(q, groups, col), self.tag_score)
         return fuse(cos, tag, query_alpha(self.alpha, group_match(q, groups), self.match_full))
 

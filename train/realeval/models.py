@@ -12,7 +12,7 @@ model") names what to embed with (:func:`parse_model`):
   ``head=none`` leaves the head out (``contrastive:default``); ``tags=head`` takes the
   tracks' tags from the head even when the MuLan carries a tag student (the comparison);
   ``match`` sets the per-query fusion's ``match_full`` (``default?match=0.3``; 0: one alpha
-  for every query); ``score`` how tags score a text query (``default?score=log``:
+  for every query); ``score`` how tags score a text query (``default?score=log``, ``z``:
   :func:`lyrebird.mulan.tag_space.tag_scores`);
 - ``audio=random-init`` (``default?audio=random-init``; older spelling ``random-tower[:SPEC]``):
   the MuLan with its frozen audio encoder swapped for the encoder's random-init twin (same
