@@ -209,13 +209,24 @@ def debian_music_cmd(out: Path, do_install: bool, large: bool, packages: tuple[s
 @data.command("caption")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write here (default: update MANIFEST in place).")
+              help="Write here (default: update MANIFEST in place; required with --windows).")
+@click.option("--windows", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Window labels of MANIFEST ('lyrebird teach MANIFEST --windows "
+              "--out DIR'): write one row per 10 s window of each train track instead, "
+              "captioned from that window's own teacher tags.")
 @json_option
-def caption_cmd(manifest: Path, out: Path | None, as_json: bool) -> None:
+def caption_cmd(manifest: Path, out: Path | None, windows: Path | None, as_json: bool) -> None:
     """Compose en/de/fr/es captions for a real-recording manifest from its own text (genre,
     title, artist, album) and its teacher tags (run `lyrebird teach` first), each with its
     source; the test split gets file captions only."""
-    from lyrebird.train.corpora.real_captions import caption_manifest
+    if windows is not None:
+        from lyrebird.train.corpora.window_captions import window_manifest
 
-    counts = caption_manifest(manifest, out)
+        if out is None:
+            raise click.UsageError("--windows writes a new manifest: give --out FILE")
+        counts = window_manifest(manifest, windows, out)
+    else:
+        from lyrebird.train.corpora.real_captions import caption_manifest
+
+        counts = caption_manifest(manifest, out)
     emit(counts, as_json, ", ".join(f"{k}: {v}" for k, v in counts.items()))
