@@ -58,7 +58,8 @@ def window_rows(row: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.
         cell = json.dumps(probs, ensure_ascii=False)
         r = dict(row)
         r["start_s"] = t0 + k * window_s
-        r["end_s"] = t0 + float(starts[pick][-1]) + label_s
+        # at most window_s: the trainer cuts a longer row into a second, mostly padded window
+        r["end_s"] = t0 + min(float(starts[pick][-1]) + label_s, (k + 1) * window_s)
         r["clip_id"] = f"{row.get('clip_id')}@{k}"
         r["teacher_probs"], r["teacher_tags"] = cell, teacher_tags(cell, threshold)
         r["captions"] = clip_captions(r)
