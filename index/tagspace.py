@@ -106,17 +106,17 @@ class TagSpace:
     search's statistics; filled on first use by :func:`segment_sample`)."""
     stats: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     """Per-tag logit mean and spread over the library's tracks (the ``z`` tag score's
-    reference, :func:`lyrebird.mulan.tag_space.tag_stats`; tracks and segments alike)."""
-
-    def __post_init__(self):
-        if self.stats is None:
-            self.stats = tag_stats(self.probs)
+    reference, :func:`lyrebird.mulan.tag_space.tag_stats`; tracks and segments alike; made on
+    first use by a ``z`` head)."""
 
     def tag_scores(self, q: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """A unit query ``(D,)`` → the tag scores ``(N,)`` of tag probabilities ``(N, T)``
         (the head's ``tag_score``)."""
         w = column_weights(q[None], self.groups, self.col_group)
-        return tag_scores(probs, w, getattr(self.head.cfg, "tag_score", "sum"), self.stats)[:, 0]
+        kind = getattr(self.head.cfg, "tag_score", "sum")
+        if kind == "z" and self.stats is None:
+            self.stats = tag_stats(self.probs)
+        return tag_scores(probs, w, kind, self.stats)[:, 0]
 
     def text_scores(self, q: np.ndarray) -> tuple[np.ndarray, float, float]:
         """A unit query ``(D,)`` → tag scores ``(N,)`` of all tracks, and the mean and spread
