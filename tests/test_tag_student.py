@@ -177,6 +177,32 @@ def test_a_learnable_teacher_is_distilled_into_the_student(tmp_path):
     check_calibration(s, m, tmp_path / "w", tmp_path / "student")
 
 
+def test_fine_tuning_starts_from_the_given_student(tmp_path):
+    """``init``: the run starts from a trained student (its first epoch's loss is already the
+    trained one's, far below a fresh start's); a student of another width is refused."""
+    from dataclasses import replace
+
+    from test_tag_head_train import labelled_corpus
+
+    from lyrebird.train.trainers.tag_student import TagStudentTrainConfig, train_tag_student
+
+    m, _ = labelled_corpus(tmp_path)
+    cfg = TagStudentTrainConfig(teachers=("T1", "T2"), width=8, epochs=6, batch=8, lr=5e-3,
+                                top=1, jitter=0)
+    first = train_tag_student(m, tmp_path / "w", tmp_path / "a", cfg, cache=tmp_path / "ca")
+    tuned = train_tag_student(m, tmp_path / "w", tmp_path / "b",
+                              replace(cfg, epochs=1, lr=1e-6, init=str(tmp_path / "a")),
+                              cache=tmp_path / "cb")
+    start, end = first["curve"][0]["loss"], first["curve"][-1]["loss"]
+    assert abs(tuned["curve"][0]["loss"] - end) < 0.25 * (start - end), (start, end, tuned)
+    with pytest.raises(ValueError, match="width"):
+        train_tag_student(m, tmp_path / "w", tmp_path / "c",
+                          replace(cfg, width=16, init=str(tmp_path / "a")), cache=tmp_path / "cc")
+    with pytest.raises(ValueError, match="not a tag student folder"):
+        train_tag_student(m, tmp_path / "w", tmp_path / "c",
+                          replace(cfg, init=str(tmp_path / "nothing")), cache=tmp_path / "cc")
+
+
 def check_calibration(s: TagStudent, manifest, windows, folder) -> None:
     """The saved student carries per-tag thresholds that reproduce each teacher's top tag on
     the valid windows (F1 > 0.8 for every tag), and ``calibrate_student`` restores them on a

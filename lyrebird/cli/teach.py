@@ -24,6 +24,8 @@ _CFG = "lyrebird.train.teachers.annotate:TeachConfig"
 @click.option("--copies", default=0, show_default=True,
               help="With --windows: seeded augmented copies per track (gain, EQ tilt, noise, "
                    "speed).")
+@click.option("--voice", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="With --copies: probability that a copy also carries a synthetic sung line.")
 @click.option("--seed", default=0, show_default=True, help="With --windows: augmentation seed.")
 @click.option("--teachers", default=ConfigDefault(_CFG, "teachers", ",".join), show_default=True,
               help="Comma-separated teachers (lyrebird.train.teachers.TEACHERS).")
@@ -36,7 +38,7 @@ _CFG = "lyrebird.train.teachers.annotate:TeachConfig"
                    "(default: all of it).")
 @json_option
 def teach_cmd(manifest: Path, out: Path | None, windows: bool, split: str, copies: int,
-              seed: int, teachers: str, threshold: float, part_rows: int,
+              voice: float, seed: int, teachers: str, threshold: float, part_rows: int,
               max_seconds: float | None, as_json: bool) -> None:
     """Label every clip of MANIFEST with offline teacher taggers (musicnn ports).
 
@@ -48,7 +50,7 @@ def teach_cmd(manifest: Path, out: Path | None, windows: bool, split: str, copie
 
     names = tuple(t.strip() for t in teachers.split(",") if t.strip())
     if windows:
-        _windows(manifest, out, split, copies, seed, teachers, as_json)
+        _windows(manifest, out, split, copies, voice, seed, teachers, as_json)
         return
     try:
         rep = annotate_manifest(manifest, out, TeachConfig(teachers=names, threshold=threshold,
@@ -67,7 +69,7 @@ def teach_cmd(manifest: Path, out: Path | None, windows: bool, split: str, copie
     emit(obj, as_json, "\n".join(lines))
 
 
-def _windows(manifest: Path, out: Path | None, split: str, copies: int, seed: int,
+def _windows(manifest: Path, out: Path | None, split: str, copies: int, voice: float, seed: int,
              teachers: str, as_json: bool) -> None:
     from lyrebird.train.teachers.windows import ALL_TEACHERS, WindowConfig, label_windows
 
@@ -78,7 +80,7 @@ def _windows(manifest: Path, out: Path | None, split: str, copies: int, seed: in
     if src is not None and src.name == "DEFAULT":  # the clip-level default: use all four
         names = ALL_TEACHERS
     cfg = WindowConfig(teachers=names, split=None if split == "all" else split,
-                       copies=copies, seed=seed)
+                       copies=copies, voice=voice, seed=seed)
     try:
         rep = label_windows(manifest, out, cfg)
     except ValueError as e:

@@ -15,7 +15,7 @@ _CFG = "lyrebird.train.trainers.tag_student:TagStudentTrainConfig"
 
 @click.command("tag-student", epilog=epilog(
     "TagStudentTrainConfig (teachers, width, batch, lr, weight_decay, feat_weight, logit_weight, "
-    "logit_floor, rank_weight, rank_temperature, jitter, top, copies, seed)."))
+    "logit_floor, rank_weight, rank_temperature, jitter, top, copies, seed, init)."))
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The corpus manifest the window labels were made from (required unless "
                    "--print-config).")

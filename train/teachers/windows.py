@@ -6,7 +6,9 @@ windows (187 log-mel frames = 2.992 s, non-overlapping; window ``i`` starts at
 probabilities ``(n, 50)`` and its penultimate features (``(n, 200)`` musicnn, ``(n, 256)``
 vgg), as float16. Optional augmented copies (``copies``) label the same track after a seeded
 random chain: gain (−12…+6 dB), spectral tilt (±3 dB per octave around 1 kHz), white noise
-(20–40 dB SNR) and a speed change (×0.97…1.03: a small pitch and time shift together).
+(20–40 dB SNR) and a speed change (×0.97…1.03: a small pitch and time shift together); with
+``voice`` > 0, a copy carries, with that probability, a synthetic sung line on top
+(:mod:`lyrebird.train.teachers.singing`), so the teachers' vocal tags have something to label.
 
 **Shards**: one ``.npz`` per (track, copy) under ``OUT/shards/``, named by a hash of the
 track's path, span and the config, written atomically (:func:`lyrebird.core.atomic.
@@ -52,6 +54,8 @@ class WindowConfig:
         teachers: names in :data:`lyrebird.train.teachers.TEACHERS`.
         split: manifest split to label (``None``: every row).
         copies: augmented copies per track, besides the clean one (copy 0).
+        voice: probability that an augmented copy also carries a synthetic sung line
+            (0: never; the shards of a run with voice are named apart from those without).
         seed: seed of the augmentation draws (with the track and the copy).
         threads: torch CPU threads while labelling (one is fastest on a loaded machine).
     """
@@ -59,8 +63,13 @@ class WindowConfig:
     teachers: tuple[str, ...] = ALL_TEACHERS
     split: str | None = "train"
     copies: int = 0
+    voice: float = 0.0
     seed: int = 0
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.voice <= 1.0:
+            raise ValueError(f"voice={self.voice}: expected a probability in [0, 1]")
 
 
 @dataclass
@@ -95,6 +104,28 @@ def augment(wav: np.ndarray, sr: int, rng: np.random.Generator
     return x.astype(np.float32), p
 
 
+def augment_copy(wav: np.ndarray, sr: int, seed: int, voice: float = 0.0
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Augmented copy ``seed`` of a ``(T,)`` float32 waveform at ``sr`` Hz → ``(T',)`` and its
+    parameters: :func:`augment`, then, with probability ``voice``, a sung line on top
+    (:func:`lyrebird.train.teachers.singing.overlay_voice`). The labeller and the trainers call
+    this with the shard's seed and ``voice``, so they make the same audio."""
+    rng = np.random.default_rng(seed)
+    x, params = augment(wav, sr, rng)
+    out: dict[str, Any] = dict(params)
+    if voice > 0 and rng.random() < voice:
+        from .singing import overlay_voice
+
+        x, drawn = overlay_voice(x, sr, rng)
+        out.update(drawn)
+    return x, out
+
+
+def copy_voice(meta: Mapping[str, Any]) -> float:
+    """The ``voice`` probability a shard's copy was made with (0 for shards made before)."""
+    return float(meta.get("voice_p", 0.0) or 0.0)
+
+
 def _window_s(tagger: Any) -> float:
     return tagger.window_frames * tagger.frontend.cfg.hop_length / tagger.sample_rate
 
@@ -102,7 +133,10 @@ def _window_s(tagger: Any) -> float:
 def shard_key(path: str, start_s: float, end_s: float | None, copy: int,
               cfg: WindowConfig) -> str:
     """The shard name of one (track, copy) under ``cfg`` (hex)."""
-    blob = json.dumps([path, start_s, end_s, copy, list(cfg.teachers), cfg.seed, "v1"])
+    parts: list[Any] = [path, start_s, end_s, copy, list(cfg.teachers), cfg.seed, "v1"]
+    if cfg.voice > 0 and copy > 0:
+        parts.append({"voice": cfg.voice})
+    blob = json.dumps(parts)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -116,11 +150,11 @@ def label_waveform(taggers: Mapping[str, Any], wav: np.ndarray
 
 
 def _label_track(taggers: Mapping[str, Any], wav: np.ndarray, copy: int, rng_seed: int,
-                 win_s: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                 win_s: float, voice: float = 0.0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     params: dict[str, Any] = {}
     x = wav
     if copy > 0:
-        x, params = augment(wav, SR, np.random.default_rng(rng_seed))
+        x, params = augment_copy(wav, SR, rng_seed, voice)
     res = label_waveform(taggers, x)
     n = len(next(iter(res.values()))[0])
     speed = float(params.get("speed", 1.0))
@@ -182,10 +216,11 @@ def label_windows(manifest: str | Path, out: str | Path, cfg: WindowConfig = Win
             for c in todo:
                 if limit is not None and rep.written >= limit:
                     break
-                arrays, params = _label_track(taggers, wav, c,
-                                              int(keys[c][:8], 16), win_s)
+                arrays, params = _label_track(taggers, wav, c, int(keys[c][:8], 16), win_s,
+                                              cfg.voice)
                 meta = {"row": int(row_i), "path": str(r["path"]), "start_s": start,
                         "end_s": end, "copy": c, "augment": params,
+                        "voice_p": cfg.voice if c else 0.0,
                         "teachers": list(taggers), "window_s": win_s, "sample_rate": SR}
                 with replaced_on_success(shards / f"{keys[c]}.npz") as tmp, \
                         open(tmp, "wb") as fh:
@@ -212,5 +247,5 @@ def read_shard(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         return meta, {k: z[k] for k in z.files if k != "meta"}
 
 
-__all__ = ["ALL_TEACHERS", "WindowConfig", "WindowReport", "augment", "label_waveform",
-           "label_windows", "read_shard", "shard_key"]
+__all__ = ["ALL_TEACHERS", "WindowConfig", "WindowReport", "augment", "augment_copy", "copy_voice",
+           "label_waveform", "label_windows", "read_shard", "shard_key"]

@@ -61,6 +61,9 @@ class TagStudentTrainConfig:
         copies: train on the train tracks' labelled augmented copies too (``lyrebird teach
             --windows --copies N``); the valid windows stay clean.
         seed: initialisation and shuffling.
+        init: a student folder to start from (fine-tuning: its weights and input
+            normalisation; its teachers and width must match), or ``""`` to start from
+            scratch.
     """
 
     teachers: tuple[str, ...] = MUSICNN_PAIR
@@ -78,6 +81,7 @@ class TagStudentTrainConfig:
     top: int = 5
     copies: bool = False
     seed: int = 0
+    init: str = ""
 
 
 @dataclass
@@ -114,11 +118,11 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
     """The labelled tracks of ``split`` (the manifest's split) as a :class:`WindowSet`, read
     from ``cache`` when an earlier run wrote it. ``copies``: the labelled augmented copies too,
     each made again from its track by the labeller's seeded augmentation
-    (:func:`lyrebird.train.teachers.windows.augment`, seeded by the shard's key), so its log-mel
+    (:func:`lyrebird.train.teachers.windows.augment_copy`, seeded by the shard's key), so its log-mel
     is the audio the teachers labelled; otherwise the clean tracks only. The cache is used
     only while it was made from the same shards (more labels since: made again)."""
     from lyrebird.encoders.musicnn_mel import LogMelFrontend
-    from lyrebird.train.teachers.windows import augment
+    from lyrebird.train.teachers.windows import augment_copy, copy_voice
 
     members = _members(manifest, windows, split, copies)
     name = f"{split}-{'+'.join(teachers)}{'-copies' if copies else ''}.npz"
@@ -144,7 +148,7 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
         wav = load_audio(resolve_path(manifest, meta["path"]), SR, offset_s=st,
                          duration_s=None if meta["end_s"] is None else meta["end_s"] - st)
         if meta["copy"]:
-            wav, _ = augment(wav, SR, np.random.default_rng(int(shard.stem[:8], 16)))
+            wav, _ = augment_copy(wav, SR, int(shard.stem[:8], 16), copy_voice(meta))
         mel = fe(wav).numpy().astype(np.float16)
         n = min(len(arr["starts_s"]), max(0, (len(mel) - n_frames) // n_frames + 1))
         if n == 0:
@@ -304,6 +308,19 @@ def calibrate_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     return {"valid_windows": len(va), "fidelity": fid}
 
 
+def _start_from(student: TagStudent, folder: Path) -> None:
+    """Copy the weights of the student saved in ``folder`` into ``student`` (same shape)."""
+    try:
+        init = TagStudent.load(folder)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"init '{folder}': not a tag student folder ({e})") from e
+    if (init.names, init.cfg.width, init.cfg.feat_dim) != (student.names, student.cfg.width,
+                                                          student.cfg.feat_dim):
+        raise ValueError(f"init '{folder}': its tags, width {init.cfg.width} or feature size "
+                         f"{init.cfg.feat_dim} differ from the run's (width {student.cfg.width})")
+    student.load_state_dict(init.state_dict())
+
+
 def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
                       out: str | os.PathLike, cfg: TagStudentTrainConfig = TagStudentTrainConfig(),
                       cache: str | os.PathLike | None = None,
@@ -319,9 +336,12 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     va = window_set(manifest, windows, "valid", cfg.teachers, cache)
     student = TagStudent(TagStudentConfig(names=tr.names, teachers=cfg.teachers, width=cfg.width,
                                           feat_dim=int(tr.feats.shape[1])))
-    sample = tr.mel[:: max(1, len(tr.mel) // 20000)].astype(np.float32)
-    student.mu.copy_(torch.from_numpy(sample.mean(0)))
-    student.sd.copy_(torch.from_numpy(sample.std(0) + 1e-3))
+    if cfg.init:
+        _start_from(student, Path(cfg.init))
+    else:
+        sample = tr.mel[:: max(1, len(tr.mel) // 20000)].astype(np.float32)
+        student.mu.copy_(torch.from_numpy(sample.mean(0)))
+        student.sd.copy_(torch.from_numpy(sample.std(0) + 1e-3))
     steps = max(1, len(tr) // cfg.batch)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps,
