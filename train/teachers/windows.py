@@ -121,9 +121,17 @@ def augment_copy(wav: np.ndarray, sr: int, seed: int, voice: float = 0.0
     return x, out
 
 
-def copy_voice(meta: Mapping[str, Any]) -> float:
-    """The ``voice`` probability a shard's copy was made with (0 for shards made before)."""
-    return float(meta.get("voice_p", 0.0) or 0.0)
+def copy_seed(shard: str) -> int:
+    """The augmentation seed of the copy in shard ``shard`` (its name or key, hex)."""
+    return int(shard[:8], 16)
+
+
+def remake_copy(wav: np.ndarray, sr: int, shard: str, meta: Mapping[str, Any]
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+    """The audio the teachers labelled in shard ``shard`` (its name; ``meta`` its metadata),
+    made again from the clean ``(T,)`` waveform at ``sr`` Hz: :func:`augment_copy` with the
+    shard's seed and the ``voice`` probability it was made with (0 for shards made before)."""
+    return augment_copy(wav, sr, copy_seed(shard), float(meta.get("voice_p", 0.0) or 0.0))
 
 
 def _window_s(tagger: Any) -> float:
@@ -216,7 +224,7 @@ def label_windows(manifest: str | Path, out: str | Path, cfg: WindowConfig = Win
             for c in todo:
                 if limit is not None and rep.written >= limit:
                     break
-                arrays, params = _label_track(taggers, wav, c, int(keys[c][:8], 16), win_s,
+                arrays, params = _label_track(taggers, wav, c, copy_seed(keys[c]), win_s,
                                               cfg.voice)
                 meta = {"row": int(row_i), "path": str(r["path"]), "start_s": start,
                         "end_s": end, "copy": c, "augment": params,
@@ -247,5 +255,5 @@ def read_shard(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         return meta, {k: z[k] for k in z.files if k != "meta"}
 
 
-__all__ = ["ALL_TEACHERS", "WindowConfig", "WindowReport", "augment", "augment_copy", "copy_voice",
-           "label_waveform", "label_windows", "read_shard", "shard_key"]
+__all__ = ["ALL_TEACHERS", "WindowConfig", "WindowReport", "augment", "augment_copy", "copy_seed",
+           "label_waveform", "label_windows", "read_shard", "remake_copy", "shard_key"]

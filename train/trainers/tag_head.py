@@ -39,7 +39,7 @@ from lyrebird.mulan.tag_head_net import TagHeadNet
 from lyrebird.train.corpora.manifest import resolve_path
 from lyrebird.train.teachers import MUSICNN_PAIR
 from lyrebird.train.teachers.windows import SR as TEACHER_SR
-from lyrebird.train.teachers.windows import augment_copy, copy_voice, read_shard
+from lyrebird.train.teachers.windows import read_shard, remake_copy
 
 log = logging.getLogger("lyrebird.train")
 TEACHERS: tuple[str, ...] = MUSICNN_PAIR
@@ -139,8 +139,7 @@ def segment_set(manifest: str | Path, windows: str | Path, model: Any, cache: st
                 log.warning("tag head: skipping %s: %s", meta["path"], e)
                 continue
             if meta["copy"] > 0:
-                wav, _ = augment_copy(wav, TEACHER_SR, int(shard.stem[:8], 16),
-                                      copy_voice(meta))
+                wav, _ = remake_copy(wav, TEACHER_SR, shard.stem, meta)
             if model.SAMPLE_RATE != TEACHER_SR:
                 from lyrebird.encoders.audio import resample
 

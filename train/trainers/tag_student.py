@@ -118,11 +118,11 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
     """The labelled tracks of ``split`` (the manifest's split) as a :class:`WindowSet`, read
     from ``cache`` when an earlier run wrote it. ``copies``: the labelled augmented copies too,
     each made again from its track by the labeller's seeded augmentation
-    (:func:`lyrebird.train.teachers.windows.augment_copy`, seeded by the shard's key), so its log-mel
+    (:func:`lyrebird.train.teachers.windows.remake_copy`, seeded by the shard's key), so its log-mel
     is the audio the teachers labelled; otherwise the clean tracks only. The cache is used
     only while it was made from the same shards (more labels since: made again)."""
     from lyrebird.encoders.musicnn_mel import LogMelFrontend
-    from lyrebird.train.teachers.windows import augment_copy, copy_voice
+    from lyrebird.train.teachers.windows import remake_copy
 
     members = _members(manifest, windows, split, copies)
     name = f"{split}-{'+'.join(teachers)}{'-copies' if copies else ''}.npz"
@@ -148,7 +148,7 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
         wav = load_audio(resolve_path(manifest, meta["path"]), SR, offset_s=st,
                          duration_s=None if meta["end_s"] is None else meta["end_s"] - st)
         if meta["copy"]:
-            wav, _ = augment_copy(wav, SR, int(shard.stem[:8], 16), copy_voice(meta))
+            wav, _ = remake_copy(wav, SR, shard.stem, meta)
         mel = fe(wav).numpy().astype(np.float16)
         n = min(len(arr["starts_s"]), max(0, (len(mel) - n_frames) // n_frames + 1))
         if n == 0:
