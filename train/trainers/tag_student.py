@@ -1,16 +1,14 @@
 """Train the distilled tag student (:mod:`lyrebird.mulan.tag_student`) on window labels.
 
 Input: a corpus manifest and a ``lyrebird teach --windows`` shard pool (each track's teacher
-probabilities and penultimate features per non-overlapping 2.992 s window). Each labelled
-track of a split is decoded at 16 kHz once and turned into musicnn's log-mel; window ``i`` of a
-track is its frames ``[187 i, 187 (i + 1))``, exactly the window the teachers labelled. The
-student learns from scratch: BCE on the teachers' probabilities + ``feat_weight`` × (1 − cosine)
+probabilities and penultimate features per non-overlapping 2.992 s window), read as musicnn
+log-mels by :func:`.window_set.window_set` (cached beside the labels). The student learns from scratch: BCE on the teachers' probabilities + ``feat_weight`` × (1 − cosine)
 on each teacher's features, AdamW with a one-cycle schedule, ±``jitter`` frames of random shift.
 
 Fidelity (valid) is measured as for the tag head (:func:`.tag_head.fidelity`): per teacher,
 macro ROC-AUC against the teacher's own top tags, on 10 s segments at a 5 s hop (each the mean
-of the windows centred in it) and on the windows themselves. The log-mels are cached per split
-(``cache``); a run is checkpointed after every epoch and resumes from there.
+of the windows centred in it) and on the windows themselves. A run is checkpointed after every
+epoch and resumes from there.
 """
 
 from __future__ import annotations
@@ -28,15 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lyrebird.encoders.audio import load_audio
 from lyrebird.mulan.tag_student import TagStudent, TagStudentConfig
-from lyrebird.train.corpora.manifest import read_manifest, resolve_path
 from lyrebird.train.teachers import MUSICNN_PAIR
-from lyrebird.train.teachers.windows import read_shard
 
 from .tag_head import _targets, calibrate, fidelity
-
-SR = 16000
+from .window_set import WindowSet, window_set
 
 
 @dataclass(frozen=True)
@@ -82,119 +76,6 @@ class TagStudentTrainConfig:
     copies: bool = False
     seed: int = 0
     init: str = ""
-
-
-@dataclass
-class WindowSet:
-    """One split's windows: the log-mel of all its tracks end to end ``mel (frames, 96)``
-    float16, each window's first frame ``starts (W,)``, the teachers' ``probs (W, T)`` and
-    ``feats (W, F)``, each track's first window ``track_rows (N + 1,)`` and its windows'
-    start times in seconds ``track_win_s`` (N arrays)."""
-
-    mel: np.ndarray
-    starts: np.ndarray
-    probs: np.ndarray
-    feats: np.ndarray
-    track_rows: np.ndarray
-    track_win_s: list[np.ndarray]
-    names: tuple[str, ...]
-    feat_dims: tuple[int, ...]
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def batch(self, idx: np.ndarray, n_frames: int, jitter: int = 0,
-              rng: np.random.Generator | None = None) -> torch.Tensor:
-        """Windows ``idx`` as ``(B, n_frames, 96)`` float32 (shifted by up to ``jitter``)."""
-        st = self.starts[idx]
-        if jitter and rng is not None:
-            st = np.clip(st + rng.integers(-jitter, jitter + 1, len(st)), 0, len(self.mel) - n_frames)
-        return torch.from_numpy(np.stack([self.mel[s:s + n_frames] for s in st]).astype(np.float32))
-
-
-def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: str,
-               teachers: tuple[str, ...], cache: str | os.PathLike | None = None,
-               n_frames: int = 187, copies: bool = False) -> WindowSet:
-    """The labelled tracks of ``split`` (the manifest's split) as a :class:`WindowSet`, read
-    from ``cache`` when an earlier run wrote it. ``copies``: the labelled augmented copies too,
-    each made again from its track by the labeller's seeded augmentation
-    (:func:`lyrebird.train.teachers.windows.remake_copy`, seeded by the shard's key), so its log-mel
-    is the audio the teachers labelled; otherwise the clean tracks only. The cache is used
-    only while it was made from the same shards (more labels since: made again)."""
-    from lyrebird.encoders.musicnn_mel import LogMelFrontend
-    from lyrebird.train.teachers.windows import remake_copy
-
-    members = _members(manifest, windows, split, copies)
-    name = f"{split}-{'+'.join(teachers)}{'-copies' if copies else ''}.npz"
-    f = Path(cache) / name if cache is not None else None
-    if f is not None and f.is_file():
-        with np.load(f, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-        if "shards" in d and d["shards"].tolist() == [m.stem for m in members]:
-            rows = d["track_rows"]
-            return WindowSet(d["mel"], d["starts"], d["probs"], d["feats"], rows,
-                             np.split(d["win_s"], rows[1:-1]), tuple(d["names"].tolist()),
-                             tuple(int(x) for x in d["feat_dims"]))
-    fe = LogMelFrontend()
-    mels, starts, probs, feats, rows, win_s, off = [], [], [], [], [], [], 0
-    tag_counts: tuple[int, ...] = ()
-    feat_dims: tuple[int, ...] = ()
-    for shard in members:
-        meta, arr = read_shard(shard)
-        st = float(meta["start_s"] or 0.0)
-        if any(f"{t}/probs" not in arr for t in teachers):
-            raise ValueError(f"{shard}: no labels of {', '.join(teachers)}; label with "
-                             f"'lyrebird teach --windows --teachers {','.join(teachers)}'")
-        wav = load_audio(resolve_path(manifest, meta["path"]), SR, offset_s=st,
-                         duration_s=None if meta["end_s"] is None else meta["end_s"] - st)
-        if meta["copy"]:
-            wav, _ = remake_copy(wav, SR, shard.stem, meta)
-        mel = fe(wav).numpy().astype(np.float16)
-        n = min(len(arr["starts_s"]), max(0, (len(mel) - n_frames) // n_frames + 1))
-        if n == 0:
-            continue
-        rows.append(len(starts))
-        win_s.append(np.asarray(arr["starts_s"][:n], np.float32))
-        starts.extend(off + i * n_frames for i in range(n))
-        probs.append(np.concatenate([arr[f"{t}/probs"][:n] for t in teachers], 1))
-        feats.append(np.concatenate([arr[f"{t}/feats"][:n] for t in teachers], 1))
-        feat_dims = tuple(int(arr[f"{t}/feats"].shape[1]) for t in teachers)
-        tag_counts = tuple(int(arr[f"{t}/probs"].shape[1]) for t in teachers)
-        mels.append(mel)
-        off += len(mel)
-    if not rows:
-        raise ValueError(f"'{windows}': no labelled tracks of the {split!r} split of '{manifest}'")
-    from lyrebird.train.teachers import TEACHERS  # the shipped teachers' tag names; others
-    # (stand-ins in tests) are named teacher:index
-    names = tuple(name for k, n in zip(teachers, tag_counts, strict=True)
-                  for name in (TEACHERS[k]["tags"] if k in TEACHERS else
-                               [f"{k}:{j}" for j in range(n)]))
-    ws = WindowSet(np.concatenate(mels), np.asarray(starts, np.int64),
-                   np.concatenate(probs).astype(np.float16), np.concatenate(feats).astype(np.float16),
-                   np.asarray([*rows, len(starts)], np.int64), win_s, names, feat_dims)
-    if f is not None:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(f, mel=ws.mel, starts=ws.starts, probs=ws.probs, feats=ws.feats,
-                 track_rows=ws.track_rows, win_s=np.concatenate(win_s), names=np.array(names),
-                 feat_dims=np.array(feat_dims), shards=np.array([m.stem for m in members]))
-    return ws
-
-
-def _members(manifest: str | os.PathLike, windows: str | os.PathLike, split: str,
-             copies: bool) -> list[Path]:
-    """The shards of ``split``'s tracks (the manifest's split), copies only with ``copies``."""
-    df = read_manifest(manifest)
-    split_of = {(str(r["path"]), float(r.get("start_s") or 0.0)): r.get("split")
-                for r in df.to_dict("records")}
-    out = []
-    for shard in sorted((Path(windows) / "shards").glob("*.npz")):
-        with np.load(shard) as z:
-            meta = json.loads(str(z["meta"]))
-        if (meta["copy"] and not copies) or split_of.get(
-                (str(meta["path"]), float(meta["start_s"] or 0.0))) != split:
-            continue
-        out.append(shard)
-    return out
 
 
 def listwise_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0
