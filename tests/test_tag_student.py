@@ -8,6 +8,7 @@ student (the energy share of each tone's band), so which of the two a search use
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -314,3 +315,22 @@ def test_the_distillation_loss_against_a_hand_computed_value():
     cfg = replace(cfg, logit_weight=0.3, rank_weight=2.0, rank_temperature=2.0)
     got = distill_loss(logits, f, probs, tf, (2, 4), cfg)
     assert float(got) == pytest.approx(bce + 0.5 * feat + 0.3 * mse + 2.0 * rank, rel=1e-5)
+
+
+def test_a_checkpoint_of_other_windows_is_not_resumed(tmp_path):
+    """The epoch checkpoint resumes only the run that wrote it: with the same recipe on other
+    training windows (a shard removed since), the run trains every epoch again."""
+    from test_tag_head_train import labelled_corpus
+
+    from lyrebird.train.trainers.tag_student import TagStudentTrainConfig, train_tag_student
+
+    m, w = labelled_corpus(tmp_path)
+    cfg = TagStudentTrainConfig(teachers=("T1", "T2"), width=8, epochs=2, batch=4, top=1)
+    seen = []
+    train_tag_student(m, w, tmp_path / "a", cfg, on_epoch=seen.append)
+    train_tag_student(m, w, tmp_path / "a", cfg, on_epoch=seen.append)
+    assert len(seen) == 2  # the same run: resumed, nothing trained again
+    meta = {p: json.loads(str(np.load(p)["meta"])) for p in (w / "shards").glob("*.npz")}
+    next(p for p, d in meta.items() if d["path"] == "train0.wav").unlink()
+    rep = train_tag_student(m, w, tmp_path / "b", cfg, on_epoch=seen.append)
+    assert len(seen) == 4 and rep["train_windows"] == 7 * 6

@@ -13,6 +13,7 @@ epoch and resumes from there.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -202,6 +203,17 @@ def _start_from(student: TagStudent, folder: Path) -> None:
     student.load_state_dict(init.state_dict())
 
 
+def _run_key(cfg: TagStudentTrainConfig, tr: WindowSet, student: TagStudent) -> str:
+    """What an epoch checkpoint must match to be resumed: the recipe, the training windows'
+    labels and the starting weights (another run's checkpoint in the same cache is not)."""
+    h = hashlib.sha1(json.dumps(cfg.__dict__, default=list).encode())
+    h.update(np.ascontiguousarray(tr.probs).tobytes())
+    h.update(np.ascontiguousarray(tr.starts).tobytes())
+    for v in student.state_dict().values():
+        h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
 def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
                       out: str | os.PathLike, cfg: TagStudentTrainConfig = TagStudentTrainConfig(),
                       cache: str | os.PathLike | None = None,
@@ -227,10 +239,10 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps,
                                                 pct_start=0.1)
-    ck, start, hist = cache / "epoch.pt", 0, []
+    ck, start, hist, key = cache / "epoch.pt", 0, [], _run_key(cfg, tr, student)
     if ck.is_file():
         s = torch.load(ck, weights_only=True)
-        if s["config"] == json.dumps(cfg.__dict__, default=list):
+        if s.get("run") == key:
             student.load_state_dict(s["model"])
             opt.load_state_dict(s["opt"])
             sched.load_state_dict(s["sched"])
@@ -259,7 +271,7 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
         cache.mkdir(parents=True, exist_ok=True)
         torch.save({"model": student.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "epoch": epoch + 1, "hist": json.dumps(hist),
-                    "config": json.dumps(cfg.__dict__, default=list)}, ck)
+                    "config": json.dumps(cfg.__dict__, default=list), "run": key}, ck)
         if on_epoch is not None:
             on_epoch(hist[-1])
     p = predict(student, va)
