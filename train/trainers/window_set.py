@@ -83,9 +83,13 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
     stems = [m.stem for m in members]
     name = f"{split}-{'+'.join(teachers)}{'-copies' if copies else ''}.npz"
     f = Path(cache) / name if cache is not None else None
-    old, old_shards = _read_cache(f, n_frames)
-    if old_shards == stems:
-        return _assemble([old[s] for s in stems if s in old], old["__meta__"], n_frames)
+    d = _read_cache(f, n_frames)
+    if d is not None and d["shards"].tolist() == stems:  # unchanged: as written
+        rows = d["track_rows"]
+        return WindowSet(d["mel"], d["starts"], d["probs"], d["feats"], rows,
+                         np.split(d["win_s"], rows[1:-1]), tuple(d["names"].tolist()),
+                         tuple(int(x) for x in d["feat_dims"]))
+    old = _cached_tracks(d) if d is not None else {}
     fe = LogMelFrontend()
     tracks: dict[str, _Track] = {}
     meta: dict = old.get("__meta__", {})
@@ -155,22 +159,24 @@ def _assemble(tracks: list[_Track], meta: dict, n_frames: int) -> WindowSet:
                      tuple(meta["names"]), tuple(int(x) for x in meta["feat_dims"]))
 
 
-def _read_cache(f: Path | None, n_frames: int) -> tuple[dict, list[str] | None]:
-    """A cache file as ``{shard stem: _Track, "__meta__": names and widths}`` and the shards it
-    was made from (``({}, None)`` when there is none, one cut in other windows, or one whose
-    tracks cannot be told apart: written before it recorded them, with a skipped shard)."""
+def _read_cache(f: Path | None, n_frames: int) -> dict[str, np.ndarray] | None:
+    """A cache file's arrays, or None when there is none or it was cut in other windows."""
     if f is None or not f.is_file():
-        return {}, None
+        return None
     with np.load(f, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
-    if "shards" not in d or int(d.get("n_frames", 187)) != n_frames:
-        return {}, None
-    shards = d["shards"].tolist()
-    rows = d["track_rows"]
+    return d if "shards" in d and int(d.get("n_frames", 187)) == n_frames else None
+
+
+def _cached_tracks(d: dict[str, np.ndarray]) -> dict:
+    """A cache's tracks as ``{shard stem: _Track, "__meta__": names and widths}`` (empty when
+    they cannot be told apart: a cache written before it recorded them, with a skipped
+    shard)."""
+    shards, rows = d["shards"].tolist(), d["track_rows"]
     held = d["track_shards"].tolist() if "track_shards" in d else (
         shards if len(shards) == len(rows) - 1 else None)
     if held is None:
-        return {}, None
+        return {}
     win_s = np.split(d["win_s"], rows[1:-1])
     ends = [*d["starts"][rows[1:-1]].tolist(), len(d["mel"])]
     firsts = d["starts"][rows[:-1]].tolist()
@@ -178,7 +184,7 @@ def _read_cache(f: Path | None, n_frames: int) -> tuple[dict, list[str] | None]:
                            d["feats"][rows[i]:rows[i + 1]])
                  for i, (s, a, b) in enumerate(zip(held, firsts, ends, strict=True))}
     out["__meta__"] = {"names": d["names"].tolist(), "feat_dims": d["feat_dims"].tolist()}
-    return out, shards
+    return out
 
 
 def _members(manifest: str | os.PathLike, windows: str | os.PathLike, split: str,
