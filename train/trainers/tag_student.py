@@ -4,7 +4,8 @@ Input: a corpus manifest and a ``lyrebird teach --windows`` shard pool (each tra
 probabilities and penultimate features per non-overlapping 2.992 s window), read as musicnn
 log-mels by :func:`.window_set.window_set` (cached beside the labels). The student learns from
 scratch, or from a trained student (``init``): BCE on the teachers' probabilities +
-``feat_weight`` × (1 − cosine) on each teacher's features, AdamW with a one-cycle schedule, ±``jitter`` frames of random shift.
+``feat_weight`` × (1 − cosine) on each teacher's features, AdamW with a one-cycle schedule,
+±``jitter`` frames of random shift.
 
 Fidelity (valid) is measured as for the tag head (:func:`.tag_head.fidelity`): per teacher,
 macro ROC-AUC against the teacher's own top tags, on 10 s segments at a 5 s hop (each the mean
