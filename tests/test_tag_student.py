@@ -334,3 +334,35 @@ def test_a_checkpoint_of_other_windows_is_not_resumed(tmp_path):
     next(p for p, d in meta.items() if d["path"] == "train0.wav").unlink()
     rep = train_tag_student(m, w, tmp_path / "b", cfg, on_epoch=seen.append)
     assert len(seen) == 4 and rep["train_windows"] == 7 * 6
+
+
+def test_another_corpus_trains_the_student_too(tmp_path):
+    """``--more MANIFEST WINDOWS`` (the CLI, one call to ``train_tag_student``): the other
+    corpus's train windows join the training set; valid stays the main corpus's."""
+    import pandas as pd
+    from click.testing import CliRunner
+    from test_tag_head_train import LowHighTeacher, corpus, labelled_corpus
+
+    from lyrebird.cli import main
+    from lyrebird.train.teachers.windows import WindowConfig, label_windows
+
+    m, w = labelled_corpus(tmp_path)
+    d = tmp_path / "more"
+    d.mkdir()
+    m2 = d / "m.parquet"
+    pd.DataFrame(corpus(d, [0.12, 0.33, 0.2], "train", 3)
+                 + corpus(d, [0.1], "valid", 4)).to_parquet(m2)
+    taggers = {"T1": LowHighTeacher(), "T2": LowHighTeacher()}
+    label_windows(m2, d / "w", WindowConfig(teachers=("T1", "T2"), split=None), taggers=taggers)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"teachers": ["T1", "T2"], "width": 8, "batch": 8, "top": 1}))
+    res = CliRunner().invoke(main, ["train", "tag-student", "--manifest", str(m), "--windows",
+                                    str(w), "--out", str(tmp_path / "s"), "--epochs", "1",
+                                    "--config", str(cfg), "--more", str(m2), str(d / "w"),
+                                    "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["train_windows"] == (8 + 3) * 6 and rep["valid_windows"] == 4 * 6
+    assert rep["train_corpora"] == [str(m), str(m2)]
+    assert (d / "w" / "student-cache").is_dir()  # its log-mels cached beside its own labels
+    assert TagStudent.load(tmp_path / "s").names == ("T1:0", "T1:1", "T2:0", "T2:1")

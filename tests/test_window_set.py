@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from test_tag_head_train import LowHighTeacher, corpus
 
 from lyrebird.train.teachers.windows import WindowConfig, label_windows
@@ -71,3 +72,36 @@ def test_a_cache_written_before_it_named_its_tracks_is_still_read(tmp_path, monk
     seen = counting(monkeypatch)
     same(window_set(m, w, "train", ("T",), c), fresh)
     assert seen == []
+
+
+def test_two_corpora_join_window_for_window(tmp_path):
+    """``joined``: every window of each corpus keeps its log-mel frames and labels, offset by
+    the corpora before it; tracks keep their rows. Sets of other teachers are refused."""
+    from lyrebird.train.trainers.window_set import joined
+
+    sets = []
+    for k, lows in enumerate(([0.1, 0.2], [0.3, 0.05, 0.25])):
+        d = tmp_path / f"c{k}"
+        d.mkdir()
+        m = d / "m.parquet"
+        pd.DataFrame(corpus(d, lows, "train", k)).to_parquet(m)
+        label_windows(m, d / "w", WindowConfig(teachers=("T",), split=None),
+                      taggers={"T": LowHighTeacher()})
+        sets.append(window_set(m, d / "w", "train", ("T",)))
+    j = joined(sets)
+    assert len(j) == len(sets[0]) + len(sets[1]) == 5 * 6
+    assert len(j.track_rows) == 5 + 1 and j.track_rows[-1] == len(j)
+    n, i = 187, 0
+    for s in sets:
+        for w in range(len(s)):
+            assert np.array_equal(j.mel[j.starts[i]:j.starts[i] + n], s.mel[s.starts[w]:s.starts[w] + n])
+            assert np.array_equal(j.probs[i], s.probs[w]) and np.array_equal(j.feats[i], s.feats[w])
+            i += 1
+    for t in range(5):  # each track's windows are its rows
+        a, b = j.track_rows[t], j.track_rows[t + 1]
+        assert b - a == len(j.track_win_s[t]) == 6
+    assert joined(sets[:1]) is sets[0]
+    other = ws_mod.WindowSet(sets[1].mel, sets[1].starts, sets[1].probs, sets[1].feats,
+                             sets[1].track_rows, sets[1].track_win_s, ("x", "y"), sets[1].feat_dims)
+    with pytest.raises(ValueError, match="other teachers"):
+        joined([sets[0], other])

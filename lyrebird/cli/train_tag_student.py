@@ -29,6 +29,10 @@ _CFG = "lyrebird.train.trainers.tag_student:TagStudentTrainConfig"
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Log-mels and the epoch checkpoint (default: WINDOWS/student-cache); a run "
                    "resumes from it.")
+@click.option("--more", nargs=2, multiple=True,
+              type=click.Path(exists=True, path_type=Path), metavar="MANIFEST WINDOWS",
+              help="Another corpus's manifest and window labels whose train split trains the "
+                   "student too (e.g. the demo corpus; repeatable). Valid stays --manifest's.")
 @click.option("--epochs", type=click.IntRange(1), default=ConfigDefault(_CFG, "epochs"),
               show_default=True)
 @click.option("--calibrate-only", is_flag=True,
@@ -38,7 +42,8 @@ _CFG = "lyrebird.train.trainers.tag_student:TagStudentTrainConfig"
 @json_option
 @click.pass_context
 def train_tag_student_cmd(ctx: click.Context, manifest: Path | None, windows: Path | None,
-                          out: Path | None, cache: Path | None, calibrate_only: bool,
+                          out: Path | None, cache: Path | None,
+                          more: tuple[tuple[Path, Path], ...], calibrate_only: bool,
                           as_json: bool, print_config: bool, **_: object) -> None:
     """Train the tag student on window labels and report its fidelity to the teachers."""
     from lyrebird.train.trainers.tag_student import TagStudentTrainConfig
@@ -64,7 +69,8 @@ def train_tag_student_cmd(ctx: click.Context, manifest: Path | None, windows: Pa
             click.echo(f"epoch {h['epoch']}: loss {h['loss']:.4f} ({h['seconds']:.0f} s)", err=True)
 
     try:
-        rep = train_tag_student(manifest, windows, out, got["student"], cache, on_epoch=progress)
+        rep = train_tag_student(manifest, windows, out, got["student"], cache, on_epoch=progress,
+                                more=more)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     lines = [f"tag student: {rep['train_windows']} train / {rep['valid_windows']} valid windows"]

@@ -20,7 +20,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from lyrebird.mulan.tag_student import TagStudent, TagStudentConfig
 from lyrebird.train.teachers import MUSICNN_PAIR
 
 from .tag_head import _targets, calibrate, fidelity
-from .window_set import WindowSet, window_set
+from .window_set import WindowSet, joined, window_set
 
 
 @dataclass(frozen=True)
@@ -219,15 +219,21 @@ def _run_key(cfg: TagStudentTrainConfig, tr: WindowSet, student: TagStudent) -> 
 def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
                       out: str | os.PathLike, cfg: TagStudentTrainConfig = TagStudentTrainConfig(),
                       cache: str | os.PathLike | None = None,
-                      on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
+                      on_epoch: Callable[[dict], None] | None = None,
+                      more: Sequence[tuple[str | os.PathLike, str | os.PathLike]] = ()
+                      ) -> dict[str, Any]:
     """Train on the manifest's train split, measure on valid, save the student to ``out``
     (with ``report.json``: per-epoch loss and fidelity, and the final per-tag numbers).
     ``cache``: where the log-mels and the epoch checkpoint go (default: ``windows/student-cache``,
-    beside the labels, never in the checkpoint folder)."""
+    beside the labels, never in the checkpoint folder). ``more``: other corpora's
+    ``(manifest, windows)`` whose train split trains the student too (each cached beside its
+    own labels); valid stays ``manifest``'s."""
     out = Path(out)
     cache = Path(cache) if cache is not None else Path(windows) / "student-cache"
     torch.manual_seed(cfg.seed)
-    tr = window_set(manifest, windows, "train", cfg.teachers, cache, copies=cfg.copies)
+    tr = joined([window_set(manifest, windows, "train", cfg.teachers, cache, copies=cfg.copies)]
+                + [window_set(m, w, "train", cfg.teachers, Path(w) / "student-cache",
+                              copies=cfg.copies) for m, w in more])
     va = window_set(manifest, windows, "valid", cfg.teachers, cache)
     student = TagStudent(TagStudentConfig(names=tr.names, teachers=cfg.teachers, width=cfg.width,
                                           feat_dim=int(tr.feats.shape[1])))
@@ -280,7 +286,8 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
     fid = student_fidelity(p, va, cfg.teachers, cfg.top)
     student = calibrated(student, p, va, cfg.top)
     rep = {"train_windows": len(tr), "valid_windows": len(va), "curve": hist,
-           "fidelity": fid, "config": cfg.__dict__}
+           "fidelity": fid, "config": cfg.__dict__,
+           "train_corpora": [str(manifest), *(str(m) for m, _ in more)]}
     student.save(out, extra={"fidelity": {t: {k: fid[k][t]["macro_roc_auc"] for k in fid}
                                           for t in cfg.teachers}})
     (out / "report.json").write_text(json.dumps(rep, indent=1, default=list) + "\n")

@@ -159,6 +159,31 @@ def _assemble(tracks: list[_Track], meta: dict, n_frames: int) -> WindowSet:
                      tuple(meta["names"]), tuple(int(x) for x in meta["feat_dims"]))
 
 
+def joined(sets: list[WindowSet]) -> WindowSet:
+    """Window sets end to end as one (e.g. two corpora's train splits); each set's windows keep
+    their log-mel frames, offset by the frames of the sets before it. The sets must hold the
+    same teachers' outputs."""
+    if not sets:
+        raise ValueError("no window sets to join")
+    if len(sets) == 1:
+        return sets[0]
+    first = sets[0]
+    for s in sets[1:]:
+        if s.names != first.names or s.feat_dims != first.feat_dims:
+            raise ValueError("window sets of other teachers cannot be joined: "
+                             f"{len(s.names)} tags / {s.feat_dims} against "
+                             f"{len(first.names)} / {first.feat_dims}")
+    frames = np.cumsum([0] + [len(s.mel) for s in sets])
+    windows = np.cumsum([0] + [len(s) for s in sets])
+    rows = [s.track_rows[:-1] + w for s, w in zip(sets, windows, strict=False)]
+    return WindowSet(np.concatenate([s.mel for s in sets]),
+                     np.concatenate([s.starts + f for s, f in zip(sets, frames, strict=False)]),
+                     np.concatenate([s.probs for s in sets]),
+                     np.concatenate([s.feats for s in sets]),
+                     np.concatenate([*rows, [windows[-1]]]).astype(np.int64),
+                     [w for s in sets for w in s.track_win_s], first.names, first.feat_dims)
+
+
 def _read_cache(f: Path | None, n_frames: int) -> dict[str, np.ndarray] | None:
     """A cache file's arrays, or None when there is none or it was cut in other windows."""
     if f is None or not f.is_file():
@@ -204,4 +229,4 @@ def _members(manifest: str | os.PathLike, windows: str | os.PathLike, split: str
     return out
 
 
-__all__ = ["WindowSet", "window_set"]
+__all__ = ["WindowSet", "joined", "window_set"]
