@@ -105,3 +105,16 @@ def test_two_corpora_join_window_for_window(tmp_path):
                              sets[1].track_rows, sets[1].track_win_s, ("x", "y"), sets[1].feat_dims)
     with pytest.raises(ValueError, match="other teachers"):
         joined([sets[0], other])
+
+
+def test_two_decoding_processes_make_the_same_window_set(tmp_path):
+    """``workers=2``: the tracks and their sung copies (the voice remade in another process)
+    come out window for window as one process makes them, in the pool's order."""
+    m = tmp_path / "m.parquet"
+    pd.DataFrame(corpus(tmp_path, [0.1, 0.2, 0.3], "train", 0)).to_parquet(m)
+    w = tmp_path / "w"
+    label_windows(m, w, WindowConfig(teachers=("T",), split=None, copies=1, voice=1.0),
+                  taggers={"T": LowHighTeacher()})
+    one = window_set(m, w, "train", ("T",), None, copies=True)
+    assert len(one) == 6 * 6
+    same(window_set(m, w, "train", ("T",), tmp_path / "c", copies=True, workers=2), one)

@@ -33,6 +33,9 @@ _CFG = "lyrebird.train.trainers.tag_student:TagStudentTrainConfig"
               type=click.Path(exists=True, path_type=Path), metavar="MANIFEST WINDOWS",
               help="Another corpus's manifest and window labels whose train split trains the "
                    "student too (e.g. the demo corpus; repeatable). Valid stays --manifest's.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Processes that decode the tracks not in the cache yet (log-mels, sung "
+                   "copies' voices).")
 @click.option("--epochs", type=click.IntRange(1), default=ConfigDefault(_CFG, "epochs"),
               show_default=True)
 @click.option("--calibrate-only", is_flag=True,
@@ -43,7 +46,8 @@ _CFG = "lyrebird.train.trainers.tag_student:TagStudentTrainConfig"
 @click.pass_context
 def train_tag_student_cmd(ctx: click.Context, manifest: Path | None, windows: Path | None,
                           out: Path | None, cache: Path | None,
-                          more: tuple[tuple[Path, Path], ...], calibrate_only: bool,
+                          more: tuple[tuple[Path, Path], ...], workers: int,
+                          calibrate_only: bool,
                           as_json: bool, print_config: bool, **_: object) -> None:
     """Train the tag student on window labels and report its fidelity to the teachers."""
     from lyrebird.train.trainers.tag_student import TagStudentTrainConfig
@@ -70,7 +74,7 @@ def train_tag_student_cmd(ctx: click.Context, manifest: Path | None, windows: Pa
 
     try:
         rep = train_tag_student(manifest, windows, out, got["student"], cache, on_epoch=progress,
-                                more=more)
+                                more=more, workers=workers)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     lines = [f"tag student: {rep['train_windows']} train / {rep['valid_windows']} valid windows"]

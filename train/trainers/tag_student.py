@@ -220,21 +220,23 @@ def train_tag_student(manifest: str | os.PathLike, windows: str | os.PathLike,
                       out: str | os.PathLike, cfg: TagStudentTrainConfig = TagStudentTrainConfig(),
                       cache: str | os.PathLike | None = None,
                       on_epoch: Callable[[dict], None] | None = None,
-                      more: Sequence[tuple[str | os.PathLike, str | os.PathLike]] = ()
-                      ) -> dict[str, Any]:
+                      more: Sequence[tuple[str | os.PathLike, str | os.PathLike]] = (),
+                      workers: int = 1) -> dict[str, Any]:
     """Train on the manifest's train split, measure on valid, save the student to ``out``
     (with ``report.json``: per-epoch loss and fidelity, and the final per-tag numbers).
     ``cache``: where the log-mels and the epoch checkpoint go (default: ``windows/student-cache``,
     beside the labels, never in the checkpoint folder). ``more``: other corpora's
     ``(manifest, windows)`` whose train split trains the student too (each cached beside its
-    own labels); valid stays ``manifest``'s."""
+    own labels); valid stays ``manifest``'s. ``workers``: processes that decode the tracks
+    not cached yet (a sung copy's voice is slow to remake)."""
     out = Path(out)
     cache = Path(cache) if cache is not None else Path(windows) / "student-cache"
     torch.manual_seed(cfg.seed)
-    tr = joined([window_set(manifest, windows, "train", cfg.teachers, cache, copies=cfg.copies)]
+    tr = joined([window_set(manifest, windows, "train", cfg.teachers, cache, copies=cfg.copies,
+                            workers=workers)]
                 + [window_set(m, w, "train", cfg.teachers, Path(w) / "student-cache",
-                              copies=cfg.copies) for m, w in more])
-    va = window_set(manifest, windows, "valid", cfg.teachers, cache)
+                              copies=cfg.copies, workers=workers) for m, w in more])
+    va = window_set(manifest, windows, "valid", cfg.teachers, cache, workers=workers)
     student = TagStudent(TagStudentConfig(names=tr.names, teachers=cfg.teachers, width=cfg.width,
                                           feat_dim=int(tr.feats.shape[1])))
     if cfg.init:

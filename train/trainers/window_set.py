@@ -71,13 +71,12 @@ class _Track:
 
 def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: str,
                teachers: tuple[str, ...], cache: str | os.PathLike | None = None,
-               n_frames: int = 187, copies: bool = False) -> WindowSet:
+               n_frames: int = 187, copies: bool = False, workers: int = 1) -> WindowSet:
     """The labelled tracks of ``split`` (the manifest's split) as a :class:`WindowSet`.
     ``copies``: the labelled augmented copies too; otherwise the clean tracks only. Tracks
     already in ``cache`` (written by an earlier call for the same split, teachers and copies)
-    are read from it; the others are decoded, and the cache is rewritten when anything
-    changed."""
-    from lyrebird.encoders.musicnn_mel import LogMelFrontend
+    are read from it; the others are decoded (by ``workers`` processes, with progress on
+    stderr), and the cache is rewritten when anything changed."""
 
     members = _members(manifest, windows, split, copies)
     stems = [m.stem for m in members]
@@ -90,16 +89,12 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
                          np.split(d["win_s"], rows[1:-1]), tuple(d["names"].tolist()),
                          tuple(int(x) for x in d["feat_dims"]))
     old = _cached_tracks(d) if d is not None else {}
-    fe = LogMelFrontend()
-    tracks: dict[str, _Track] = {}
+    tracks: dict[str, _Track] = {s: old[s] for s in stems if s in old}
     meta: dict = old.get("__meta__", {})
-    for shard in members:
-        if shard.stem in old:
-            tracks[shard.stem] = old[shard.stem]
-            continue
-        got = _decode(shard, manifest, teachers, fe, n_frames)
+    todo = [m for m in members if m.stem not in old]
+    for stem, got in _decoded(todo, manifest, teachers, n_frames, workers, split):
         if got is not None:
-            tracks[shard.stem], meta = got
+            tracks[stem], meta = got
     if not tracks:
         raise ValueError(f"'{windows}': no labelled tracks of the {split!r} split of '{manifest}'")
     ws = _assemble([tracks[s] for s in stems if s in tracks], meta, n_frames)
@@ -113,11 +108,39 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
     return ws
 
 
+def _decoded(todo: list[Path], manifest: str | os.PathLike, teachers: tuple[str, ...],
+             n_frames: int, workers: int, split: str):
+    """``(stem, _decode(...))`` for each shard of ``todo``, in any order."""
+    from lyrebird.core.progress import progress
+    from lyrebird.encoders.musicnn_mel import LogMelFrontend
+
+    if not todo:
+        return
+    desc = f"log-mels of {split}"
+    if workers <= 1 or len(todo) == 1:
+        fe = LogMelFrontend()
+        for shard in progress(todo, desc=desc):
+            yield shard.stem, _decode(shard, manifest, teachers, fe, n_frames)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futs = {pool.submit(_decode, shard, manifest, teachers, None, n_frames): shard.stem
+                for shard in todo}
+        for fut in progress(as_completed(futs), total=len(futs), desc=desc):
+            yield futs[fut], fut.result()
+
+
 def _decode(shard: Path, manifest: str | os.PathLike, teachers: tuple[str, ...], fe,
             n_frames: int) -> tuple[_Track, dict] | None:
     """One shard's track (remade when it is an augmented copy), or None when it holds no full
-    window; with the names and feature widths of its teachers' outputs."""
+    window; with the names and feature widths of its teachers' outputs. ``fe``: musicnn's
+    log-mel front end (made here when None)."""
+    from lyrebird.encoders.musicnn_mel import LogMelFrontend
     from lyrebird.train.teachers.windows import remake_copy
+
+    fe = fe if fe is not None else LogMelFrontend()
 
     meta, arr = read_shard(shard)
     st = float(meta["start_s"] or 0.0)
