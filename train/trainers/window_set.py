@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +110,8 @@ def window_set(manifest: str | os.PathLike, windows: str | os.PathLike, split: s
 
 
 def _decoded(todo: list[Path], manifest: str | os.PathLike, teachers: tuple[str, ...],
-             n_frames: int, workers: int, split: str):
+             n_frames: int, workers: int, split: str
+             ) -> Iterator[tuple[str, tuple[_Track, dict] | None]]:
     """``(stem, _decode(...))`` for each shard of ``todo``, in any order."""
     from lyrebird.core.progress import progress
     from lyrebird.encoders.musicnn_mel import LogMelFrontend
@@ -141,7 +143,6 @@ def _decode(shard: Path, manifest: str | os.PathLike, teachers: tuple[str, ...],
     from lyrebird.train.teachers.windows import remake_copy
 
     fe = fe if fe is not None else LogMelFrontend()
-
     meta, arr = read_shard(shard)
     st = float(meta["start_s"] or 0.0)
     if any(f"{t}/probs" not in arr for t in teachers):
