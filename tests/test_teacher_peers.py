@@ -181,3 +181,53 @@ def test_default_teachers_are_the_musicnn_ports():
     np.testing.assert_allclose(m.embed_windows(wav[None], np.array([len(wav)]))[0], want,
                                rtol=1e-5, atol=1e-6)
     assert m.DIM == 100 and len(GENRE_HZ) == 2
+
+
+class LoudBandTagger(BandTagger):
+    """A second stand-in with the same tag names and other outputs (its probabilities
+    squared), as a vgg teacher beside a musicnn one."""
+
+    def predict_windows(self, wav: np.ndarray, sr: int) -> np.ndarray:
+        return super().predict_windows(wav, sr) ** 2
+
+
+def test_a_peer_of_other_teachers_scores_their_mean_and_keeps_its_own_name():
+    tone = ToneModel()
+    names = ("tone at 440 hz", "tone at 2000 hz", "x")
+    tg = {"A": BandTagger(names), "C": LoudBandTagger(names), "B": BandTagger(("y", "z", "w"))}
+    both = parse_peer("teacher-keyword?teachers=A+C", tone, taggers=tg)
+    assert is_peer("teacher-keyword?teachers=A+C") and is_peer("teacher-vector?teachers=A:x")
+    assert both.name == "teacher-keyword?teachers=A+C" and not both.audio_tasks
+    assert both.model.tags == list(names) * 2 and both.key != parse_peer(
+        "teacher-keyword", tone, taggers=tg).key  # its own cache
+    t = np.arange(int(7 * SR)) / SR
+    wav = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    pa, pc = (x.predict_windows(wav, SR).mean(0) for x in (tg["A"], tg["C"]))
+    p = both.model.embed_windows(wav[None], np.array([len(wav)]))
+    np.testing.assert_allclose(p[0], np.concatenate([pa, pc]), rtol=1e-6)
+    # oracle: the softmax over the three distinct names, applied to the two teachers' mean
+    q = tone.embed_text(["a tone at 440 Hz"])[0].astype(np.float64)
+    nv = tone.embed_text(list(names)).astype(np.float64)
+    cos = nv @ q / np.linalg.norm(nv, axis=1) / np.linalg.norm(q)
+    w = np.exp(cos / 0.05) / np.exp(cos / 0.05).sum()
+    got = both.model.text_scores(p, ["a tone at 440 Hz"])[0, 0]
+    assert got == pytest.approx(float(w @ ((pa + pc) / 2)), rel=1e-6)
+    vec = parse_peer("teacher-vector?teachers=C", taggers=tg)
+    assert vec.name == "teacher-vector?teachers=C" and vec.model.DIM == 3 and vec.audio_tasks
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("teacher-keyword?teachers=A+D", "distinct names from A, C"),
+    ("teacher-keyword?teachers=A+A", "distinct names"),
+    ("teacher-vector?teacher=A", "the only option is 'teachers="),
+    ("teacher-vector?teachers=", "the only option"),
+])
+def test_a_peer_with_bad_teachers_is_refused_by_name(spec, match):
+    tg = {"A": BandTagger(("a", "b", "c")), "C": BandTagger(("a", "b", "c"))}
+    with pytest.raises(ValueError, match=match):
+        parse_peer(spec, ToneModel(), taggers=tg)
+
+
+def test_the_shipped_teacher_names_are_the_ones_a_peer_may_name():
+    with pytest.raises(ValueError, match="MTT_vgg"):
+        parse_peer("teacher-vector?teachers=MTT_musicnn+MTT_vggg")

@@ -105,8 +105,9 @@ def eval_zeroshot_mtt(mtt_dir: Path, model: str, template: str | None, ensemble:
               help="Baseline (repeatable): 'random-tower' (= 'default?audio=random-init'), "
                    "'logmel' (= 'baseline:logmel'), the musicnn tag peers "
                    "'teacher-keyword[:TEXT MODEL]' (text tasks) and 'teacher-vector' (similar "
-                   f"tracks, excerpts), or {SPEC_HELP}, e.g. a retrained random-init twin's "
-                   "checkpoint folder.")
+                   "tracks, excerpts), either of other teachers with '?teachers=A+B' (e.g. "
+                   "'teacher-vector?teachers=MTT_musicnn+MSD_musicnn+MTT_vgg+MSD_vgg'), or "
+                   f"{SPEC_HELP}, e.g. a retrained random-init twin's checkpoint folder.")
 @click.option("--split", default="test", show_default=True,
               help="Split to evaluate ('all' for every row).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),

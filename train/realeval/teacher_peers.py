@@ -159,36 +159,74 @@ class TeacherKeyword(TeacherTags):
 
 
 PEERS = ("teacher-keyword", "teacher-vector")
-"""The peer spec names (``teacher-keyword`` may name its text model: ``teacher-keyword:SPEC``)."""
+"""The peer spec names (``teacher-keyword`` may name its text model: ``teacher-keyword:SPEC``;
+either may name its teachers: ``teacher-vector?teachers=A+B``)."""
 
 
 def is_peer(spec: object) -> bool:
     """Whether a baseline spec string names one of :data:`PEERS`."""
-    return isinstance(spec, str) and spec.split(":", 1)[0] in PEERS
+    return isinstance(spec, str) and spec.split(":", 1)[0].split("?", 1)[0] in PEERS
+
+
+def _peer_teachers(kind: str, spec: str, taggers: Mapping[str, Any] | None
+                   ) -> tuple[str, tuple[str, ...] | None]:
+    """``teacher-keyword?teachers=A+B`` → ``("teacher-keyword", ("A", "B"))``; no option →
+    ``(kind, None)`` (the default teachers). Names are checked against ``taggers`` when given,
+    else against the shipped teachers."""
+    kind, sep, query = kind.partition("?")
+    if not sep:
+        return kind, None
+    key, eq, value = query.partition("=")
+    if key.strip() != "teachers" or not eq or not value.strip():
+        raise ValueError(f"peer {spec!r}: the only option is 'teachers=A+B+…' (teacher names "
+                         f"joined by '+'), got {query!r}")
+    names = tuple(n.strip() for n in value.split("+") if n.strip())
+    if taggers is None:
+        from lyrebird.train.teachers import TEACHERS as SHIPPED
+
+        known: Sequence[str] = tuple(SHIPPED)
+    else:
+        known = tuple(taggers)
+    bad = [n for n in names if n not in known]
+    if bad or len(set(names)) != len(names):
+        raise ValueError(f"peer {spec!r}: teachers must be distinct names from "
+                         f"{', '.join(known)}; got {', '.join(names)}")
+    return kind, names
 
 
 def parse_peer(spec: str, text_model: Any = None, device: str = "cpu",
                taggers: Mapping[str, Any] | None = None) -> ModelSpec:
-    """``teacher-keyword[:SPEC]`` / ``teacher-vector`` → :class:`ModelSpec`.
+    """``teacher-keyword[?teachers=A+B…][:SPEC]`` / ``teacher-vector[?teachers=A+B…]`` →
+    :class:`ModelSpec`.
 
     ``text_model``: the model under test, whose text tower ``teacher-keyword`` uses unless the
-    spec names another (any :func:`lyrebird.index.model.load_model` spec).
+    spec names another (any :func:`lyrebird.index.model.load_model` spec). ``teachers``: the
+    taggers of the peer (default :data:`TEACHERS`; e.g. all four musicnn models,
+    ``teachers=MTT_musicnn+MSD_musicnn+MTT_vgg+MSD_vgg``); such a peer is named by its spec,
+    so it can sit beside the default one.
     """
-    kind, _, arg = spec.partition(":")
+    head, _, arg = spec.partition(":")
+    kind, names = _peer_teachers(head, spec, taggers)
+    if names is not None and taggers is not None:
+        taggers = {n: taggers[n] for n in names}
+    names = names or (tuple(taggers) if taggers is not None else TEACHERS)
+    who = "musicnn MTT+MSD" if names == TEACHERS else "+".join(names)
+    label = kind if head == kind else head  # a peer of other teachers keeps its option
     if kind == "teacher-vector":
-        m = TeacherVector(taggers)
-        return ModelSpec("teacher-vector", m, m.fingerprint(),
-                         "musicnn MTT+MSD tag logits (100), centred on the split; cosine")
+        m = TeacherVector(taggers, names)
+        return ModelSpec(label, m, m.fingerprint(),
+                         f"{who} tag logits ({m.DIM}), centred on the split; cosine")
     if kind == "teacher-keyword":
         if arg:
             from lyrebird.index.model import load_model
 
             text_model = load_model(arg, device=device)
-        k = TeacherKeyword(text_model, taggers)
+        k = TeacherKeyword(text_model, taggers, names)
         via = f"text tower of {arg!r}" if arg else "text tower of the model under test"
-        return ModelSpec("teacher-keyword", k, k.fingerprint(),
-                         f"musicnn MTT+MSD tag probabilities; query → the 100 tag names via the "
-                         f"{via}, softmax(cos/{k.temperature:g})", audio_tasks=False)
+        return ModelSpec(label, k, k.fingerprint(),
+                         f"{who} tag probabilities; query → the {k.DIM} tag names via the "
+                         f"{via}, softmax(cos/{k.temperature:g}); a name two teachers share "
+                         "splits its weight (their mean)", audio_tasks=False)
     raise ValueError(f"unknown teacher peer {spec!r}; choose from {PEERS}")
 
 
