@@ -211,7 +211,7 @@ def parse_peer(spec: str, text_model: Any = None, device: str = "cpu",
         taggers = {n: taggers[n] for n in names}
     names = names or (tuple(taggers) if taggers is not None else TEACHERS)
     who = "musicnn MTT+MSD" if names == TEACHERS else "+".join(names)
-    label = kind if head == kind else head  # a peer of other teachers keeps its option
+    label = head  # a peer of other teachers is named with its option
     if kind == "teacher-vector":
         m = TeacherVector(taggers, names)
         return ModelSpec(label, m, m.fingerprint(),
